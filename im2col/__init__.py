@@ -1,1 +1,35 @@
+"""im2col: a convolution is one matrix multiplication.
 
+``im2col`` unrolls every receptive field of an image batch into a column, a single GEMM with the
+flattened kernels computes the convolution, and ``col2im`` folds gradients back. The operations
+match ``torch.nn.functional.unfold``, ``fold``, ``conv2d`` and ``conv_transpose2d`` and accept NumPy
+arrays or CPU torch tensors.
+
+>>> import numpy as np, im2col
+>>> x = np.ones((64, 1, 28, 28), np.float32)
+>>> im2col.im2col(x, 3).shape
+(64, 9, 676)
+
+Modules
+-------
+reference
+    The same operations as plain NumPy loops: the version to read, and the tests' oracle.
+"""
+
+from . import reference
+from ._functional import col2im, conv2d, conv2d_backward, conv_transpose2d, im2col, output_size
+from ._threads import get_num_threads, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "im2col",
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "conv_transpose2d",
+    "output_size",
+    "get_num_threads",
+    "set_num_threads",
+    "reference",
+]

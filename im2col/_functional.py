@@ -1,0 +1,645 @@
+"""The public operations: im2col, col2im, conv2d, its backward, and conv_transpose2d.
+
+Each function converts its inputs (tensor → array, contiguous only when needed), validates them
+(:mod:`im2col._validation`), allocates the output and calls the Cython kernels in ``csrc/``, which
+trust what they are given. The GEMM goes to NumPy's ``matmul`` (its BLAS). Names, argument order
+and defaults follow ``torch.nn.functional`` so code ports by changing the import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _kernels
+from ._threads import threads_for
+from ._validation import (
+    Geometry,
+    IntOrPair,
+    PaddingArg,
+    as_int,
+    as_pair,
+    batched,
+    check_alloc,
+    check_float,
+    check_same_dtype,
+    geometry,
+    is_tensor,
+    parse_padding,
+    to_array,
+    wrap_like,
+)
+
+__all__ = ["im2col", "col2im", "conv2d", "conv2d_backward", "conv_transpose2d", "output_size"]
+
+# im2col moves elements as unsigned integers of the same width (see csrc/_kernels.pyx).
+_MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+#: conv2d, its backward and conv_transpose2d work through the batch in chunks whose column matrix
+#: fits in this many bytes, so the full N·C·kh·kw·L matrix of a large batch is never held at once.
+#: A chunk is at least one image.
+WORKSPACE_BYTES = 64 * 2**20
+
+
+# --- kernel calls (inputs already checked) ----------------------------------------------------
+
+
+def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -> None:
+    """Fill ``out`` with the columns of ``x`` (N, C, H, W), C-contiguous, same dtype.
+
+    ``folded=False``: ``out`` is (N, C·kh·kw, L), torch's layout. ``folded=True``: ``out`` is
+    (C·kh·kw, N·L), the batch laid side by side so one GEMM covers every image.
+    """
+    N = x.shape[0]
+    if N == 0:
+        return
+    if x.dtype.itemsize not in _MOVER:  # complex128: move the real and imaginary parts separately
+        for part in ("real", "imag"):
+            tmp = np.empty(out.shape, dtype=getattr(out, part).dtype)
+            _im2col_into(np.ascontiguousarray(getattr(x, part)), g, tmp, folded=folded)
+            setattr(out, part, tmp)
+        return
+    mover = _MOVER[x.dtype.itemsize]
+    n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
+    _kernels.im2col(
+        x.reshape(-1).view(mover), out.reshape(-1).view(mover), *g.kernel_args(N),
+        n_stride, row_stride, threads_for(out.size),
+    )  # fmt: skip
+
+
+def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -> None:
+    """Fold ``cols`` into ``out`` (N, C, H, W), overwriting it; layouts as in :func:`_im2col_into`."""
+    N = out.shape[0]
+    if N == 0:
+        return
+    n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
+    _kernels.col2im(
+        cols.reshape(-1), out.reshape(-1), *g.kernel_args(N), n_stride, row_stride, threads_for(cols.size)
+    )
+
+
+def _chunk(g: Geometry, itemsize: int) -> int:
+    """Images per chunk so that one chunk's column matrix fits in WORKSPACE_BYTES."""
+    per_image = g.rows * g.L * itemsize
+    return max(1, min(g.N, WORKSPACE_BYTES // max(per_image, 1)))
+
+
+def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometry, groups: int) -> np.ndarray:
+    # x is (N, C, H, W), w is (K, C/groups, kh, kw); returns (N, K, L).
+    N, K, L = g.N, w.shape[0], g.L
+    Kg, Rg = K // groups, g.rows // groups
+    wmat = w.reshape(K, Rg)
+    out = np.empty((N, K, L), dtype=x.dtype)
+    if N == 0:
+        return out
+    if g.is_pointwise:
+        # x[n] viewed as (C, H·W) already is image n's column matrix: no copy at all.
+        xs = x.reshape(N, g.C, L)
+        for gi in range(groups):
+            np.matmul(wmat[gi * Kg : (gi + 1) * Kg], xs[:, gi * Rg : (gi + 1) * Rg], out=out[:, gi * Kg : (gi + 1) * Kg])
+        if b is not None:
+            out += b[:, None]
+        return out
+    nb = _chunk(g, x.dtype.itemsize)
+    cols_buf = np.empty(g.rows * nb * L, dtype=x.dtype)
+    y_buf = np.empty(K * nb * L, dtype=x.dtype)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        cols = cols_buf[: g.rows * m * L].reshape(g.rows, m * L)
+        y = y_buf[: K * m * L].reshape(K, m * L)
+        _im2col_into(x[n0 : n0 + m], g, cols, folded=True)
+        for gi in range(groups):  # one GEMM per group over the whole chunk of images
+            np.matmul(wmat[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg], out=y[gi * Kg : (gi + 1) * Kg])
+        # (K, m, L) -> (m, K, L), adding the bias on the way
+        y3 = y.reshape(K, m, L).transpose(1, 0, 2)
+        if b is None:
+            np.copyto(out[n0 : n0 + m], y3)
+        else:
+            np.add(y3, b[:, None], out=out[n0 : n0 + m])
+    return out
+
+
+def _conv_grad_input(gy: np.ndarray, w: np.ndarray, g: Geometry, groups: int, dtype: np.dtype) -> np.ndarray:
+    # gy is (N, K, L); returns d(input) (N, C, H, W) = col2im(Wᵀ · gy), chunked like the forward.
+    N, K, L = g.N, w.shape[0], g.L
+    Kg, Rg = K // groups, g.rows // groups
+    wmat = w.reshape(K, Rg)
+    gx = np.empty((N, g.C, g.H, g.W), dtype=dtype)
+    if N == 0:
+        return gx
+    nb = _chunk(g, dtype.itemsize)
+    cols_buf = np.empty(g.rows * nb * L, dtype=dtype)
+    gy_buf = np.empty(K * nb * L, dtype=dtype)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        gyf = gy_buf[: K * m * L].reshape(K, m * L)
+        np.copyto(gyf.reshape(K, m, L), gy[n0 : n0 + m].transpose(1, 0, 2))
+        dcols = cols_buf[: g.rows * m * L].reshape(g.rows, m * L)
+        for gi in range(groups):
+            np.matmul(wmat[gi * Kg : (gi + 1) * Kg].T, gyf[gi * Kg : (gi + 1) * Kg], out=dcols[gi * Rg : (gi + 1) * Rg])
+        _col2im_into(dcols, g, gx[n0 : n0 + m], folded=True)
+    return gx
+
+
+def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g: Geometry, groups: int) -> np.ndarray:
+    # gy is (N, K, L), x is (N, C, H, W); returns d(weight) = Σ_n gy[n] · cols[n]ᵀ per group.
+    N, K, L = g.N, w_shape[0], g.L
+    Kg, Rg = K // groups, g.rows // groups
+    gw = np.zeros((K, Rg), dtype=x.dtype)
+    if N == 0:
+        return gw.reshape(w_shape)
+    nb = _chunk(g, x.dtype.itemsize)
+    cols_buf = np.empty(g.rows * nb * L, dtype=x.dtype)
+    gy_buf = np.empty(K * nb * L, dtype=x.dtype)
+    part = np.empty((Kg, Rg), dtype=x.dtype)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        cols = cols_buf[: g.rows * m * L].reshape(g.rows, m * L)
+        _im2col_into(x[n0 : n0 + m], g, cols, folded=True)
+        gyf = gy_buf[: K * m * L].reshape(K, m * L)
+        np.copyto(gyf.reshape(K, m, L), gy[n0 : n0 + m].transpose(1, 0, 2))
+        for gi in range(groups):
+            np.matmul(gyf[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg].T, out=part)
+            gw[gi * Kg : (gi + 1) * Kg] += part
+    return gw.reshape(w_shape)
+
+
+# --- shared argument handling -----------------------------------------------------------------
+
+
+def _conv_args(fn: str, input: Any, weight: Any, bias: Any, groups: Any):
+    """Convert and check input/weight/bias of a convolution; the shapes' agreement is checked later."""
+    x = to_array(input, "input", fn)
+    w = to_array(weight, "weight", fn)
+    check_float(x, "input", fn)
+    check_same_dtype(x, "input", w, "weight", fn)
+    x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
+    if w.ndim != 4:
+        raise ValueError(f"{fn}(): argument 'weight' must be a 4-D array, got {w.ndim}-D of shape {w.shape}")
+    if 0 in w.shape:
+        raise ValueError(f"{fn}(): argument 'weight' must have non-zero sizes, got shape {w.shape}")
+    groups = as_int(groups, "groups", fn)
+    if groups < 1:
+        raise ValueError(f"{fn}(): argument 'groups' must be positive, got groups={groups}")
+    b = None
+    if bias is not None:
+        b = to_array(bias, "bias", fn)
+        check_same_dtype(x, "input", b, "bias", fn)
+    return x4, unbatched, w, b, groups
+
+
+def _check_bias(fn: str, b: np.ndarray | None, n_out: int, what: str) -> None:
+    if b is not None and b.shape != (n_out,):
+        raise ValueError(f"{fn}(): argument 'bias' must have shape ({n_out},), one per {what}, got shape {b.shape}")
+
+
+def _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups) -> Geometry:
+    N, C, H, W = x4.shape
+    K, Cg, kh, kw = w.shape
+    if C != Cg * groups:
+        raise ValueError(
+            f"{fn}(): input has {C} channels but weight of shape {w.shape} with groups={groups} expects "
+            f"weight.shape[1]·groups = {Cg}·{groups} = {Cg * groups}"
+        )
+    if K % groups:
+        raise ValueError(f"{fn}(): weight.shape[0] = {K} output channels must be divisible by groups={groups}")
+    stride = as_pair(stride, "stride", fn, minimum=1)
+    dilation = as_pair(dilation, "dilation", fn, minimum=1)
+    pads = parse_padding(padding, fn, (kh, kw), dilation, stride)
+    g = geometry(fn, (N, C, H, W), (kh, kw), stride, pads, dilation)
+    check_alloc(fn, "output", (N, K, g.OH, g.OW), x4.dtype)
+    if not g.is_pointwise:
+        check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
+    return g
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def output_size(
+    input_size: int | tuple[int, ...],
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+) -> tuple[int, int]:
+    """Spatial size of a convolution's output: ``(n + 2·pad − dilation·(k − 1) − 1) // stride + 1``.
+
+    Parameters
+    ----------
+    input_size : int or (int, int)
+        Input height and width (an int means a square input).
+    kernel_size, stride, dilation : int or (int, int)
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same'
+        As in :func:`conv2d`; per-side padding adds ``top + bottom`` in place of ``2·pad``.
+
+    Returns
+    -------
+    (int, int)
+        Output height and width.
+
+    Raises
+    ------
+    ValueError
+        If the kernel does not fit in the padded input, with the formula and its numbers.
+
+    Examples
+    --------
+    The seed's 28×28 digit and a 3×3 kernel give 26×26; full padding on a 5×5 input gives 7×7:
+
+    >>> import im2col
+    >>> im2col.output_size(28, 3)
+    (26, 26)
+    >>> im2col.output_size((5, 5), 3, padding=2)
+    (7, 7)
+    >>> im2col.output_size((224, 224), 7, stride=2, padding=3)
+    (112, 112)
+    """
+    fn = "output_size"
+    size = as_pair(input_size, "input_size", fn, minimum=1)
+    k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
+    s = as_pair(stride, "stride", fn, minimum=1)
+    d = as_pair(dilation, "dilation", fn, minimum=1)
+    p = parse_padding(padding, fn, k, d, s)
+    g = geometry(fn, (1, 1, *size), k, s, p, d)
+    return (g.OH, g.OW)
+
+
+def im2col(
+    input: Any,
+    kernel_size: IntOrPair,
+    dilation: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    stride: IntOrPair = 1,
+) -> Any:
+    """Unroll every receptive field of an image batch into a column: ``torch.nn.functional.unfold``.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C, H, W) or (C, H, W)
+        Any dtype NumPy and the kernels can move (float, int, bool, complex); any memory layout.
+        It is never written to.
+    kernel_size : int or (int, int)
+        Kernel height and width ``(kh, kw)``.
+    dilation : int or (int, int), default 1
+        Spacing between kernel taps.
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
+        Zero padding: the same on all sides, per axis ``(ph, pw)``, or per side
+        ``((top, bottom), (left, right))``. 'same' needs stride 1.
+    stride : int or (int, int), default 1
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, C·kh·kw, L) or (C·kh·kw, L)
+        The column matrix, a new array of the input's type and dtype. Row ``(c·kh + i)·kw + j`` is
+        kernel tap ``(i, j)`` of channel ``c``; column ``oh·OW + ow`` is output position
+        ``(oh, ow)``; ``L = OH·OW`` with ``OH = (H + top + bottom − dh·(kh − 1) − 1) // sh + 1``.
+
+    See Also
+    --------
+    col2im : the adjoint, which sums columns back into an image.
+    im2col.reference.im2col : the same in plain loops.
+
+    Notes
+    -----
+    The column matrix holds every input pixel about ``kh·kw / (sh·sw)`` times. For the seed's batch
+    of 64 digits of 28×28 and a 3×3 kernel that is (64, 9, 676): 389,376 float32 values, 1.5 MiB,
+    from 200 KiB of input. For an 8×64×56×56 float32 batch and a 3×3 kernel with padding 1 it is
+    8·576·3136 values, 55 MiB.
+
+    Examples
+    --------
+    >>> import numpy as np, im2col
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> cols = im2col.im2col(x, kernel_size=3)
+    >>> cols.shape
+    (1, 9, 4)
+    >>> cols[0, :, 0]          # the first 3×3 window, read row by row
+    array([ 0.,  1.,  2.,  4.,  5.,  6.,  8.,  9., 10.], dtype=float32)
+
+    The seed's batch: 64 one-channel 28×28 images give 676 columns of 9 values each.
+
+    >>> im2col.im2col(np.zeros((64, 1, 28, 28), np.float32), 3).shape
+    (64, 9, 676)
+    """
+    fn = "im2col"
+    x = to_array(input, "input", fn)
+    if x.dtype.kind not in "biufc" or (x.dtype.itemsize not in _MOVER and x.dtype.kind != "c"):
+        raise TypeError(
+            f"{fn}(): argument 'input' has dtype {x.dtype}; supported are bool, integers, float16/32/64 "
+            f"and complex64/128"
+        )
+    x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
+    k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
+    d = as_pair(dilation, "dilation", fn, minimum=1)
+    s = as_pair(stride, "stride", fn, minimum=1)
+    p = parse_padding(padding, fn, k, d, s)
+    g = geometry(fn, x4.shape, k, s, p, d)
+    check_alloc(fn, "column matrix", (g.N, g.rows, g.L), x4.dtype)
+    out = np.empty((g.N, g.rows, g.L), dtype=x4.dtype)
+    _im2col_into(x4, g, out, folded=False)
+    return wrap_like(out[0] if unbatched else out, is_tensor(input))
+
+
+def col2im(
+    input: Any,
+    output_size: IntOrPair,
+    kernel_size: IntOrPair,
+    dilation: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    stride: IntOrPair = 1,
+) -> Any:
+    """Sum columns back into an image batch: ``torch.nn.functional.fold``, the adjoint of :func:`im2col`.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C·kh·kw, L) or (C·kh·kw, L), float32 or float64
+        A column matrix in :func:`im2col`'s layout.
+    output_size : int or (int, int)
+        The image's ``(H, W)``.
+    kernel_size, dilation, padding, stride
+        As in :func:`im2col`; ``L`` must equal the number of windows they give on ``output_size``.
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, C, H, W) or (C, H, W)
+        Every column entry added into the pixel it was read from; entries that came from padding
+        are dropped. Pixels covered by several windows receive the sum, so
+        ``col2im(im2col(x)) = count · x`` where ``count`` is the number of windows covering each pixel.
+
+    Notes
+    -----
+    col2im is the transpose of im2col: ``⟨col2im(Y), X⟩ = ⟨Y, im2col(X)⟩`` for all X, Y. That is why
+    it gives the gradient with respect to a convolution's input. It runs in parallel over images
+    and channels (never over column rows, which add into the same pixels).
+
+    Examples
+    --------
+    Folding the columns of an all-ones 4×4 image counts how many 3×3 windows cover each pixel:
+
+    >>> import numpy as np, im2col
+    >>> ones = np.ones((1, 1, 4, 4))
+    >>> im2col.col2im(im2col.im2col(ones, 3), (4, 4), 3)[0, 0]
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]])
+    """
+    fn = "col2im"
+    cols = to_array(input, "input", fn)
+    check_float(cols, "input", fn)
+    cols3, unbatched = batched(cols, "input", fn, "(N, C·kh·kw, L)")
+    size = as_pair(output_size, "output_size", fn, minimum=1)
+    k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
+    d = as_pair(dilation, "dilation", fn, minimum=1)
+    s = as_pair(stride, "stride", fn, minimum=1)
+    p = parse_padding(padding, fn, k, d, s)
+    N, R, L = cols3.shape
+    if R % (k[0] * k[1]):
+        raise ValueError(
+            f"{fn}(): expected the size of dimension -2 of 'input' (C·kh·kw) to be divisible by "
+            f"kh·kw = {k[0]}·{k[1]} = {k[0] * k[1]}, got {R}"
+        )
+    C = R // (k[0] * k[1])
+    g = geometry(fn, (N, C, *size), k, s, p, d)
+    if L != g.L:
+        raise ValueError(
+            f"{fn}(): expected the size of dimension -1 of 'input' (L) to match the number of sliding "
+            f"windows, {g.OH}·{g.OW} = {g.L}, for output_size={size}, kernel_size={k}, dilation={d}, "
+            f"padding={p}, stride={s}; got L={L}"
+        )
+    check_alloc(fn, "output", (N, C, *size), cols3.dtype)
+    out = np.empty((N, C, *size), dtype=cols3.dtype)
+    _col2im_into(cols3, g, out, folded=False)
+    return wrap_like(out[0] if unbatched else out, is_tensor(input))
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> Any:
+    """2-D convolution (cross-correlation, as in deep learning) as im2col and one GEMM per group.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C, H, W) or (C, H, W), float32 or float64
+    weight : ndarray or Tensor, shape (K, C/groups, kh, kw), same dtype
+    bias : ndarray or Tensor, shape (K,), optional
+    stride, dilation : int or (int, int), default 1
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
+        Zero padding as in :func:`im2col`; 'same' (stride 1 only) keeps the spatial size.
+    groups : int, default 1
+        Split channels into groups convolved separately; ``groups = C = K`` is a depthwise
+        convolution.
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, K, OH, OW) or (K, OH, OW)
+        Of the input's type and dtype, with ``OH = (H + top + bottom − dh·(kh − 1) − 1) // sh + 1``.
+
+    Notes
+    -----
+    For each group the weights flatten to a ``(K/groups) × (C/groups·kh·kw)`` matrix and the columns
+    of the whole batch lie side by side in a ``(C/groups·kh·kw) × (N·L)`` matrix, so one GEMM
+    computes every image: for the seed's example ``(4 × 9) @ (9 × 43264) → (4 × 43264)``, rearranged
+    to ``(64, 4, 26, 26)``. Large batches go through in chunks whose column matrix fits in
+    ``im2col._functional.WORKSPACE_BYTES`` (64 MiB), one GEMM per group and chunk. A 1×1 kernel with
+    stride 1 and no padding or dilation needs no im2col at all: the input already is the column
+    matrix.
+
+    Examples
+    --------
+    The seed's example: four 3×3 edge kernels over a batch of 64 digits of 28×28.
+
+    >>> import numpy as np, im2col
+    >>> top_edge = np.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], np.float32)
+    >>> x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    >>> weight = np.stack([top_edge, top_edge.T, -top_edge, -top_edge.T])[:, None]
+    >>> weight.shape
+    (4, 1, 3, 3)
+    >>> im2col.conv2d(x, weight).shape
+    (64, 4, 26, 26)
+
+    It is exactly im2col followed by a matrix product:
+
+    >>> cols = im2col.im2col(x, 3)                       # (64, 9, 676)
+    >>> y = (weight.reshape(4, 9) @ cols).reshape(64, 4, 26, 26)
+    >>> bool(np.allclose(im2col.conv2d(x, weight), y, atol=1e-6))
+    True
+    """
+    fn = "conv2d"
+    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups)
+    g = _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups)
+    _check_bias(fn, b, w.shape[0], "output channel (weight.shape[0])")
+    out = _conv_forward(x4, w, b, g, groups).reshape(g.N, w.shape[0], g.OH, g.OW)
+    return wrap_like(out[0] if unbatched else out, is_tensor(input))
+
+
+def conv2d_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> tuple[Any, Any, Any]:
+    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray or Tensor, shape (N, K, OH, OW) or (K, OH, OW)
+        Gradient of the loss with respect to ``conv2d(input, weight, ...)``.
+    input, weight, stride, padding, dilation, groups
+        The arguments of the forward :func:`conv2d`.
+
+    Returns
+    -------
+    grad_input : shape of ``input``
+        ``col2im(Wᵀ · grad_output)``: the columns' gradient folded back into the image.
+    grad_weight : shape of ``weight``
+        ``grad_output · colsᵀ`` summed over the batch (one GEMM per group and chunk).
+    grad_bias : shape (K,)
+        ``grad_output`` summed over the batch and the output grid.
+
+    All three are torch tensors when ``input`` is a tensor, else arrays.
+
+    Examples
+    --------
+    The gradient of ``sum(conv2d(x, w))`` with respect to ``w`` is the sum of each kernel tap's
+    inputs:
+
+    >>> import numpy as np, im2col
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 3, 3))
+    >>> gy = np.ones((1, 1, 2, 2))
+    >>> gx, gw, gb = im2col.conv2d_backward(gy, x, w)
+    >>> gw[0, 0]
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]])
+    >>> gb
+    array([4.])
+    """
+    fn = "conv2d_backward"
+    x4, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups)
+    g = _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups)
+    gy = to_array(grad_output, "grad_output", fn)
+    check_same_dtype(x4, "input", gy, "grad_output", fn)
+    K = w.shape[0]
+    expected = (K, g.OH, g.OW) if unbatched else (g.N, K, g.OH, g.OW)
+    if gy.shape != expected:
+        raise ValueError(
+            f"{fn}(): argument 'grad_output' must have shape {expected}, the shape of conv2d's output "
+            f"for input of shape {x4.shape[1:] if unbatched else x4.shape} and weight of shape {w.shape}, "
+            f"got shape {gy.shape}"
+        )
+    gy3 = gy.reshape(g.N, K, g.L)
+    gx = _conv_grad_input(gy3, w, g, groups, x4.dtype)
+    gw = _conv_grad_weight(gy3, x4, w.shape, g, groups)
+    gb = gy3.sum(axis=(0, 2))
+    like = is_tensor(input)
+    return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw, like), wrap_like(gb, like)
+
+
+def conv_transpose2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+) -> Any:
+    """Transposed convolution (``torch.nn.functional.conv_transpose2d``) as a GEMM then col2im.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C_in, H, W) or (C_in, H, W), float32 or float64
+    weight : ndarray or Tensor, shape (C_in, C_out/groups, kh, kw), same dtype
+    bias : ndarray or Tensor, shape (C_out,), optional
+    stride, padding, dilation : int or (int, int)
+        Those of the convolution this one transposes; ``padding`` removes rows and columns from
+        the output's borders.
+    output_padding : int or (int, int), default 0
+        Extra rows/columns at the bottom/right, to pick among the sizes a strided convolution maps
+        to the same output; each must be smaller than the stride or the dilation.
+    groups : int, default 1
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, C_out, OH, OW) or (C_out, OH, OW)
+        With ``OH = (H − 1)·sh − 2·ph + dh·(kh − 1) + output_padding + 1``.
+
+    Notes
+    -----
+    A transposed convolution is the input gradient of a convolution: each input pixel's channels
+    are multiplied by the weights (``(C_out/groups·kh·kw) × (C_in/groups)`` per group, the weight
+    matrix transposed) and the resulting columns are summed into the output with :func:`col2im`.
+
+    Examples
+    --------
+    A stride-2 transposed convolution doubles the size of a 3×3 map (with ``output_padding=1``):
+
+    >>> import numpy as np, im2col
+    >>> x = np.ones((1, 1, 3, 3), np.float32)
+    >>> w = np.ones((1, 1, 3, 3), np.float32)
+    >>> im2col.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+    (1, 1, 6, 6)
+    >>> im2col.conv_transpose2d(x, w)[0, 0]          # counts of overlapping 3×3 stamps
+    array([[1., 2., 3., 2., 1.],
+           [2., 4., 6., 4., 2.],
+           [3., 6., 9., 6., 3.],
+           [2., 4., 6., 4., 2.],
+           [1., 2., 3., 2., 1.]], dtype=float32)
+    """
+    fn = "conv_transpose2d"
+    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups)
+    N, Cin, H, W = x4.shape
+    wCin, Cog, kh, kw = w.shape
+    if wCin != Cin:
+        raise ValueError(
+            f"{fn}(): input has {Cin} channels but weight of shape {w.shape} expects weight.shape[0] = {wCin} "
+            f"input channels (weight is (C_in, C_out/groups, kh, kw))"
+        )
+    if Cin % groups:
+        raise ValueError(f"{fn}(): input channels {Cin} must be divisible by groups={groups}")
+    s = as_pair(stride, "stride", fn, minimum=1)
+    d = as_pair(dilation, "dilation", fn, minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{fn}(): argument 'padding' must be an int or a pair of ints, got {padding!r}")
+    p = as_pair(padding, "padding", fn, minimum=0)
+    op = as_pair(output_padding, "output_padding", fn, minimum=0)
+    for axis, o, ss, dd in zip(("height", "width"), op, s, d):
+        if o >= max(ss, dd):
+            raise ValueError(
+                f"{fn}(): output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={op}, stride={s}, dilation={d} ({axis}: {o} ≥ max({ss}, {dd}))"
+            )
+    size = []
+    for axis, n, k, ss, pp, dd, o in zip(("height", "width"), (H, W), (kh, kw), s, p, d, op):
+        out = (n - 1) * ss - 2 * pp + dd * (k - 1) + o + 1
+        if out < 1:
+            raise ValueError(
+                f"{fn}(): output {axis} = ({n} − 1)·{ss} − 2·{pp} + {dd}·({k} − 1) + {o} + 1 = {out}, "
+                f"but it must be at least 1. Given input of spatial size {(H, W)}, kernel_size={(kh, kw)}, "
+                f"stride={s}, padding={p}, output_padding={op}, dilation={d}"
+            )
+        size.append(out)
+    Cout = Cog * groups
+    _check_bias(fn, b, Cout, "output channel (weight.shape[1]·groups)")
+    # The convolution this transposes maps an (OH, OW) image with C_out channels to our (H, W) grid.
+    g = geometry(fn, (N, Cout, *size), (kh, kw), s, ((p[0], p[0]), (p[1], p[1])), d, grid=(H, W))
+    check_alloc(fn, "output", (N, Cout, *size), x4.dtype)
+    check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
+    out = _conv_grad_input(x4.reshape(N, Cin, H * W), w, g, groups, x4.dtype)
+    if b is not None:
+        out += b[:, None, None]
+    return wrap_like(out[0] if unbatched else out, is_tensor(input))

@@ -1,0 +1,281 @@
+"""Input checking and conversion for the public functions.
+
+Everything a user can get wrong is caught here, once, with a message that names the function, the
+argument, what was expected and what was given. Below this layer the Cython kernels trust their
+arguments completely: a shape that got past these checks is a shape they can index safely.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+Pair = tuple[int, int]
+Padding = tuple[Pair, Pair]
+#: What a user may pass as ``padding``: an int, a pair, per-side pairs, or 'valid' / 'same'.
+PaddingArg = Union[int, Sequence[int], Sequence[Sequence[int]], str]
+IntOrPair = Union[int, Sequence[int]]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# --- arrays and tensors -----------------------------------------------------------------------
+
+
+def _torch():
+    """The torch module if the user has imported it; we never import torch ourselves."""
+    return sys.modules.get("torch")
+
+
+def is_tensor(obj: Any) -> bool:
+    torch = _torch()
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, np.ndarray):
+        return f"a {obj.ndim}-D array of shape {obj.shape} and dtype {obj.dtype}"
+    if is_tensor(obj):
+        return f"a {obj.dim()}-D tensor of shape {tuple(obj.shape)} and dtype {obj.dtype}"
+    return f"an object of type {type(obj).__name__}"
+
+
+def to_array(obj: Any, name: str, fn: str) -> np.ndarray:
+    """A C-contiguous, native-byte-order ndarray with the data of ``obj`` (copied only if needed).
+
+    Torch tensors are detached and shared zero-copy when they are already contiguous.
+    The result may be read-only; callers never write to it.
+    """
+    if is_tensor(obj):
+        if obj.device.type != "cpu":
+            raise ValueError(
+                f"{fn}(): argument '{name}' must be a CPU tensor, got a tensor on {obj.device}; "
+                f"call .cpu() first"
+            )
+        torch = _torch()
+        if obj.layout != torch.strided:
+            raise TypeError(f"{fn}(): argument '{name}' must be a dense (strided) tensor, got layout {obj.layout}")
+        t = obj.detach().resolve_conj().resolve_neg()
+        try:
+            arr = t.numpy()
+        except TypeError as e:  # e.g. bfloat16, which NumPy has no dtype for
+            raise TypeError(f"{fn}(): argument '{name}' has dtype {obj.dtype}, which NumPy cannot hold: {e}") from None
+    elif isinstance(obj, np.ndarray):
+        arr = obj
+    else:
+        raise TypeError(
+            f"{fn}(): argument '{name}' must be a numpy.ndarray or a torch.Tensor, got {type(obj).__name__}; "
+            f"wrap lists with numpy.asarray(...)"
+        )
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return np.ascontiguousarray(arr)
+
+
+def wrap_like(result: np.ndarray, like_tensor: bool):
+    """Return ``result`` as a torch tensor (zero-copy) when the input was one."""
+    if like_tensor:
+        return _torch().from_numpy(result)
+    return result
+
+
+def check_float(arr: np.ndarray, name: str, fn: str) -> None:
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{fn}(): argument '{name}' must have dtype float32 or float64, got {arr.dtype}; "
+            f"convert with .astype(numpy.float32)"
+        )
+
+
+def check_same_dtype(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str, fn: str) -> None:
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"{fn}(): arguments '{a_name}' and '{b_name}' must have the same dtype, "
+            f"got {a_name}.dtype={a.dtype} and {b_name}.dtype={b.dtype}"
+        )
+
+
+def batched(arr: np.ndarray, name: str, fn: str, layout: str, *, allow_empty_batch: bool = True) -> tuple[np.ndarray, bool]:
+    """View a (C, …) or (N, C, …) array as batched; returns (batched view, was_unbatched).
+
+    ``layout`` names the dims of the batched form, e.g. ``"(N, C, H, W)"``.
+    """
+    nd = layout.count(",") + 1
+    if arr.ndim not in (nd - 1, nd):
+        unbatched = "(" + layout[4:]
+        raise ValueError(
+            f"{fn}(): argument '{name}' must be a {nd - 1}-D {unbatched} or {nd}-D {layout} array, "
+            f"got {_describe(arr)}"
+        )
+    was_unbatched = arr.ndim == nd - 1
+    if was_unbatched:
+        arr = arr[None]
+    if any(s == 0 for s in arr.shape[1:]) or (arr.shape[0] == 0 and not allow_empty_batch):
+        raise ValueError(
+            f"{fn}(): argument '{name}' must have non-zero sizes except possibly the batch size, "
+            f"got shape {arr.shape[1:] if was_unbatched else arr.shape}"
+        )
+    return arr, was_unbatched
+
+
+# --- integers and pairs -----------------------------------------------------------------------
+
+
+def as_int(value: Any, name: str, fn: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{fn}(): argument '{name}' must be an int, got {value!r} of type {type(value).__name__}")
+    return int(value)
+
+
+def as_pair(value: Any, name: str, fn: str, *, minimum: int) -> Pair:
+    """An int or a pair of ints, each at least ``minimum``, as a pair."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        pair = (int(value), int(value))
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != 2:
+            raise ValueError(
+                f"{fn}(): argument '{name}' must be an int or a pair of ints, got {value!r} with {len(value)} elements"
+            )
+        pair = (as_int(value[0], name, fn), as_int(value[1], name, fn))
+    else:
+        raise TypeError(f"{fn}(): argument '{name}' must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{fn}(): argument '{name}' must be {what}, got {name}={value!r}")
+    return pair
+
+
+def parse_padding(
+    value: Any, fn: str, kernel_size: Pair, dilation: Pair, stride: Pair, *, per_side: bool = True
+) -> Padding:
+    """Normalise ``padding`` to ((top, bottom), (left, right)).
+
+    Accepts an int, a pair (symmetric per axis), per-side pairs ((top, bottom), (left, right)) when
+    ``per_side``, and the strings 'valid' (no padding) and 'same' (output size = input size, stride 1
+    only; an odd total puts the extra pixel at the bottom/right, as PyTorch does).
+    """
+    if isinstance(value, str):
+        if value == "valid":
+            return ((0, 0), (0, 0))
+        if value == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{fn}(): padding='same' needs stride=1, got stride={stride}")
+            pads = []
+            for k, d in zip(kernel_size, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return (pads[0], pads[1])
+        raise ValueError(f"{fn}(): argument 'padding' must be an int, a pair, 'valid' or 'same', got {value!r}")
+    if per_side and isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (list, tuple)) for v in value
+    ):
+        sides = []
+        for axis, v in zip(("height", "width"), value):
+            sides.append(as_pair(v, f"padding ({axis}: before, after)", fn, minimum=0))
+        return (sides[0], sides[1])
+    ph, pw = as_pair(value, "padding", fn, minimum=0)
+    return ((ph, ph), (pw, pw))
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """One convolution's sizes, checked: input (N, C, H, W), kernel, stride, padding, dilation, output."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pb: int
+    pl: int
+    pr: int
+    dh: int
+    dw: int
+    OH: int
+    OW: int
+
+    @property
+    def L(self) -> int:
+        return self.OH * self.OW
+
+    @property
+    def rows(self) -> int:
+        return self.C * self.kh * self.kw
+
+    @property
+    def is_pointwise(self) -> bool:
+        """1×1 kernel, stride 1, no padding, no dilation: the input already is the column matrix."""
+        return (self.kh, self.kw, self.sh, self.sw, self.dh, self.dw) == (1, 1, 1, 1, 1, 1) and not (
+            self.pt or self.pb or self.pl or self.pr
+        )
+
+    def kernel_args(self, N: int) -> tuple[int, ...]:
+        """The size arguments of the Cython kernels, for ``N`` images."""
+        return (N, self.C, self.H, self.W, self.kh, self.kw, self.sh, self.sw,
+                self.pt, self.pl, self.dh, self.dw, self.OH, self.OW)  # fmt: skip
+
+
+def geometry(
+    fn: str,
+    shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Padding,
+    dilation: Pair,
+    grid: Pair | None = None,
+) -> Geometry:
+    """Compute and check the output grid; ``grid`` overrides it (conv_transpose2d)."""
+    N, C, H, W = shape
+    out = []
+    for axis, size, k, s, (before, after), d in zip(
+        ("height", "width"), (H, W), kernel_size, stride, padding, dilation
+    ):
+        o = (size + before + after - d * (k - 1) - 1) // s + 1
+        if o < 1 and grid is None:
+            span = d * (k - 1) + 1
+            raise ValueError(
+                f"{fn}(): output {axis} = ({size} + {before} + {after} − {d}·({k} − 1) − 1) // {s} + 1 = {o}, "
+                f"but it must be at least 1: the kernel spans {span} pixels (dilation·(kernel − 1) + 1) and the "
+                f"padded input only {size + before + after}. Given input of spatial size {(H, W)}, "
+                f"kernel_size={kernel_size}, dilation={dilation}, padding={padding}, stride={stride}"
+            )
+        out.append(o)
+    OH, OW = grid if grid is not None else out
+    return Geometry(N, C, H, W, *kernel_size, *stride, *padding[0], *padding[1], *dilation, OH, OW)
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 46
+
+
+def check_alloc(fn: str, what: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse, before allocating, an array that cannot fit in this machine's memory.
+
+    Python ints do the arithmetic, so a size whose element count would overflow 64 bits is caught
+    here too, not wrapped around in the kernels' index arithmetic.
+    """
+    n = 1
+    for s in shape:
+        n *= int(s)
+    nbytes = n * np.dtype(dtype).itemsize
+    limit = _memory_bytes()
+    if nbytes > limit:
+        raise ValueError(
+            f"{fn}(): the {what} of shape {tuple(shape)} and dtype {np.dtype(dtype)} would need "
+            f"{nbytes / 2**30:.1f} GiB, more than this machine's {limit / 2**30:.1f} GiB of memory"
+        )
