@@ -72,6 +72,9 @@ def to_array(obj: Any, name: str, fn: str) -> np.ndarray:
             f"{fn}(): argument '{name}' must be a numpy.ndarray or a torch.Tensor, got {type(obj).__name__}; "
             f"wrap lists with numpy.asarray(...)"
         )
+    if not (arr.flags.c_contiguous and arr.dtype.isnative):
+        # e.g. a broadcast view whose contiguous copy would not fit
+        check_alloc(fn, f"contiguous copy of '{name}'", arr.shape, arr.dtype)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return np.ascontiguousarray(arr)

@@ -1,0 +1,64 @@
+"""Threads and processes: the kernels release the GIL, give the same answer from many threads, obey
+the thread-count controls, and work in spawned worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import im2col
+from im2col import _kernels
+
+
+def _work(seed: int):
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((4, 8, 20, 20)).astype(np.float32)
+    w = r.standard_normal((6, 8, 3, 3)).astype(np.float32)
+    y = im2col.conv2d(x, w, padding=1)
+    gx, gw, _ = im2col.conv2d_backward(np.ones_like(y), x, w, padding=1)
+    return im2col.im2col(x, 3, stride=2), y, gx, gw
+
+
+def test_many_python_threads_match_sequential():
+    seeds = list(range(16))
+    sequential = [_work(s) for s in seeds]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(_work, seeds))
+    for seq, con in zip(sequential, concurrent):
+        for a, b in zip(seq, con):
+            assert_close(a, b, exact=True)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_results_do_not_depend_on_thread_count(n):
+    base = _work(7)
+    im2col.set_num_threads(n)
+    try:
+        assert im2col.get_num_threads() == n
+        for a, b in zip(base, _work(7)):
+            assert_close(a, b, exact=True)
+    finally:
+        im2col.set_num_threads(None)
+
+
+@pytest.mark.skipif(not _kernels.HAVE_OPENMP, reason="serial build")
+def test_threadpoolctl_limits_the_kernels():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert im2col.get_num_threads() == 1
+    assert im2col.get_num_threads() >= 1
+
+
+def test_spawned_workers_run_the_kernels():
+    """After OpenMP has run in this process a fork()ed child may hang; spawn is safe (see README)."""
+    _work(0)  # start the OpenMP pool here first
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.map(_work, [1, 2])
+    for seed, got in zip([1, 2], results):
+        for a, b in zip(_work(seed), got):
+            assert_close(a, b, exact=True)
