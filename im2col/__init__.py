@@ -16,9 +16,20 @@ reference
     The same operations as plain NumPy loops: the version to read, and the tests' oracle.
 """
 
-from . import reference
-from ._functional import col2im, conv2d, conv2d_backward, conv_transpose2d, im2col, output_size
-from ._threads import get_num_threads, set_num_threads
+from ._gemm import limit_openmp_spin
+
+limit_openmp_spin()  # must run before the kernels load GNU OpenMP; see im2col/_gemm.py
+
+from . import reference  # noqa: E402
+from ._functional import (  # noqa: E402
+    col2im,
+    conv2d,
+    conv2d_backward,
+    conv_transpose2d,
+    im2col,
+    output_size,
+)
+from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 __version__ = "0.1.0"
 

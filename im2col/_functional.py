@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels
+from ._gemm import matmul, workspace
 from ._threads import threads_for
 from ._validation import (
     Geometry,
@@ -97,20 +98,25 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometr
         # x[n] viewed as (C, H·W) already is image n's column matrix: no copy at all.
         xs = x.reshape(N, g.C, L)
         for gi in range(groups):
-            np.matmul(wmat[gi * Kg : (gi + 1) * Kg], xs[:, gi * Rg : (gi + 1) * Rg], out=out[:, gi * Kg : (gi + 1) * Kg])
+            matmul(wmat[gi * Kg : (gi + 1) * Kg], xs[:, gi * Rg : (gi + 1) * Rg], out[:, gi * Kg : (gi + 1) * Kg])
         if b is not None:
             out += b[:, None]
         return out
     nb = _chunk(g, x.dtype.itemsize)
-    cols_buf = np.empty(g.rows * nb * L, dtype=x.dtype)
-    y_buf = np.empty(K * nb * L, dtype=x.dtype)
+    cols_buf = workspace("cols", g.rows * nb * L, x.dtype)
+    y_buf = workspace("gemm_out", K * nb * L, x.dtype) if nb > 1 else None
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         cols = cols_buf[: g.rows * m * L].reshape(g.rows, m * L)
-        y = y_buf[: K * m * L].reshape(K, m * L)
+        # One image: its (K, L) result is already in place in `out`, no rearranging needed.
+        y = out[n0] if m == 1 else y_buf[: K * m * L].reshape(K, m * L)
         _im2col_into(x[n0 : n0 + m], g, cols, folded=True)
         for gi in range(groups):  # one GEMM per group over the whole chunk of images
-            np.matmul(wmat[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg], out=y[gi * Kg : (gi + 1) * Kg])
+            matmul(wmat[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg], y[gi * Kg : (gi + 1) * Kg])
+        if m == 1:
+            if b is not None:
+                y += b[:, None]
+            continue
         # (K, m, L) -> (m, K, L), adding the bias on the way
         y3 = y.reshape(K, m, L).transpose(1, 0, 2)
         if b is None:
@@ -129,15 +135,15 @@ def _conv_grad_input(gy: np.ndarray, w: np.ndarray, g: Geometry, groups: int, dt
     if N == 0:
         return gx
     nb = _chunk(g, dtype.itemsize)
-    cols_buf = np.empty(g.rows * nb * L, dtype=dtype)
-    gy_buf = np.empty(K * nb * L, dtype=dtype)
+    cols_buf = workspace("cols", g.rows * nb * L, dtype)
+    gy_buf = workspace("grad_out", K * nb * L, dtype)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         gyf = gy_buf[: K * m * L].reshape(K, m * L)
         np.copyto(gyf.reshape(K, m, L), gy[n0 : n0 + m].transpose(1, 0, 2))
         dcols = cols_buf[: g.rows * m * L].reshape(g.rows, m * L)
         for gi in range(groups):
-            np.matmul(wmat[gi * Kg : (gi + 1) * Kg].T, gyf[gi * Kg : (gi + 1) * Kg], out=dcols[gi * Rg : (gi + 1) * Rg])
+            matmul(wmat[gi * Kg : (gi + 1) * Kg].T, gyf[gi * Kg : (gi + 1) * Kg], dcols[gi * Rg : (gi + 1) * Rg])
         _col2im_into(dcols, g, gx[n0 : n0 + m], folded=True)
     return gx
 
@@ -150,8 +156,8 @@ def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g
     if N == 0:
         return gw.reshape(w_shape)
     nb = _chunk(g, x.dtype.itemsize)
-    cols_buf = np.empty(g.rows * nb * L, dtype=x.dtype)
-    gy_buf = np.empty(K * nb * L, dtype=x.dtype)
+    cols_buf = workspace("cols", g.rows * nb * L, x.dtype)
+    gy_buf = workspace("gemm_out", K * nb * L, x.dtype)
     part = np.empty((Kg, Rg), dtype=x.dtype)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
@@ -160,7 +166,7 @@ def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g
         gyf = gy_buf[: K * m * L].reshape(K, m * L)
         np.copyto(gyf.reshape(K, m, L), gy[n0 : n0 + m].transpose(1, 0, 2))
         for gi in range(groups):
-            np.matmul(gyf[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg].T, out=part)
+            matmul(gyf[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg].T, part)
             gw[gi * Kg : (gi + 1) * Kg] += part
     return gw.reshape(w_shape)
 

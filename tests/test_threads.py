@@ -59,6 +59,8 @@ def test_spawned_workers_run_the_kernels():
     ctx = mp.get_context("spawn")
     with ctx.Pool(2) as pool:
         results = pool.map(_work, [1, 2])
+    # Not bit-exact: this process has imported torch, so its GEMM runs on torch's BLAS, while the
+    # children (which import only NumPy) use NumPy's (see im2col/_gemm.py).
     for seed, got in zip([1, 2], results):
         for a, b in zip(_work(seed), got):
-            assert_close(a, b, exact=True)
+            assert_close(a, b)
