@@ -30,6 +30,15 @@ ctypedef fused moved_t:
     uint32_t
     uint64_t
 
+# The tiled convolution unrolls float tiles with the same routine, so it is also compiled for these.
+ctypedef fused plane_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+    float
+    double
+
 # col2im adds, so it needs the real arithmetic type.
 ctypedef fused real_t:
     float
@@ -59,23 +68,27 @@ cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t size, Py_ssize_t str
         hi[0] = lo[0]
 
 
-cdef void _im2col_plane(const moved_t[::1] im, moved_t[::1] col,
+cdef void _im2col_plane(const plane_t[::1] im, plane_t[::1] col,
                         Py_ssize_t im_base, Py_ssize_t col_base, Py_ssize_t col_row_stride,
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                         Py_ssize_t dh, Py_ssize_t dw,
-                        Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    # One input plane (n, c) of H*W at im_base -> its kh*kw column-matrix rows, the first at col_base.
-    cdef Py_ssize_t i, j, oh, ow, src, dst, row
+                        Py_ssize_t oh_begin, Py_ssize_t oh_end, Py_ssize_t OW) noexcept nogil:
+    # One input plane (n, c) of H*W at im_base -> its kh*kw column-matrix rows, the first at col_base,
+    # for output rows oh_begin <= oh < oh_end only (all OH of them, or one tile of a tiled GEMM).
+    # Column (oh, ow) of a row sits at (oh - oh_begin)*OW + ow.
+    cdef Py_ssize_t i, j, oh, ow, src, dst, row, lo, hi
     cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
     for i in range(kh):
-        _valid_range(i * dh - pt, H, sh, OH, &oh_lo, &oh_hi)
+        _valid_range(i * dh - pt, H, sh, oh_end, &oh_lo, &oh_hi)
+        lo = oh_lo if oh_lo > oh_begin else oh_begin
+        hi = oh_hi if oh_hi > lo else lo
         for j in range(kw):
             _valid_range(j * dw - pl, W, sw, OW, &ow_lo, &ow_hi)
-            row = col_base + (i * kw + j) * col_row_stride
-            for ow in range(oh_lo * OW):                  # output rows above the image: padding
+            row = col_base + (i * kw + j) * col_row_stride - oh_begin * OW
+            for ow in range(oh_begin * OW, lo * OW):      # output rows above the image: padding
                 col[row + ow] = 0
-            for oh in range(oh_lo, oh_hi):
+            for oh in range(lo, hi):
                 dst = row + oh * OW
                 # input index that output column 0 would read (h = oh*sh - pt + i*dh, w = j*dw - pl)
                 src = im_base + (oh * sh - pt + i * dh) * W + j * dw - pl
@@ -89,7 +102,7 @@ cdef void _im2col_plane(const moved_t[::1] im, moved_t[::1] col,
                         col[dst + ow] = im[src + ow * sw]
                 for ow in range(ow_hi, OW):
                     col[dst + ow] = 0
-            for ow in range(oh_hi * OW, OH * OW):         # output rows below the image: padding
+            for ow in range(hi * OW, oh_end * OW):        # output rows below the image: padding
                 col[row + ow] = 0
 
 
@@ -111,7 +124,7 @@ def im2col(const moved_t[::1] im, moved_t[::1] col,
             c = p % C
             _im2col_plane(im, col, p * plane,
                           n * col_n_stride + c * rows_per_channel * col_row_stride,
-                          col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+                          col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW)
 
 
 cdef void _col2im_plane(const real_t[::1] col, real_t[::1] im,
@@ -161,3 +174,148 @@ def col2im(const real_t[::1] col, real_t[::1] im,
             _col2im_plane(col, im, p * plane,
                           n * col_n_stride + c * rows_per_channel * col_row_stride,
                           col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+# --- Convolution forward with the GEMM inside the parallel loop --------------------------------
+#
+# The whole column matrix of a large layer is tens of MB: written once by im2col and read once by
+# the GEMM, it costs as much memory traffic as the GEMM costs compute. Here each thread instead
+# unrolls one tile (a few output rows of one image) into its own cache-sized buffer and multiplies
+# it straight away with a single-threaded BLAS call, writing the result in place in the output.
+#
+# The BLAS is reached through a function pointer to a Fortran-style ?gemm (column-major), found
+# by im2col/_gemm.py in a library the process already loaded (MKL inside torch, or NumPy's
+# OpenBLAS), with 32- or 64-bit integers. Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ.
+
+from libc.stdint cimport int64_t
+from cython.parallel cimport parallel, threadid
+
+ctypedef void (*gemm32_f)(const char*, const char*, const int*, const int*, const int*,
+                          const float*, const float*, const int*, const float*, const int*,
+                          const float*, float*, const int*) noexcept nogil
+ctypedef void (*gemm64_f)(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
+                          const float*, const float*, const int64_t*, const float*, const int64_t*,
+                          const float*, float*, const int64_t*) noexcept nogil
+ctypedef void (*gemm32_d)(const char*, const char*, const int*, const int*, const int*,
+                          const double*, const double*, const int*, const double*, const int*,
+                          const double*, double*, const int*) noexcept nogil
+ctypedef void (*gemm64_d)(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
+                          const double*, const double*, const int64_t*, const double*, const int64_t*,
+                          const double*, double*, const int64_t*) noexcept nogil
+ctypedef int (*set_threads_f)(int) noexcept nogil
+
+
+cdef inline void _gemm_rowmajor(size_t fn, bint ilp64, bint trans_a, bint trans_b,
+                                Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                                const real_t* A, Py_ssize_t lda, const real_t* B, Py_ssize_t ldb,
+                                real_t beta, real_t* C, Py_ssize_t ldc) noexcept nogil:
+    # C := op(A) · op(B) + beta·C, row-major: op(A) is M × K, op(B) is K × N, C is M × N, and
+    # op(X) = Xᵀ when trans_x (X then stored as its transpose). Called as column-major
+    # Cᵀ := op(B)ᵀ · op(A)ᵀ, so A and B swap places and the transpose flags stay with them.
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    cdef real_t one = 1
+    cdef int m32 = <int>N, n32 = <int>M, k32 = <int>K, lda32 = <int>ldb, ldb32 = <int>lda, ldc32 = <int>ldc
+    cdef int64_t m64 = N, n64 = M, k64 = K, lda64 = ldb, ldb64 = lda, ldc64 = ldc
+    if real_t is float:
+        if ilp64:
+            (<gemm64_f>fn)(&ta, &tb, &m64, &n64, &k64, &one, B, &lda64, A, &ldb64, &beta, C, &ldc64)
+        else:
+            (<gemm32_f>fn)(&ta, &tb, &m32, &n32, &k32, &one, B, &lda32, A, &ldb32, &beta, C, &ldc32)
+    else:
+        if ilp64:
+            (<gemm64_d>fn)(&ta, &tb, &m64, &n64, &k64, &one, B, &lda64, A, &ldb64, &beta, C, &ldc64)
+        else:
+            (<gemm32_d>fn)(&ta, &tb, &m32, &n32, &k32, &one, B, &lda32, A, &ldb32, &beta, C, &ldc32)
+
+
+def gemm(const real_t[:, ::1] a, bint trans_a, const real_t[:, ::1] b, bint trans_b,
+         real_t[:, :] out, real_t beta, int n_threads,
+         size_t gemm_fn, bint ilp64, size_t set_threads_fn):
+    """``out := op(a) @ op(b) + beta·out``, the columns of ``out`` split over OpenMP threads.
+
+    ``a`` and ``b`` are C-contiguous; ``op(x)`` is ``x.T`` when ``trans_x``. ``out`` may be a view
+    whose rows are strided (its last axis must be contiguous). Each thread calls the BLAS
+    single-threaded on its block of columns, so the BLAS's own thread pool never starts and
+    never competes with OpenMP's (the clash described in im2col/_gemm.py).
+    """
+    cdef Py_ssize_t M = out.shape[0], N = out.shape[1]
+    cdef Py_ssize_t K = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t ldc = out.strides[0] // sizeof(real_t)
+    cdef Py_ssize_t block, j0, j1, t, n_blocks
+    cdef int previous = 1
+    if M == 0 or N == 0:
+        return
+    if out.strides[1] != sizeof(real_t):
+        raise ValueError("gemm(): the last axis of 'out' must be contiguous")
+    # Blocks of at least 64 columns, a multiple of 16, at most one per thread.
+    n_blocks = n_threads if N >= 64 * n_threads else max(1, N // 64)
+    block = ((N + n_blocks - 1) // n_blocks + 15) // 16 * 16
+    n_blocks = (N + block - 1) // block
+    with nogil, parallel(num_threads=n_blocks):
+        if set_threads_fn:
+            previous = (<set_threads_f>set_threads_fn)(1)
+        for t in prange(n_blocks, schedule="static"):
+            j0 = t * block
+            j1 = j0 + block
+            if j1 > N:
+                j1 = N
+            _gemm_rowmajor(gemm_fn, ilp64, trans_a, trans_b, M, j1 - j0, K,
+                           &a[0, 0], a.shape[1],
+                           &b[j0, 0] if trans_b else &b[0, j0], b.shape[1],
+                           beta, &out[0, j0], ldc)
+        if set_threads_fn:
+            (<set_threads_f>set_threads_fn)(previous)
+
+
+def conv_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::1] out,
+                       real_t[::1] work,
+                       Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                       Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t groups,
+                       Py_ssize_t tile_rows, bint pointwise, int n_threads,
+                       size_t gemm_fn, bint ilp64, size_t set_threads_fn):
+    """``out`` (N, K, OH·OW) := per group W_g · im2col(im)_g, one output-row tile at a time.
+
+    ``wmat`` is (K, C/groups·kh·kw); ``work`` holds n_threads tiles of C·kh·kw × tile_rows·OW.
+    ``pointwise`` (1×1 kernel, stride 1, no padding or dilation): the input already is the column
+    matrix, so the GEMM reads it in place and ``work`` is not used.
+    ``set_threads_fn`` (0 if none) sets the calling thread's BLAS thread count; each worker
+    asks for 1, since the tiles themselves are the parallelism.
+    """
+    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
+    cdef Py_ssize_t tiles_per_image = (OH + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t tile_size = R * tile_rows * OW
+    cdef Py_ssize_t t, n, oh0, oh1, T, c, g, base
+    cdef int tid, previous = 1
+    cdef real_t[::1] outv = out
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        if set_threads_fn:
+            previous = (<set_threads_f>set_threads_fn)(1)
+        for t in prange(N * tiles_per_image, schedule="dynamic"):
+            n = t // tiles_per_image
+            oh0 = (t % tiles_per_image) * tile_rows
+            oh1 = oh0 + tile_rows
+            if oh1 > OH:
+                oh1 = OH
+            T = (oh1 - oh0) * OW
+            if pointwise:
+                for g in range(groups):
+                    _gemm_rowmajor(gemm_fn, ilp64, False, False, Kg, T, Rg,
+                                   &wmat[g * Kg * Rg], Rg,
+                                   &im[(n * C + g * Rg) * L + oh0 * OW], L,
+                                   0, &outv[(n * K + g * Kg) * L + oh0 * OW], L)
+                continue
+            base = tid * tile_size
+            for c in range(C):
+                _im2col_plane(im, work, (n * C + c) * H * W, base + c * kh * kw * T, T,
+                              H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
+            for g in range(groups):
+                _gemm_rowmajor(gemm_fn, ilp64, False, False, Kg, T, Rg,
+                               &wmat[g * Kg * Rg], Rg,
+                               &work[base + g * Rg * T], T,
+                               0, &outv[(n * K + g * Kg) * L + oh0 * OW], L)
+        if set_threads_fn:
+            (<set_threads_f>set_threads_fn)(previous)

@@ -16,12 +16,8 @@ reference
     The same operations as plain NumPy loops: the version to read, and the tests' oracle.
 """
 
-from ._gemm import limit_openmp_spin
-
-limit_openmp_spin()  # must run before the kernels load GNU OpenMP; see im2col/_gemm.py
-
-from . import reference  # noqa: E402
-from ._functional import (  # noqa: E402
+from . import reference
+from ._functional import (
     col2im,
     conv2d,
     conv2d_backward,
@@ -29,7 +25,7 @@ from ._functional import (  # noqa: E402
     im2col,
     output_size,
 )
-from ._threads import get_num_threads, set_num_threads  # noqa: E402
+from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from . import _kernels
-from ._gemm import matmul, workspace
-from ._threads import threads_for
+from ._gemm import matmul, native_blas, workspace
+from ._threads import get_num_threads, threads_for
 from ._validation import (
     Geometry,
     IntOrPair,
@@ -41,6 +41,12 @@ _MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 #: fits in this many bytes, so the full N·C·kh·kw·L matrix of a large batch is never held at once.
 #: A chunk is at least one image.
 WORKSPACE_BYTES = 64 * 2**20
+
+#: The tiled forward (see csrc/_kernels.pyx) unrolls about this many bytes of columns per thread
+#: at a time, and at least this many output positions so that each GEMM call stays efficient.
+#: Measured on 8×64×56×56 with 64 3×3 kernels: 128 KiB 10.2 ms, 512 KiB 9.0 ms, 2 MiB 9.2 ms.
+TILE_BYTES = 512 * 2**10
+TILE_MIN_COLUMNS = 128
 
 
 # --- kernel calls (inputs already checked) ----------------------------------------------------
@@ -86,6 +92,13 @@ def _chunk(g: Geometry, itemsize: int) -> int:
     return max(1, min(g.N, WORKSPACE_BYTES // max(per_image, 1)))
 
 
+def _tile_rows(g: Geometry, itemsize: int) -> int:
+    """Output rows per tile of the tiled forward: about TILE_BYTES of columns, ≥ TILE_MIN_COLUMNS wide."""
+    by_bytes = TILE_BYTES // max(g.rows * g.OW * itemsize, 1)
+    by_width = -(-TILE_MIN_COLUMNS // g.OW)
+    return max(1, min(g.OH, max(by_bytes, by_width)))
+
+
 def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometry, groups: int) -> np.ndarray:
     # x is (N, C, H, W), w is (K, C/groups, kh, kw); returns (N, K, L).
     N, K, L = g.N, w.shape[0], g.L
@@ -93,6 +106,21 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometr
     wmat = w.reshape(K, Rg)
     out = np.empty((N, K, L), dtype=x.dtype)
     if N == 0:
+        return out
+    blas = native_blas()
+    if blas is not None:
+        # Each thread unrolls a few output rows into its own cache-sized tile and multiplies it at
+        # once, writing into `out` in place: the column matrix never exists in full.
+        rows = _tile_rows(g, x.dtype.itemsize)
+        n_threads = get_num_threads()
+        work = workspace("tiles", 1 if g.is_pointwise else n_threads * g.rows * rows * g.OW, x.dtype)
+        _kernels.conv_forward_tiled(
+            x.reshape(-1), wmat.reshape(-1), out.reshape(-1), work, *g.kernel_args(N), K, groups,
+            rows, g.is_pointwise, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
+            blas.ilp64, blas.set_threads_local,
+        )  # fmt: skip
+        if b is not None:
+            out += b[:, None]
         return out
     if g.is_pointwise:
         # x[n] viewed as (C, H·W) already is image n's column matrix: no copy at all.
@@ -158,16 +186,14 @@ def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g
     nb = _chunk(g, x.dtype.itemsize)
     cols_buf = workspace("cols", g.rows * nb * L, x.dtype)
     gy_buf = workspace("gemm_out", K * nb * L, x.dtype)
-    part = np.empty((Kg, Rg), dtype=x.dtype)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         cols = cols_buf[: g.rows * m * L].reshape(g.rows, m * L)
         _im2col_into(x[n0 : n0 + m], g, cols, folded=True)
         gyf = gy_buf[: K * m * L].reshape(K, m * L)
         np.copyto(gyf.reshape(K, m, L), gy[n0 : n0 + m].transpose(1, 0, 2))
-        for gi in range(groups):
-            matmul(gyf[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg].T, part)
-            gw[gi * Kg : (gi + 1) * Kg] += part
+        for gi in range(groups):  # gw += gy · colsᵀ
+            matmul(gyf[gi * Kg : (gi + 1) * Kg], cols[gi * Rg : (gi + 1) * Rg].T, gw[gi * Kg : (gi + 1) * Kg], beta=1.0)
     return gw.reshape(w_shape)
 
 

@@ -1,28 +1,62 @@
 """The GEMM, and the reusable workspace the convolutions keep their column matrices in.
 
-Which BLAS (measured on this project's 2-core machines; see README, "Performance"):
+Which route (measured on this project's 2-core machines, AMD EPYC with AVX-512; see README):
 
-* After an OpenMP loop (our im2col), NumPy's OpenBLAS runs on its own pthreads while the OpenMP
-  threads are still spin-waiting for more work; on two cores the two pools fight and the GEMM took
-  ~150× longer (seed shape: 9.2 ms instead of 0.06 ms for im2col + GEMM).
-* PyTorch's CPU build runs its BLAS (MKL) on the same GNU OpenMP pool as our kernels, so the two
-  never compete, and MKL was faster than OpenBLAS on these shapes anyway. So when the user's
-  process has already imported torch we multiply with ``torch.mm`` (zero-copy views of our arrays);
-  otherwise with ``numpy.matmul(out=)``, and at import we shorten OpenMP's spin-wait (see
-  ``_limit_openmp_spin``) so the OpenBLAS threads get the cores back.
+* ``numpy.matmul`` right after an OpenMP loop (our im2col): NumPy's OpenBLAS wakes its own
+  pthreads while the OpenMP threads still spin-wait for more work, and on two cores the pools
+  fight: im2col + GEMM on the seed shape took 9.2 ms instead of 0.13 ms.
+* ``torch.mm`` shares GNU OpenMP with our kernels, so no clash, but its MKL does not use AVX-512
+  on AMD: 121 GFLOP/s on the 64×576 @ 576×25088 GEMM against 201 for OpenBLAS.
+* So the GEMM is called from our own OpenMP threads (``_kernels.gemm`` splits the output's
+  columns; ``_kernels.conv_forward_tiled`` multiplies cache-sized im2col tiles as soon as they are
+  written), each thread calling OpenBLAS single-threaded through a function pointer
+  (:func:`native_blas`): one thread pool, the faster BLAS, and no Python between tiles.
+  ``numpy.matmul`` / ``torch.matmul`` remain as the fallback when no such BLAS is found.
+  With the GEMM in our own threads, GNU OpenMP's default spin-wait is best: shortening it
+  (``GOMP_SPINCOUNT=1000``, which rescued the ``numpy.matmul`` route) made the seed shape slower
+  (0.17 ms against 0.11 ms), so the library leaves OpenMP's settings alone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import os
 import sys
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
+from . import _kernels
+from ._threads import get_num_threads
 
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out := a @ b`` (``matmul`` semantics, batched allowed); views and transposed views welcome."""
+
+def _rowmajor(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``x`` as (C-contiguous array, transposed?) without copying when either layout fits."""
+    if x.flags.c_contiguous:
+        return x, False
+    if x.T.flags.c_contiguous:
+        return x.T, True
+    return np.ascontiguousarray(x), False
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> None:
+    """``out := a @ b + beta·out`` for 2-D float arrays of one dtype (transposed views welcome).
+
+    ``out`` may be a row block or column block of a larger array (its last axis contiguous).
+    """
+    blas = native_blas()
+    if blas is not None and out.ndim == 2 and out.strides[1] == out.itemsize:
+        a_, ta = _rowmajor(a)
+        b_, tb = _rowmajor(b)
+        fn = blas.sgemm if out.dtype == np.float32 else blas.dgemm
+        _kernels.gemm(a_, ta, b_, tb, out, beta, get_num_threads(), fn, blas.ilp64, blas.set_threads_local)
+        return
+    if beta:
+        out *= beta
+        out += a @ b
+        return
     torch = sys.modules.get("torch")
     if torch is not None and out.size >= _TORCH_MIN_OUTPUT:
         torch.matmul(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(out))
@@ -32,27 +66,6 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 #: Below this many output elements NumPy's matmul is cheaper than wrapping three arrays for torch.
 _TORCH_MIN_OUTPUT = 4096
-
-
-def _libgomp_loaded() -> bool:
-    try:
-        with open("/proc/self/maps") as f:
-            return "libgomp" in f.read()
-    except OSError:  # not Linux: leave OpenMP alone
-        return True
-
-
-def limit_openmp_spin() -> None:
-    """Before GNU OpenMP starts, make idle threads sleep sooner unless the user chose a policy.
-
-    GNU OpenMP reads ``GOMP_SPINCOUNT`` once, when the library is loaded, so this only has an effect
-    when nothing in the process (torch, for one) has loaded it yet, and the user's own
-    ``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT`` always win. See the module docstring for why.
-    """
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        return
-    if not _libgomp_loaded():
-        os.environ["GOMP_SPINCOUNT"] = "1000"
 
 
 _local = threading.local()
@@ -77,3 +90,57 @@ def workspace(slot: str, n: int, dtype: np.dtype) -> np.ndarray:
 def release_workspace() -> None:
     """Free the calling thread's cached convolution buffers."""
     _local.__dict__.pop("buffers", None)
+
+
+# --- a BLAS the kernels can call from their own threads --------------------------------------
+
+
+class NativeBlas(NamedTuple):
+    """Addresses of Fortran-style sgemm/dgemm in a loaded BLAS, for the tiled Cython kernels."""
+
+    name: str
+    sgemm: int
+    dgemm: int
+    ilp64: bool  # 64-bit integer arguments
+    set_threads_local: int  # int f(int): the calling thread's BLAS thread count; 0 if absent
+
+
+def _symbols(path: str, sgemm: str, dgemm: str, ilp64: bool, set_local: str, name: str) -> NativeBlas | None:
+    try:
+        lib = ctypes.CDLL(path)
+        s, d = getattr(lib, sgemm), getattr(lib, dgemm)
+    except (OSError, AttributeError):
+        return None
+    setter = getattr(lib, set_local, None)
+    addr = lambda f: ctypes.cast(f, ctypes.c_void_p).value or 0  # noqa: E731
+    return NativeBlas(name, addr(s), addr(d), ilp64, addr(setter) if setter is not None else 0)
+
+
+_native: dict[str, NativeBlas | None] = {}
+
+
+def native_blas() -> NativeBlas | None:
+    """The BLAS the tiled kernels should call, or None (then the convolution uses :func:`matmul`).
+
+    NumPy's bundled OpenBLAS (ILP64, with a per-thread thread count since 0.3.27) first: measured
+    here (AMD EPYC, AVX-512), one thread of it multiplied a 64×576 by 576×224 tile at 168 GFLOP/s
+    against 106 for torch's MKL, which does not use AVX-512 on AMD. Else the MKL inside
+    ``libtorch_cpu`` when torch is loaded. Else None: other builds (Accelerate, a system BLAS).
+    ``IM2COL_NATIVE_BLAS=0`` turns this off (then ``matmul`` falls back to NumPy/torch).
+    """
+    torch = sys.modules.get("torch")
+    key = "torch" if torch is not None else "numpy"
+    if key not in _native:
+        found = None
+        if os.environ.get("IM2COL_NATIVE_BLAS", "1") != "0":
+            libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+            for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so"))):
+                found = _symbols(path, "scipy_sgemm_64_", "scipy_dgemm_64_", True,
+                                 "openblas_set_num_threads_local", "OpenBLAS (numpy)")  # fmt: skip
+                if found is not None:
+                    break
+            if found is None and torch is not None:
+                path = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
+                found = _symbols(path, "sgemm_", "dgemm_", False, "MKL_Set_Num_Threads_Local", "MKL (torch)")
+        _native[key] = found
+    return _native[key]
