@@ -132,18 +132,22 @@ cdef void _col2im_plane(const real_t[::1] col, real_t[::1] im,
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                         Py_ssize_t dh, Py_ssize_t dw,
-                        Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    # The adjoint of _im2col_plane: zero plane (n, c), then add back every column entry read from it.
-    cdef Py_ssize_t i, j, oh, ow, src, dst, row, k
+                        Py_ssize_t oh_begin, Py_ssize_t oh_end, Py_ssize_t OW,
+                        bint zero_first) noexcept nogil:
+    # The adjoint of _im2col_plane: add every column entry of output rows [oh_begin, oh_end) back
+    # into the pixel of plane (n, c) it was read from (zeroing the plane first if zero_first).
+    cdef Py_ssize_t i, j, oh, ow, src, dst, row, k, lo
     cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
-    for k in range(H * W):
-        im[im_base + k] = 0
+    if zero_first:
+        for k in range(H * W):
+            im[im_base + k] = 0
     for i in range(kh):
-        _valid_range(i * dh - pt, H, sh, OH, &oh_lo, &oh_hi)
+        _valid_range(i * dh - pt, H, sh, oh_end, &oh_lo, &oh_hi)
+        lo = oh_lo if oh_lo > oh_begin else oh_begin
         for j in range(kw):
             _valid_range(j * dw - pl, W, sw, OW, &ow_lo, &ow_hi)
-            row = col_base + (i * kw + j) * col_row_stride
-            for oh in range(oh_lo, oh_hi):
+            row = col_base + (i * kw + j) * col_row_stride - oh_begin * OW
+            for oh in range(lo, oh_hi):
                 src = row + oh * OW
                 dst = im_base + (oh * sh - pt + i * dh) * W + j * dw - pl
                 if sw == 1:
@@ -173,7 +177,7 @@ def col2im(const real_t[::1] col, real_t[::1] im,
             c = p % C
             _col2im_plane(col, im, p * plane,
                           n * col_n_stride + c * rows_per_channel * col_row_stride,
-                          col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+                          col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW, True)
 
 
 # --- Convolution forward with the GEMM inside the parallel loop --------------------------------
@@ -317,5 +321,72 @@ def conv_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::1]
                                &wmat[g * Kg * Rg], Rg,
                                &work[base + g * Rg * T], T,
                                0, &outv[(n * K + g * Kg) * L + oh0 * OW], L)
+        if set_threads_fn:
+            (<set_threads_f>set_threads_fn)(previous)
+
+
+def conv_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const real_t[::1] gy,
+                        real_t[::1] gx, real_t[::1] gw_parts, real_t[::1] work,
+                        Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t groups,
+                        Py_ssize_t tile_rows, bint want_gx, bint want_gw, int n_threads,
+                        size_t gemm_fn, bint ilp64, size_t set_threads_fn):
+    """Both gradients of a convolution, one output-row tile at a time (see conv_forward_tiled).
+
+    gy is (N, K, OH·OW). With want_gw, each thread adds gy_tile · cols_tileᵀ into its own
+    (K, C/groups·kh·kw) slab of ``gw_parts`` (n_threads slabs, zeroed by the caller; the caller sums
+    them). With want_gx, ``gx`` (N, C, H, W), zeroed by the caller, receives
+    col2im(Wᵀ · gy_tile) for every tile. Two tiles of an image whose input rows overlap must not
+    add into ``gx`` at once, so even tiles run first, then odd ones; the caller makes tiles tall
+    enough (tile_rows·sh > dh·(kh − 1) − sh) that tiles two apart never share an input row.
+    ``work`` holds 2 × n_threads tiles of C·kh·kw × tile_rows·OW.
+    """
+    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
+    cdef Py_ssize_t tiles_per_image = (OH + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t half = (tiles_per_image + 1) // 2
+    cdef Py_ssize_t tile_size = R * tile_rows * OW
+    cdef Py_ssize_t u, t, n, oh0, oh1, T, c, g, cols, dcols
+    cdef int tid, previous = 1, phase
+    cdef real_t[::1] gxv = gx
+    cdef real_t[::1] gwv = gw_parts
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        if set_threads_fn:
+            previous = (<set_threads_f>set_threads_fn)(1)
+        cols = 2 * tid * tile_size
+        dcols = cols + tile_size
+        for phase in range(2):
+            # static: the same tiles go to the same thread every call, so grad_weight's sum over
+            # the threads' slabs is reproducible for a given thread count
+            for u in prange(N * half, schedule="static"):
+                n = u // half
+                t = 2 * (u % half) + phase
+                if t >= tiles_per_image:
+                    continue
+                oh0 = t * tile_rows
+                oh1 = oh0 + tile_rows
+                if oh1 > OH:
+                    oh1 = OH
+                T = (oh1 - oh0) * OW
+                if want_gw:
+                    for c in range(C):
+                        _im2col_plane(im, work, (n * C + c) * H * W, cols + c * kh * kw * T, T,
+                                      H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
+                    for g in range(groups):          # gw_g += gy_g · cols_gᵀ
+                        _gemm_rowmajor(gemm_fn, ilp64, False, True, Kg, Rg, T,
+                                       &gy[(n * K + g * Kg) * L + oh0 * OW], L,
+                                       &work[cols + g * Rg * T], T,
+                                       1, &gwv[(tid * K + g * Kg) * Rg], Rg)
+                if want_gx:
+                    for g in range(groups):          # dcols_g = W_gᵀ · gy_g
+                        _gemm_rowmajor(gemm_fn, ilp64, True, False, Rg, T, Kg,
+                                       &wmat[g * Kg * Rg], Rg,
+                                       &gy[(n * K + g * Kg) * L + oh0 * OW], L,
+                                       0, &work[dcols + g * Rg * T], T)
+                    for c in range(C):
+                        _col2im_plane(work, gxv, (n * C + c) * H * W, dcols + c * kh * kw * T, T,
+                                      H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW, False)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)

@@ -154,6 +154,32 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometr
     return out
 
 
+def _conv_backward_tiled(
+    gy: np.ndarray, x: np.ndarray | None, w: np.ndarray, g: Geometry, groups: int, blas, *, want_gx: bool, want_gw: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    # gy is (N, K, L), x is (N, C, H, W) (only read for grad_weight); returns (grad_input, grad_weight).
+    N, K = g.N, w.shape[0]
+    Rg = g.rows // groups
+    dtype = gy.dtype
+    # Tiles two apart must not share input rows (they add into grad_input at the same time).
+    overlap = g.dh * (g.kh - 1) - g.sh + 1
+    rows = max(_tile_rows(g, dtype.itemsize), -(-overlap // g.sh) if overlap > 0 else 1)
+    rows = min(rows, g.OH)
+    n_threads = get_num_threads()
+    gx = np.zeros((N, g.C, g.H, g.W), dtype=dtype) if want_gx else np.empty(1, dtype=dtype)
+    gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
+    work = workspace("tiles", 2 * n_threads * g.rows * rows * g.OW, dtype)
+    im = x.reshape(-1) if want_gw else gy.reshape(-1)  # not read without want_gw
+    if N:
+        _kernels.conv_backward_tiled(
+            im, w.reshape(-1), gy.reshape(-1), gx.reshape(-1), gw_parts, work, *g.kernel_args(N), K, groups,
+            rows, want_gx, want_gw, n_threads, blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64,
+            blas.set_threads_local,
+        )  # fmt: skip
+    gw = gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
+    return (gx if want_gx else None), gw
+
+
 def _conv_grad_input(gy: np.ndarray, w: np.ndarray, g: Geometry, groups: int, dtype: np.dtype) -> np.ndarray:
     # gy is (N, K, L); returns d(input) (N, C, H, W) = col2im(Wᵀ · gy), chunked like the forward.
     N, K, L = g.N, w.shape[0], g.L
@@ -573,8 +599,13 @@ def conv2d_backward(
             f"got shape {gy.shape}"
         )
     gy3 = gy.reshape(g.N, K, g.L)
-    gx = _conv_grad_input(gy3, w, g, groups, x4.dtype)
-    gw = _conv_grad_weight(gy3, x4, w.shape, g, groups)
+    blas = native_blas()
+    if blas is not None:
+        gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True)
+        gw = gw.reshape(w.shape)
+    else:
+        gx = _conv_grad_input(gy3, w, g, groups, x4.dtype)
+        gw = _conv_grad_weight(gy3, x4, w.shape, g, groups)
     gb = gy3.sum(axis=(0, 2))
     like = is_tensor(input)
     return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw, like), wrap_like(gb, like)
@@ -671,7 +702,11 @@ def conv_transpose2d(
     g = geometry(fn, (N, Cout, *size), (kh, kw), s, ((p[0], p[0]), (p[1], p[1])), d, grid=(H, W))
     check_alloc(fn, "output", (N, Cout, *size), x4.dtype)
     check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
-    out = _conv_grad_input(x4.reshape(N, Cin, H * W), w, g, groups, x4.dtype)
+    blas = native_blas()
+    if blas is not None:
+        out, _ = _conv_backward_tiled(x4.reshape(N, Cin, H * W), None, w, g, groups, blas, want_gx=True, want_gw=False)
+    else:
+        out = _conv_grad_input(x4.reshape(N, Cin, H * W), w, g, groups, x4.dtype)
     if b is not None:
         out += b[:, None, None]
     return wrap_like(out[0] if unbatched else out, is_tensor(input))

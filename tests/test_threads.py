@@ -39,8 +39,11 @@ def test_results_do_not_depend_on_thread_count(n):
     im2col.set_num_threads(n)
     try:
         assert im2col.get_num_threads() == n
-        for a, b in zip(base, _work(7)):
+        got = _work(7)
+        for a, b in zip(base[:3], got[:3]):  # columns, output, grad_input: bit for bit
             assert_close(a, b, exact=True)
+        # grad_weight sums per-thread partial sums, so its rounding depends on the thread count
+        assert_close(got[3], base[3])
     finally:
         im2col.set_num_threads(None)
 
