@@ -8,6 +8,7 @@ and defaults follow ``torch.nn.functional`` so code ports by changing the import
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -252,12 +253,30 @@ def _check_bias(fn: str, b: np.ndarray | None, n_out: int, what: str) -> None:
         raise ValueError(f"{fn}(): argument 'bias' must have shape ({n_out},), one per {what}, got shape {b.shape}")
 
 
+def _plain(v: Any) -> bool:
+    """True for ints, strings and (nested) tuples of them: arguments safe to use as a cache key.
+
+    Not for bools, floats or NumPy scalars, which compare equal to ints (``True == 1.0 == 1``) but
+    must be refused: a cached ``stride=1`` must not make ``stride=1.0`` pass.
+    """
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(_plain(e) for e in v))
+
+
 def _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups) -> Geometry:
-    N, C, H, W = x4.shape
-    K, Cg, kh, kw = w.shape
+    args = (fn, x4.shape, w.shape, x4.dtype, stride, padding, dilation, groups)
+    if _plain((stride, padding, dilation, groups)):
+        return _conv2d_geometry_cached(*args)  # the usual case: the same layer, called again
+    return _conv2d_geometry_cached.__wrapped__(*args)
+
+
+@lru_cache(maxsize=1024)
+def _conv2d_geometry_cached(fn, xshape, wshape, dtype, stride, padding, dilation, groups) -> Geometry:
+    N, C, H, W = xshape
+    K, Cg, kh, kw = wshape
     if C != Cg * groups:
         raise ValueError(
-            f"{fn}(): input has {C} channels but weight of shape {w.shape} with groups={groups} expects "
+            f"{fn}(): input has {C} channels but weight of shape {wshape} with groups={groups} expects "
             f"weight.shape[1]·groups = {Cg}·{groups} = {Cg * groups}"
         )
     if K % groups:
@@ -266,9 +285,9 @@ def _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups) -> Geometry:
     dilation = as_pair(dilation, "dilation", fn, minimum=1)
     pads = parse_padding(padding, fn, (kh, kw), dilation, stride)
     g = geometry(fn, (N, C, H, W), (kh, kw), stride, pads, dilation)
-    check_alloc(fn, "output", (N, K, g.OH, g.OW), x4.dtype)
+    check_alloc(fn, "output", (N, K, g.OH, g.OW), dtype)
     if not g.is_pointwise:
-        check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
+        check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, dtype.itemsize) * g.L), dtype)
     return g
 
 
