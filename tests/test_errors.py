@@ -126,3 +126,15 @@ def test_errors_do_not_depend_on_assert():
     code = "import numpy as np, im2col\ntry:\n    im2col.im2col(np.zeros((2, 2)), 3)\nexcept ValueError:\n    print('ok')"
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_cached_geometry_does_not_let_equal_non_ints_through():
+    """conv2d caches checked arguments; 1.0 and True compare equal to 1 but must still be refused."""
+    x = np.zeros((1, 1, 5, 5), np.float32)
+    w = np.zeros((1, 1, 3, 3), np.float32)
+    im2col.conv2d(x, w, stride=1, padding=(1, 1))
+    for bad in (1.0, True, np.float64(1)):
+        with pytest.raises(TypeError, match=r"argument 'stride' must be an int or a pair of ints"):
+            im2col.conv2d(x, w, stride=bad, padding=(1, 1))
+    with pytest.raises(TypeError, match=r"argument 'padding' must be an int, got 1.0"):
+        im2col.conv2d(x, w, stride=1, padding=(1, 1.0))
