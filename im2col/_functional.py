@@ -2,8 +2,9 @@
 
 Each function converts its inputs (tensor → array, contiguous only when needed), validates them
 (:mod:`im2col._validation`), allocates the output and calls the Cython kernels in ``csrc/``, which
-trust what they are given. The GEMM goes to NumPy's ``matmul`` (its BLAS). Names, argument order
-and defaults follow ``torch.nn.functional`` so code ports by changing the import.
+trust what they are given. The GEMMs run on the kernels' own OpenMP threads through a BLAS found
+by :mod:`im2col._gemm`. Names, argument order and defaults follow ``torch.nn.functional`` so code
+ports by changing the import.
 """
 
 from __future__ import annotations
@@ -522,13 +523,18 @@ def conv2d(
 
     Notes
     -----
-    For each group the weights flatten to a ``(K/groups) × (C/groups·kh·kw)`` matrix and the columns
-    of the whole batch lie side by side in a ``(C/groups·kh·kw) × (N·L)`` matrix, so one GEMM
-    computes every image: for the seed's example ``(4 × 9) @ (9 × 43264) → (4 × 43264)``, rearranged
-    to ``(64, 4, 26, 26)``. Large batches go through in chunks whose column matrix fits in
-    ``im2col._functional.WORKSPACE_BYTES`` (64 MiB), one GEMM per group and chunk. A 1×1 kernel with
-    stride 1 and no padding or dilation needs no im2col at all: the input already is the column
-    matrix.
+    For each group the weights flatten to a ``(K/groups) × (C/groups·kh·kw)`` matrix W and the columns
+    of the whole batch lie side by side in a ``(C/groups·kh·kw) × (N·L)`` matrix, so the convolution
+    is one GEMM: for the seed's example ``(4 × 9) @ (9 × 43264) → (4 × 43264)``, rearranged to
+    ``(64, 4, 26, 26)``.
+
+    The fast path computes exactly that product by blocks of columns: each OpenMP thread unrolls a
+    few output rows of one image (about 512 KiB of columns, so they stay in its cache) and
+    multiplies W by that block at once, writing straight into the output. The full column matrix
+    is never built, so the extra memory is a few tiles per thread, whatever the batch. A 1×1 kernel
+    with stride 1 and no padding or dilation needs no im2col at all: the input already is the column
+    matrix. Without a BLAS the kernels can call (see :mod:`im2col._gemm`) it falls back to NumPy's
+    ``matmul`` on the batch in chunks of at most ``WORKSPACE_BYTES`` (64 MiB) of columns.
 
     Examples
     --------
