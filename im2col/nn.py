@@ -1,0 +1,620 @@
+"""PyTorch integration: this library's kernels as torch operators, autograd and ``torch.nn`` modules.
+
+``import im2col.nn`` (it imports torch; ``import im2col`` does not) registers five operators with
+:func:`torch.library.custom_op`, each with a fake (shape-only) implementation and an autograd
+formula, so they work under ``torch.compile(fullgraph=True)``, ``gradcheck`` and ``gradgradcheck``::
+
+    im2col::conv2d(input, weight, bias?, stride, padding, dilation, groups)
+    im2col::conv2d_backward(grad_output, input, weight, stride, padding, dilation, groups, output_mask)
+    im2col::conv_transpose2d(input, weight, bias?, stride, padding, output_padding, groups, dilation)
+    im2col::unfold(input, kernel_size, dilation, padding, stride)
+    im2col::fold(input, output_size, kernel_size, dilation, padding, stride)
+
+Every backward is written with these same operators, so it is differentiable again (double
+backward for gradient penalties and Hessian-vector products). The operators take batched 4-D
+tensors and symmetric padding; the functions and modules below add what ``torch.nn.functional``
+and ``torch.nn`` accept on top (unbatched input, ``padding='same'``, ``padding_mode``, 1-D) with
+ordinary torch code that autograd and the compiler see through.
+
+Modules ``Conv1d``, ``Conv2d``, ``ConvTranspose2d``, ``Unfold`` and ``Fold`` subclass their
+``torch.nn`` twins and only replace the computation: constructor arguments, parameters, their
+initialisation and ``state_dict`` are torch's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import _functional
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
+    "unfold",
+    "fold",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Unfold",
+    "Fold",
+]
+
+
+def _out_len(fn: str, size, k: int, s: int, p: int, d: int):
+    """Output length of one axis: ``(size + 2·p − d·(k − 1) − 1) // s + 1`` (SymInt-safe)."""
+    n = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    if isinstance(n, int) and n < 1:
+        raise ValueError(
+            f"{fn}(): output size ({size} + 2·{p} − {d}·({k} − 1) − 1) // {s} + 1 = {n}, but it must be at least 1"
+        )
+    return n
+
+
+def _pair(v) -> tuple[int, int]:
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+# --- the operators ----------------------------------------------------------------------------
+
+
+@torch.library.custom_op("im2col::conv2d", mutates_args=())
+def _conv2d_op(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Tensor:
+    # input (N, C, H, W), weight (K, C/groups, kh, kw) -> (N, K, OH, OW)
+    return _functional.conv2d(input, weight, bias, tuple(stride), tuple(padding), tuple(dilation), groups)
+
+
+@_conv2d_op.register_fake
+def _(input, weight, bias, stride, padding, dilation, groups):
+    N, _, H, W = input.shape
+    K, _, kh, kw = weight.shape
+    OH = _out_len("conv2d", H, kh, stride[0], padding[0], dilation[0])
+    OW = _out_len("conv2d", W, kw, stride[1], padding[1], dilation[1])
+    return input.new_empty((N, K, OH, OW))
+
+
+@torch.library.custom_op("im2col::conv2d_backward", mutates_args=())
+def _conv2d_backward_op(
+    grad_output: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    output_mask: Sequence[bool],
+) -> tuple[Tensor, Tensor, Tensor]:
+    # Gradients of conv2d w.r.t. (input, weight, bias); those not asked for in output_mask are zeros.
+    want_x, want_w, want_b = output_mask
+    s, p, d = tuple(stride), tuple(padding), tuple(dilation)
+    gx = gw = None
+    if want_w:
+        gx, gw, _ = _functional.conv2d_backward(grad_output, input, weight, s, p, d, groups)
+    elif want_x:
+        # grad_input alone is a transposed convolution; output_padding restores the rows a strided
+        # convolution dropped: (H + 2p − d(k − 1) − 1) mod s.
+        H, W = input.shape[2:]
+        OH, OW = grad_output.shape[2:]
+        kh, kw = weight.shape[2:]
+        op = tuple(
+            n - ((o - 1) * ss - 2 * pp + dd * (k - 1) + 1)
+            for n, o, k, ss, pp, dd in zip((H, W), (OH, OW), (kh, kw), s, p, d)
+        )
+        gx = _functional.conv_transpose2d(grad_output, weight, None, s, p, op, groups, d)
+    gx = gx if want_x else torch.zeros_like(input, memory_format=torch.contiguous_format)
+    gw = gw if want_w else torch.zeros_like(weight, memory_format=torch.contiguous_format)
+    gb = grad_output.sum((0, 2, 3)) if want_b else grad_output.new_zeros(weight.shape[0])
+    return gx, gw, gb
+
+
+@_conv2d_backward_op.register_fake
+def _(grad_output, input, weight, stride, padding, dilation, groups, output_mask):
+    return (
+        input.new_empty(input.shape),
+        weight.new_empty(weight.shape),
+        weight.new_empty(weight.shape[0]),
+    )
+
+
+@torch.library.custom_op("im2col::conv_transpose2d", mutates_args=())
+def _conv_transpose2d_op(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    groups: int,
+    dilation: Sequence[int],
+) -> Tensor:
+    # input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW)
+    return _functional.conv_transpose2d(
+        input, weight, bias, tuple(stride), tuple(padding), tuple(output_padding), groups, tuple(dilation)
+    )
+
+
+@_conv_transpose2d_op.register_fake
+def _(input, weight, bias, stride, padding, output_padding, groups, dilation):
+    N, _, H, W = input.shape
+    _, Cog, kh, kw = weight.shape
+    size = [
+        (n - 1) * s - 2 * p + d * (k - 1) + o + 1
+        for n, k, s, p, d, o in zip((H, W), (kh, kw), stride, padding, dilation, output_padding)
+    ]
+    return input.new_empty((N, Cog * groups, *size))
+
+
+@torch.library.custom_op("im2col::unfold", mutates_args=())
+def _unfold_op(
+    input: Tensor, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int], stride: Sequence[int]
+) -> Tensor:
+    # (N, C, H, W) -> (N, C·kh·kw, L)
+    return _functional.im2col(input, tuple(kernel_size), tuple(dilation), tuple(padding), tuple(stride))
+
+
+@_unfold_op.register_fake
+def _(input, kernel_size, dilation, padding, stride):
+    N, C, H, W = input.shape
+    OH = _out_len("unfold", H, kernel_size[0], stride[0], padding[0], dilation[0])
+    OW = _out_len("unfold", W, kernel_size[1], stride[1], padding[1], dilation[1])
+    return input.new_empty((N, C * kernel_size[0] * kernel_size[1], OH * OW))
+
+
+@torch.library.custom_op("im2col::fold", mutates_args=())
+def _fold_op(
+    input: Tensor,
+    output_size: Sequence[int],
+    kernel_size: Sequence[int],
+    dilation: Sequence[int],
+    padding: Sequence[int],
+    stride: Sequence[int],
+) -> Tensor:
+    # (N, C·kh·kw, L) -> (N, C, H, W), overlapping windows summed
+    return _functional.col2im(
+        input, tuple(output_size), tuple(kernel_size), tuple(dilation), tuple(padding), tuple(stride)
+    )
+
+
+@_fold_op.register_fake
+def _(input, output_size, kernel_size, dilation, padding, stride):
+    N, R, _ = input.shape
+    return input.new_empty((N, R // (kernel_size[0] * kernel_size[1]), *output_size))
+
+
+# --- autograd: every backward in terms of the operators above, hence differentiable again ------
+
+
+def _conv2d_setup(ctx, inputs, output):
+    input, weight, bias, stride, padding, dilation, groups = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.conf = (stride, padding, dilation, groups)
+
+
+def _conv2d_grad(ctx, grad):
+    input, weight = ctx.saved_tensors
+    mask = list(ctx.needs_input_grad[:3])
+    if not any(mask):
+        return (None,) * 7
+    gx, gw, gb = torch.ops.im2col.conv2d_backward(grad, input, weight, *ctx.conf, mask)
+    return (gx if mask[0] else None, gw if mask[1] else None, gb if mask[2] else None, None, None, None, None)
+
+
+_conv2d_op.register_autograd(_conv2d_grad, setup_context=_conv2d_setup)
+
+
+def _conv2d_backward_setup(ctx, inputs, output):
+    grad_output, input, weight, stride, padding, dilation, groups, output_mask = inputs
+    ctx.save_for_backward(grad_output, input, weight)
+    ctx.conf = (stride, padding, dilation, groups)
+    ctx.mask = tuple(output_mask)
+
+
+def _conv2d_backward_grad(ctx, ggx, ggw, ggb):
+    # gx = convᵀ(gy, w), gw = gy · cols(x)ᵀ, gb = Σ gy: bilinear, so each derivative is one conv op.
+    gy, x, w = ctx.saved_tensors
+    conf = ctx.conf
+    ggx, ggw, ggb = (g if m else None for g, m in zip((ggx, ggw, ggb), ctx.mask))  # zeros out there
+    need_gy, need_x, need_w = ctx.needs_input_grad[:3]
+    d_gy = d_x = d_w = None
+    if need_gy:
+        d_gy = torch.zeros_like(gy)
+        if ggx is not None:
+            d_gy = d_gy + torch.ops.im2col.conv2d(ggx, w, None, *conf)
+        if ggw is not None:
+            d_gy = d_gy + torch.ops.im2col.conv2d(x, ggw, None, *conf)
+        if ggb is not None:
+            d_gy = d_gy + ggb[None, :, None, None]
+    if need_x and ggw is not None:
+        d_x = torch.ops.im2col.conv2d_backward(gy, x, ggw, *conf, [True, False, False])[0]
+    if need_w and ggx is not None:
+        d_w = torch.ops.im2col.conv2d_backward(gy, ggx, w, *conf, [False, True, False])[1]
+    return d_gy, d_x, d_w, None, None, None, None, None
+
+
+_conv2d_backward_op.register_autograd(_conv2d_backward_grad, setup_context=_conv2d_backward_setup)
+
+
+def _conv_transpose2d_setup(ctx, inputs, output):
+    input, weight, bias, stride, padding, output_padding, groups, dilation = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.conf = (stride, padding, dilation, groups)
+
+
+def _conv_transpose2d_grad(ctx, grad):
+    # conv_transpose2d is the adjoint of conv2d: its input gradient is conv2d of the output gradient.
+    x, w = ctx.saved_tensors
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    gx = torch.ops.im2col.conv2d(grad, w, None, *ctx.conf) if need_x else None
+    gw = torch.ops.im2col.conv2d_backward(x, grad, w, *ctx.conf, [False, True, False])[1] if need_w else None
+    gb = grad.sum((0, 2, 3)) if need_b else None
+    return gx, gw, gb, None, None, None, None, None
+
+
+_conv_transpose2d_op.register_autograd(_conv_transpose2d_grad, setup_context=_conv_transpose2d_setup)
+
+
+def _unfold_setup(ctx, inputs, output):
+    input, kernel_size, dilation, padding, stride = inputs
+    ctx.size = tuple(input.shape[2:])
+    ctx.conf = (kernel_size, dilation, padding, stride)
+
+
+def _unfold_grad(ctx, grad):
+    return torch.ops.im2col.fold(grad, ctx.size, *ctx.conf), None, None, None, None
+
+
+_unfold_op.register_autograd(_unfold_grad, setup_context=_unfold_setup)
+
+
+def _fold_setup(ctx, inputs, output):
+    input, output_size, kernel_size, dilation, padding, stride = inputs
+    ctx.conf = (kernel_size, dilation, padding, stride)
+
+
+def _fold_grad(ctx, grad):
+    return torch.ops.im2col.unfold(grad, *ctx.conf), None, None, None, None, None
+
+
+_fold_op.register_autograd(_fold_grad, setup_context=_fold_setup)
+
+
+# --- functions with torch.nn.functional's signatures -------------------------------------------
+
+
+def _same_padding(fn: str, padding, kernel_size, stride, dilation) -> list[tuple[int, int]]:
+    """Per-axis (before, after) padding for an int, a tuple, 'valid' or 'same' (extra pixel after)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * len(kernel_size)
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{fn}(): padding='same' needs stride=1, got stride={tuple(stride)}")
+            return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)]
+        raise ValueError(f"{fn}(): argument 'padding' must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}")
+    return [(p, p) for p in padding]
+
+
+def _batched(fn: str, input: Tensor, dims: int, layout: str) -> tuple[Tensor, bool]:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}(): argument 'input' must be a torch.Tensor, got {type(input).__name__}")
+    if input.dim() not in (dims + 1, dims + 2):
+        raise ValueError(
+            f"{fn}(): argument 'input' must be a {dims + 1}-D (unbatched) or {dims + 2}-D {layout} tensor, "
+            f"got a {input.dim()}-D tensor of shape {tuple(input.shape)}"
+        )
+    unbatched = input.dim() == dims + 1
+    return (input.unsqueeze(0) if unbatched else input), unbatched
+
+
+def _tuple(fn: str, name: str, value, n: int) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * n
+    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    raise TypeError(f"{fn}(): argument '{name}' must be an int or a tuple of {n} ints, got {value!r}")
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
+    """``torch.nn.functional.conv2d`` through im2col and one GEMM per group, differentiable.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, H, W) or (C, H, W), float32 or float64
+    weight : Tensor, shape (K, C/groups, kh, kw)
+    bias : Tensor, shape (K,), optional
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), 'valid' or 'same'
+        Zero padding; 'same' with an even total pads one more pixel at the bottom/right, as torch.
+    groups : int
+
+    Returns
+    -------
+    Tensor, shape (N, K, OH, OW) or (K, OH, OW)
+        ``OH = (H + 2·ph − dh·(kh − 1) − 1) // sh + 1``. Gradients flow to input, weight and bias
+        (twice differentiable), and the call compiles under ``torch.compile(fullgraph=True)``.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    >>> w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    >>> y = im2col.nn.conv2d(x, w, padding="same")
+    >>> y.shape
+    torch.Size([2, 4, 8, 8])
+    >>> torch.allclose(y, torch.nn.functional.conv2d(x, w, padding="same"))
+    True
+    >>> y.sum().backward()
+    >>> w.grad.shape
+    torch.Size([4, 3, 3, 3])
+    """
+    fn = "conv2d"
+    x, unbatched = _batched(fn, input, 2, "(N, C, H, W)")
+    stride = _tuple(fn, "stride", stride, 2)
+    dilation = _tuple(fn, "dilation", dilation, 2)
+    if not isinstance(padding, str):
+        padding = _tuple(fn, "padding", padding, 2)
+    (pt, pb), (pl, pr) = _same_padding(fn, padding, weight.shape[2:], stride, dilation)
+    if pt != pb or pl != pr:  # odd 'same' total: pad the extra pixel explicitly, as torch does
+        x = F.pad(x, (pl, pr, pt, pb))
+        pt = pl = 0
+    y = torch.ops.im2col.conv2d(x, weight, bias, list(stride), [pt, pl], list(dilation), groups)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
+    """``torch.nn.functional.conv1d`` as a 2-D convolution of height 1, differentiable.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, L) or (C, L)
+    weight : Tensor, shape (K, C/groups, k)
+    bias : Tensor, shape (K,), optional
+    stride, padding, dilation : int or (int,); padding may be 'valid' or 'same'
+    groups : int
+
+    Returns
+    -------
+    Tensor, shape (N, K, OL) or (K, OL)
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x, w = torch.randn(2, 3, 10), torch.randn(5, 3, 4)
+    >>> y = im2col.nn.conv1d(x, w, stride=2, padding=1)
+    >>> y.shape
+    torch.Size([2, 5, 5])
+    >>> torch.allclose(y, torch.nn.functional.conv1d(x, w, stride=2, padding=1), atol=1e-5)
+    True
+    """
+    fn = "conv1d"
+    x, unbatched = _batched(fn, input, 1, "(N, C, L)")
+    if weight.dim() != 3:
+        raise ValueError(f"{fn}(): argument 'weight' must be 3-D (K, C/groups, k), got shape {tuple(weight.shape)}")
+    s = _tuple(fn, "stride", stride, 1)
+    d = _tuple(fn, "dilation", dilation, 1)
+    p = padding if isinstance(padding, str) else _tuple(fn, "padding", padding, 1)
+    [(before, after)] = _same_padding(fn, p, weight.shape[2:], s, d)
+    if before != after:
+        x = F.pad(x, (before, after))
+        before = 0
+    y = torch.ops.im2col.conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, [1, s[0]], [0, before], [1, d[0]], groups)
+    y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """``torch.nn.functional.conv_transpose2d`` as a GEMM and col2im, differentiable.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C_in, H, W) or (C_in, H, W)
+    weight : Tensor, shape (C_in, C_out/groups, kh, kw)
+    bias : Tensor, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    Tensor, shape (N, C_out, OH, OW) or (C_out, OH, OW)
+        ``OH = (H − 1)·sh − 2·ph + dh·(kh − 1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x, w = torch.randn(1, 4, 5, 5), torch.randn(4, 2, 3, 3)
+    >>> im2col.nn.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+    torch.Size([1, 2, 10, 10])
+    """
+    fn = "conv_transpose2d"
+    x, unbatched = _batched(fn, input, 2, "(N, C_in, H, W)")
+    args = [_tuple(fn, n, v, 2) for n, v in (("stride", stride), ("padding", padding), ("output_padding", output_padding))]
+    d = _tuple(fn, "dilation", dilation, 2)
+    y = torch.ops.im2col.conv_transpose2d(x, weight, bias, *map(list, args), groups, list(d))
+    return y.squeeze(0) if unbatched else y
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """``torch.nn.functional.unfold`` (im2col), differentiable; its gradient is :func:`fold`.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> im2col.nn.unfold(x, 3).shape
+    torch.Size([1, 9, 4])
+    >>> torch.equal(im2col.nn.unfold(x, 3), torch.nn.functional.unfold(x, 3))
+    True
+    """
+    fn = "unfold"
+    x, unbatched = _batched(fn, input, 2, "(N, C, H, W)")
+    conf = [list(_tuple(fn, n, v, 2)) for n, v in
+            (("kernel_size", kernel_size), ("dilation", dilation), ("padding", padding), ("stride", stride))]  # fmt: skip
+    y = torch.ops.im2col.unfold(x, *conf)
+    return y.squeeze(0) if unbatched else y
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """``torch.nn.functional.fold`` (col2im, overlaps summed), differentiable; its gradient is :func:`unfold`.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> cols = torch.ones(1, 9, 4)
+    >>> im2col.nn.fold(cols, (4, 4), 3)[0, 0]
+    tensor([[1., 2., 2., 1.],
+            [2., 4., 4., 2.],
+            [2., 4., 4., 2.],
+            [1., 2., 2., 1.]])
+    """
+    fn = "fold"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}(): argument 'input' must be a torch.Tensor, got {type(input).__name__}")
+    if input.dim() not in (2, 3):
+        raise ValueError(
+            f"{fn}(): argument 'input' must be a 2-D (unbatched) or 3-D (N, C·kh·kw, L) tensor, "
+            f"got a {input.dim()}-D tensor of shape {tuple(input.shape)}"
+        )
+    unbatched = input.dim() == 2
+    x = input.unsqueeze(0) if unbatched else input
+    conf = [list(_tuple(fn, n, v, 2)) for n, v in
+            (("output_size", output_size), ("kernel_size", kernel_size), ("dilation", dilation),
+             ("padding", padding), ("stride", stride))]  # fmt: skip
+    y = torch.ops.im2col.fold(x, *conf)
+    return y.squeeze(0) if unbatched else y
+
+
+# --- modules ----------------------------------------------------------------------------------
+
+
+def _module_conv(fn, module, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """A torch.nn ConvNd's forward with its padding and padding_mode, through ``fn``."""
+    if module.padding_mode != "zeros":
+        # torch's own rule: pad by the mode, then convolve without padding
+        input = F.pad(input, module._reversed_padding_repeated_twice, mode=module.padding_mode)
+        return fn(input, weight, bias, module.stride, 0, module.dilation, module.groups)
+    return fn(input, weight, bias, module.stride, module.padding, module.dilation, module.groups)
+
+
+class Conv2d(torch.nn.Conv2d):
+    """``torch.nn.Conv2d`` computed by this library's im2col + GEMM; same arguments and state_dict.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> ours = im2col.nn.Conv2d(3, 8, 3, padding="same", padding_mode="reflect")
+    >>> twin = torch.nn.Conv2d(3, 8, 3, padding="same", padding_mode="reflect")
+    >>> _ = twin.load_state_dict(ours.state_dict())
+    >>> x = torch.randn(2, 3, 16, 16)
+    >>> torch.allclose(ours(x), twin(x), atol=1e-5)
+    True
+    """
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        return _module_conv(conv2d, self, input, weight, bias)
+
+
+class Conv1d(torch.nn.Conv1d):
+    """``torch.nn.Conv1d`` computed as a 2-D convolution of height 1; same arguments and state_dict.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> m = im2col.nn.Conv1d(2, 4, 5, padding="same", padding_mode="circular")
+    >>> m(torch.randn(3, 2, 20)).shape
+    torch.Size([3, 4, 20])
+    """
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        return _module_conv(conv1d, self, input, weight, bias)
+
+
+class ConvTranspose2d(torch.nn.ConvTranspose2d):
+    """``torch.nn.ConvTranspose2d`` as a GEMM and col2im; same arguments, ``output_size`` and state_dict.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> up = im2col.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1)
+    >>> up(torch.randn(1, 4, 5, 5), output_size=(10, 10)).shape
+    torch.Size([1, 2, 10, 10])
+    """
+
+    def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
+        if self.padding_mode != "zeros":
+            raise ValueError(
+                f"ConvTranspose2d(): only padding_mode='zeros' is supported (as in torch), got {self.padding_mode!r}"
+            )
+        output_padding = self._output_padding(
+            input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation
+        )
+        return conv_transpose2d(
+            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
+        )
+
+
+class Unfold(torch.nn.Unfold):
+    """``torch.nn.Unfold`` through this library's im2col kernel.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> im2col.nn.Unfold(kernel_size=(2, 3))(torch.randn(2, 5, 3, 4)).shape
+    torch.Size([2, 30, 4])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+
+class Fold(torch.nn.Fold):
+    """``torch.nn.Fold`` through this library's col2im kernel.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> im2col.nn.Fold(output_size=(4, 5), kernel_size=(2, 2))(torch.randn(1, 12, 12)).shape
+    torch.Size([1, 3, 4, 5])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
