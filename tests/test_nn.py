@@ -274,3 +274,27 @@ def test_import_im2col_does_not_import_torch():
     code = "import sys, im2col; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# --- the training example ---------------------------------------------------------------------
+
+
+def _train_digits():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "train_digits.py"
+    spec = importlib.util.spec_from_file_location("train_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("dtype, steps, tol", [("float32", 15, 1e-4), ("float64", 30, 1e-9)])
+def test_training_example_curves_agree(dtype, steps, tol, capsys):
+    # the drawn digits, so the test does not depend on scikit-learn being installed
+    ours, theirs = _train_digits().main(["--steps", str(steps), "--synthetic", "--dtype", dtype])
+    assert len(ours) == len(theirs) == steps
+    assert max(abs(a - b) for a, b in zip(ours, theirs)) < tol
+    assert ours[-1] < ours[0]  # it learns
+    assert "max |loss difference|" in capsys.readouterr().out
