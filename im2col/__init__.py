@@ -26,6 +26,8 @@ from ._functional import (
     output_size,
 )
 from ._threads import get_num_threads, set_num_threads
+from . import data, kernels, plots
+from .explain import Explanation, explain  # after the submodules: the name is the function
 
 __version__ = "0.1.0"
 
@@ -39,4 +41,9 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "reference",
+    "explain",
+    "Explanation",
+    "kernels",
+    "data",
+    "plots",
 ]
