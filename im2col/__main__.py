@@ -29,9 +29,13 @@ def _ints(text: str, what: str, *, n: int | None = None) -> tuple[int, ...]:
     try:
         vals = tuple(int(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be integers separated by 'x', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"{what} must be integers separated by 'x', got {text!r}"
+        ) from None
     if n is not None and len(vals) not in (1, n):
-        raise argparse.ArgumentTypeError(f"{what} must be one integer or {n} separated by 'x', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"{what} must be one integer or {n} separated by 'x', got {text!r}"
+        )
     if min(vals) < 0:
         raise argparse.ArgumentTypeError(f"{what} must not be negative, got {text!r}")
     return vals
@@ -98,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="{demo,explain,bench}", required=True)
 
     d = sub.add_parser("demo", help="the seed walkthrough: 64 digits, four edge kernels, one GEMM")
-    d.add_argument("--save", metavar="DIR", help="write the pictures as PNG files into DIR (needs matplotlib)")
+    d.add_argument(
+        "--save", metavar="DIR", help="write the pictures as PNG files into DIR (needs matplotlib)"
+    )
     d.add_argument("--seed", type=int, default=0, help="seed of the digit batch (default 0)")
     d.add_argument("--width", type=int, default=100, help="text width (default 100)")
 
@@ -108,17 +114,31 @@ def _parser() -> argparse.ArgumentParser:
         description="Explain one convolution: output size, unrolled matrix, GEMM, cost, dual view. "
         "The input holds 0, 1, 2, … so each cell can be traced.",
     )
-    e.add_argument("--input", type=_shape, required=True, metavar="SHAPE", help="NxCxHxW, CxHxW or HxW, e.g. 1x1x5x5")
+    e.add_argument(
+        "--input",
+        type=_shape,
+        required=True,
+        metavar="SHAPE",
+        help="NxCxHxW, CxHxW or HxW, e.g. 1x1x5x5",
+    )
     e.add_argument(
         "--kernel", type=_kernel, required=True, metavar="K",
         help="kernel size (3 or 3x2), a named kernel (top_edge, sobel_x, …) or 'edges' (the seed's four)",
     )  # fmt: skip
-    e.add_argument("--padding", type=_padding, default=0, metavar="P", help="int, PHxPW, 'same' or 'valid'")
+    e.add_argument(
+        "--padding", type=_padding, default=0, metavar="P", help="int, PHxPW, 'same' or 'valid'"
+    )
     e.add_argument("--stride", type=_pair("stride"), default=1, metavar="S", help="int or SHxSW")
-    e.add_argument("--dilation", type=_pair("dilation"), default=1, metavar="D", help="int or DHxDW")
+    e.add_argument(
+        "--dilation", type=_pair("dilation"), default=1, metavar="D", help="int or DHxDW"
+    )
     e.add_argument("--groups", type=int, default=1, metavar="G")
-    e.add_argument("--highlight", type=_position, metavar="OH,OW", help="output whose receptive field to trace")
-    e.add_argument("--matrix", action="store_true", help="also print the dual view's sparse matrix C")
+    e.add_argument(
+        "--highlight", type=_position, metavar="OH,OW", help="output whose receptive field to trace"
+    )
+    e.add_argument(
+        "--matrix", action="store_true", help="also print the dual view's sparse matrix C"
+    )
     e.add_argument("--width", type=int, default=100, help="text width (default 100)")
 
     sub.add_parser("bench", help="benchmarks against PyTorch (im2col bench --help)", add_help=False)
@@ -132,11 +152,13 @@ def _save_pictures(directory: str, xb: np.ndarray, explanation) -> list[str]:
     figures = {
         "padding.png": plots.plot_padded_input(),
         "kernels.png": plots.plot_kernels(),
-        "feature_maps.png": plots.plot_feature_maps(xb[0, 0], kernels.edge_kernels(), kernels.EDGE_NAMES),
+        "feature_maps.png": plots.plot_feature_maps(
+            xb[0, 0], kernels.edge_kernels(), kernels.EDGE_NAMES
+        ),
         "unrolled.png": plots.plot_unrolled(explanation, start=8 * explanation.OW, max_columns=104),
         "sliding_window.png": plots.plot_sliding_window(padding=1, positions=[0, 7, 24]),
     }
-    for k, fig in enumerate(plots.sliding_window_frames(padding=1, positions=range(0, 25, 4))):
+    for k, fig in enumerate(plots.sliding_window_frames(padding=1, positions=range(0, 25, 8))):
         figures[f"sliding_window_{k:02d}.png"] = fig
     paths = []
     for name, fig in figures.items():
@@ -154,11 +176,16 @@ def _demo(args: argparse.Namespace) -> int:
     print("im2col demo: the blog post's convolution, as one matrix multiplication")
     print()
     xb = data.digit_batch(64, seed=args.seed)
-    print(f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code (im2col.data.digit_batch(seed={args.seed}))")
+    print(
+        f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code (im2col.data.digit_batch(seed={args.seed}))"
+    )
     print(f"xb.shape = {xb.shape}   # the seed's torch.Size([64, 1, 28, 28])")
     w = kernels.edge_kernels()
     print(f"edge_kernels.shape = {w.shape}   # [left_edge, top_edge, diag1_edge, diag2_edge]")
-    rows = ["  ".join(" ".join(f"{v:2.0f}" for v in w[k, 0, i]).ljust(10) for k in range(4)) for i in range(3)]
+    rows = [
+        "  ".join(" ".join(f"{v:2.0f}" for v in w[k, 0, i]).ljust(10) for k in range(4))
+        for i in range(3)
+    ]
     print("  " + "  ".join(f"{n:<10}" for n in kernels.EDGE_NAMES))
     print("\n".join(("  " + r).rstrip() for r in rows))
     print()
@@ -173,7 +200,9 @@ def _demo(args: argparse.Namespace) -> int:
     print("Result")
     print(f"   im2col.im2col(xb, 3).shape = {cols.shape}")
     print(f"   im2col.conv2d(xb, edge_kernels).shape = {out.shape}")
-    print(f"   max |weight matrix @ columns − im2col.conv2d| = {float(np.abs(e.output - out).max()):.3g}")
+    print(
+        f"   max |weight matrix @ columns − im2col.conv2d| = {float(np.abs(e.output - out).max()):.3g}"
+    )
     try:
         import torch
         import torch.nn.functional as F
@@ -182,9 +211,13 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         ref = F.conv2d(torch.from_numpy(xb), torch.from_numpy(w)).numpy()
         unf = F.unfold(torch.from_numpy(xb), 3).numpy()
-        print(f"   torch {torch.__version__}: F.conv2d(xb, edge_kernels).shape = {tuple(ref.shape)}")
+        print(
+            f"   torch {torch.__version__}: F.conv2d(xb, edge_kernels).shape = {tuple(ref.shape)}"
+        )
         print(f"   max |im2col.conv2d − torch conv2d| = {float(np.abs(out - ref).max()):.3g}")
-        print(f"   im2col.im2col equals torch's F.unfold exactly: {bool(np.array_equal(cols, unf))}")
+        print(
+            f"   im2col.im2col equals torch's F.unfold exactly: {bool(np.array_equal(cols, unf))}"
+        )
     if args.save:
         try:
             paths = _save_pictures(args.save, xb, e)

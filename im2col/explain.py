@@ -87,7 +87,9 @@ def _to_numpy(obj: Any, name: str) -> np.ndarray:
     if is_tensor(obj):
         obj = obj.detach().cpu().numpy()
     if not isinstance(obj, np.ndarray):
-        raise TypeError(f"{_FN}(): argument '{name}' must be an array, a tensor or a shape, got {obj!r}")
+        raise TypeError(
+            f"{_FN}(): argument '{name}' must be an array, a tensor or a shape, got {obj!r}"
+        )
     if obj.dtype.kind not in "biuf":
         raise TypeError(f"{_FN}(): argument '{name}' must hold real numbers, got dtype {obj.dtype}")
     return obj
@@ -139,7 +141,9 @@ class Explanation:
     def __post_init__(self) -> None:
         self.N, self.C, self.H, self.W = self.input.shape
         self.K, _, self.kh, self.kw = self.weight.shape
-        g = geometry(_FN, self.input.shape, (self.kh, self.kw), self.stride, self.padding, self.dilation)
+        g = geometry(
+            _FN, self.input.shape, (self.kh, self.kw), self.stride, self.padding, self.dilation
+        )
         self.OH, self.OW = g.OH, g.OW
 
     # --- sizes -----------------------------------------------------------------------------------
@@ -188,7 +192,9 @@ class Explanation:
         for name, n, k, s, (before, after), d, out in axes:
             k_eff = d * (k - 1) + 1
             if d != 1:
-                lines.append(f"{name}: effective kernel = d·(k − 1) + 1 = {d}·({k} − 1) + 1 = {k_eff}")
+                lines.append(
+                    f"{name}: effective kernel = d·(k − 1) + 1 = {d}·({k} − 1) + 1 = {k_eff}"
+                )
             pads = f"2·{before}" if before == after else f"{before} + {after}"
             lines.append(f"{name}: ({n} + {pads} − {k_eff}) // {s} + 1 = {out}")
             left = (n + before + after - k_eff) % s
@@ -291,7 +297,9 @@ class Explanation:
         Rg = self.rows // g
         out = np.empty((self.N, self.K, self.L), dtype=self.input.dtype)
         for q in range(g):
-            out[:, q * Kg : (q + 1) * Kg] = self.weight_matrix[q * Kg : (q + 1) * Kg] @ self.columns[:, q * Rg : (q + 1) * Rg]
+            out[:, q * Kg : (q + 1) * Kg] = (
+                self.weight_matrix[q * Kg : (q + 1) * Kg] @ self.columns[:, q * Rg : (q + 1) * Rg]
+            )
         return out.reshape(self.output_shape)
 
     def gemm_lines(self) -> list[str]:
@@ -308,7 +316,9 @@ class Explanation:
                 f"  ({Kg} × {Rg}) @ ({Rg} × {N}·{L} = {N * L}) → ({Kg} × {N * L}) → {_shape(self.output_shape)}"
             )
         else:
-            lines.append(f"a batch of N images: ({Kg} × {Rg}) @ ({Rg} × N·{L}) → (N, {K}, {self.OH}, {self.OW})")
+            lines.append(
+                f"a batch of N images: ({Kg} × {Rg}) @ ({Rg} × N·{L}) → (N, {K}, {self.OH}, {self.OW})"
+            )
         return lines
 
     # --- the cost --------------------------------------------------------------------------------
@@ -376,7 +386,7 @@ class Explanation:
                 f"(limit {_fmt_bytes(CONV_MATRIX_MAX_BYTES)}); use a smaller input to see it"
             )
         Cm = np.zeros((rows, cols), dtype=self.weight.dtype)
-        g, Kg, Cg = self.groups, self.K // self.groups, self.C // self.groups
+        Kg, Cg = self.K // self.groups, self.C // self.groups
         r = np.arange(self.rows)
         c, i, j = r // (self.kh * self.kw), (r // self.kw) % self.kh, r % self.kw
         col = np.arange(self.L)
@@ -397,7 +407,9 @@ class Explanation:
     # --- text ------------------------------------------------------------------------------------
 
     def _values_integral(self, a: np.ndarray) -> bool:
-        return a.dtype.kind in "biu" or bool(np.all(np.mod(a, 1) == 0) and np.abs(a).max(initial=0) < 1e6)
+        return a.dtype.kind in "biu" or bool(
+            np.all(np.mod(a, 1) == 0) and np.abs(a).max(initial=0) < 1e6
+        )
 
     def matrix_table(self, *, image: int = 0, width: int = 100, max_rows: int = 18) -> list[str]:
         """The unrolled matrix of one image as aligned text lines, elided to fit ``width``; padding is ``·``."""
@@ -425,16 +437,23 @@ class Explanation:
                 return PAD_MARK.rjust(cell_w)
             return _fmt_num(cols[r, col], integral).rjust(cell_w)
 
-        head = " ".join(("…" if c is None else "{},{}".format(*self.column_label(c))).rjust(cell_w) for c in col_ids)
+        head = " ".join(
+            ("…" if c is None else "{},{}".format(*self.column_label(c))).rjust(cell_w)
+            for c in col_ids
+        )
         lines = ["c,i,j".rjust(lab_w) + " │ " + head, "─" * lab_w + "─┼─" + "─" * len(head)]
         for r in row_ids:
             if r is None:
-                lines.append("⋮".rjust(lab_w) + " │ " + " ".join("⋮".rjust(cell_w) for _ in col_ids))
+                lines.append(
+                    "⋮".rjust(lab_w) + " │ " + " ".join("⋮".rjust(cell_w) for _ in col_ids)
+                )
                 continue
             lines.append(row_lab[r].rjust(lab_w) + " │ " + " ".join(cell(r, c) for c in col_ids))
         return lines
 
-    def padded_input_lines(self, *, image: int = 0, channel: int = 0, max_side: int = 16) -> list[str]:
+    def padded_input_lines(
+        self, *, image: int = 0, channel: int = 0, max_side: int = 16
+    ) -> list[str]:
         """One channel of the input with its padding (``·``), if it is small enough to print."""
         (pt, pb), (pl, pr) = self.padding
         Hp, Wp = self.H + pt + pb, self.W + pl + pr
@@ -461,9 +480,9 @@ class Explanation:
             f"groups {self.groups}",
         ]
         if self.demo_input:
-            lines.append(f"  input values are 0, 1, 2, … (arange) so each cell can be traced by eye")
+            lines.append("  input values are 0, 1, 2, … (arange) so each cell can be traced by eye")
         if self.demo_weight:
-            lines.append(f"  weight values are 1, 2, 3, … (arange + 1)")
+            lines.append("  weight values are 1, 2, 3, … (arange + 1)")
         lines += ["", "1. Output size: (in + 2·pad − kernel) // stride + 1"]
         lines += ["   " + s for s in self.output_size_steps()]
         if self.padding == ((0, 0), (0, 0)) and self.stride == (1, 1) and self.dilation == (1, 1):
@@ -477,7 +496,10 @@ class Explanation:
         lines.append(f"   output: {_shape(self.output_shape)} = (N, K, OH, OW)")
         padded = self.padded_input_lines()
         if padded:
-            lines += ["", f"   input image 0, channel 0 with its padding ({PAD_MARK} = padding, read as 0):"]
+            lines += [
+                "",
+                f"   input image 0, channel 0 with its padding ({PAD_MARK} = padding, read as 0):",
+            ]
             lines += ["     " + s for s in padded]
         lines += [
             "",
@@ -510,13 +532,17 @@ class Explanation:
             if kk is None:
                 lines.append("      ⋮")
                 continue
-            vals = " ".join("…".rjust(cw) if j is None else _fmt_num(wm[kk, j], integral).rjust(cw) for j in wcols)
+            vals = " ".join(
+                "…".rjust(cw) if j is None else _fmt_num(wm[kk, j], integral).rjust(cw)
+                for j in wcols
+            )
             lines.append(f"   {kk:>3} │ {vals}")
         lines += ["", "4. The GEMM: weight matrix @ unrolled matrix"]
         lines += ["   " + s for s in self.gemm_lines()]
-        col = oh * self.OW + ow
         if self.groups == 1:
-            vals = ", ".join(_fmt_num(v, self._values_integral(self.output)) for v in self.output[0, :8, oh, ow])
+            vals = ", ".join(
+                _fmt_num(v, self._values_integral(self.output)) for v in self.output[0, :8, oh, ow]
+            )
             more = ", …" if self.K > 8 else ""
             lines.append(
                 f"   e.g. output ({oh}, {ow}) of image 0 = weight matrix @ column ({oh},{ow}) = [{vals}{more}]"
@@ -540,13 +566,19 @@ class Explanation:
             cw = max(len(_fmt_num(v, integral)) for v in np.unique(Cm))
             fit = max(3, (width - 12) // (cw + 1))
             ccols = _elide(c, fit)
-            lines.append("   row k·L + oh·OW + ow (kernel k, output (oh, ow)); column c·H·W + h·W + w; . = zero")
+            lines.append(
+                "   row k·L + oh·OW + ow (kernel k, output (oh, ow)); column c·H·W + h·W + w; . = zero"
+            )
             for rr in _elide(r, max_rows):
                 if rr is None:
                     lines.append("        ⋮")
                     continue
                 vals = " ".join(
-                    ("…" if j is None else ("." if Cm[rr, j] == 0 else _fmt_num(Cm[rr, j], integral))).rjust(cw)
+                    (
+                        "…"
+                        if j is None
+                        else ("." if Cm[rr, j] == 0 else _fmt_num(Cm[rr, j], integral))
+                    ).rjust(cw)
                     for j in ccols
                 )
                 lines.append(f"   {rr:>5} │ {vals}")
@@ -563,7 +595,9 @@ class Explanation:
 
     # --- HTML ------------------------------------------------------------------------------------
 
-    def to_html(self, highlight: tuple[int, int] | None = None, *, max_rows: int = 18, max_cols: int = 24) -> str:
+    def to_html(
+        self, highlight: tuple[int, int] | None = None, *, max_rows: int = 18, max_cols: int = 24
+    ) -> str:
         """HTML for notebooks: the padded input (padding shaded, the receptive field of output
         ``highlight`` outlined), the unrolled matrix (padding shaded, that output's column
         highlighted), the GEMM and the cost."""
@@ -579,7 +613,9 @@ class Explanation:
             f"<p><b>Convolution</b> of input {esc(_shape(self.input.shape))} by weight "
             f"{esc(_shape(self.weight.shape))}: stride {esc(str(self.stride))}, padding "
             f"{esc(str(self.padding))}, dilation {esc(str(self.dilation))}, groups {self.groups}</p>",
-            "<p><b>Output size</b>: " + "<br>".join(esc(s) for s in self.output_size_steps()) + "</p>",
+            "<p><b>Output size</b>: "
+            + "<br>".join(esc(s) for s in self.output_size_steps())
+            + "</p>",
         ]
         # The padded input, channel 0 of image 0.
         (pt, pb), (pl, pr) = self.padding
@@ -602,7 +638,9 @@ class Explanation:
                 inside = 0 <= h < self.H and 0 <= w < self.W
                 style = td + (";background:" + pad_bg if not inside else "")
                 if (h, w) in field_px:
-                    style += ";outline:2px solid #d62728;background:" + (hi_bg if inside else "#e8c872")
+                    style += ";outline:2px solid #d62728;background:" + (
+                        hi_bg if inside else "#e8c872"
+                    )
                 text = _fmt_num(x[h, w], integral) if inside else PAD_MARK
                 out.append(f'<td style="{style}">{esc(text)}</td>')
             out.append("</tr>")
@@ -630,7 +668,9 @@ class Explanation:
         for r in rows:
             out.append("<tr>")
             if r is None:
-                out.append(f'<th style="{td}">⋮</th>' + f'<td style="{td}">⋮</td>' * len(cids) + "</tr>")
+                out.append(
+                    f'<th style="{td}">⋮</th>' + f'<td style="{td}">⋮</td>' * len(cids) + "</tr>"
+                )
                 continue
             out.append(f'<th style="{td}">{"{},{},{}".format(*self.row_label(r))}</th>')
             for c in cids:
@@ -672,7 +712,9 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
         shape = (1,) * (4 - len(shape)) + shape
         n = int(np.prod(shape))
         if n > 2**26:
-            raise ValueError(f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo input")
+            raise ValueError(
+                f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo input"
+            )
         return np.arange(n, dtype=np.float32).reshape(shape), True
     x = _to_numpy(obj, "input_or_shape")
     if x.ndim not in (2, 3, 4):
@@ -687,7 +729,9 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
 
 
 def _parse_weight(obj: Any, C: int, groups: int, dtype: np.dtype) -> tuple[np.ndarray, bool]:
-    if _is_int(obj) or (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(_is_int(v) for v in obj)):
+    if _is_int(obj) or (
+        isinstance(obj, (tuple, list)) and len(obj) == 2 and all(_is_int(v) for v in obj)
+    ):
         kh, kw = as_pair(obj, "weight_or_kernel_size", _FN, minimum=1)
         Cg = C // groups
         K = groups
@@ -709,7 +753,9 @@ def _parse_weight(obj: Any, C: int, groups: int, dtype: np.dtype) -> tuple[np.nd
             f"channels, but the input has {C}"
         )
     if w.shape[0] % groups:
-        raise ValueError(f"{_FN}(): weight has {w.shape[0]} kernels, not divisible by groups={groups}")
+        raise ValueError(
+            f"{_FN}(): weight has {w.shape[0]} kernels, not divisible by groups={groups}"
+        )
     return np.ascontiguousarray(w.astype(dtype)), False
 
 
@@ -781,7 +827,9 @@ def explain(
         raise ValueError(f"{_FN}(): argument 'groups' must be a positive int, got {groups!r}")
     x, demo_x = _parse_input(input_or_shape)
     if x.shape[1] % groups:
-        raise ValueError(f"{_FN}(): the input's {x.shape[1]} channels are not divisible by groups={groups}")
+        raise ValueError(
+            f"{_FN}(): the input's {x.shape[1]} channels are not divisible by groups={groups}"
+        )
     w, demo_w = _parse_weight(weight_or_kernel_size, x.shape[1], groups, x.dtype)
     kh, kw = w.shape[2:]
     s = as_pair(stride, "stride", _FN, minimum=1)

@@ -59,7 +59,9 @@ def _image2d(image: Any, name: str, fn: str) -> np.ndarray:
     while a.ndim > 2 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 2:
-        raise ValueError(f"{fn}(): argument '{name}' must be one image (H, W) (or (1, 1, H, W)), got shape {a.shape}")
+        raise ValueError(
+            f"{fn}(): argument '{name}' must be one image (H, W) (or (1, 1, H, W)), got shape {a.shape}"
+        )
     return a
 
 
@@ -78,7 +80,9 @@ def _draw_padded(
     canvas = np.full((H + pt + pb, W + pl + pr), np.nan)
     canvas[pt : pt + H, pl : pl + W] = img
     cmap = _cmap("gray", bad=_PAD_COLOR)
-    ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.imshow(
+        np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest"
+    )
     Hp, Wp = canvas.shape
     if Hp <= 40 and Wp <= 40:  # pixel grid
         ax.set_xticks(np.arange(-0.5, Wp), minor=True)
@@ -88,7 +92,9 @@ def _draw_padded(
     if pt or pb or pl or pr:
         from matplotlib.patches import Rectangle
 
-        ax.add_patch(Rectangle((pl - 0.5, pt - 0.5), W, H, fill=False, edgecolor="#08519c", linewidth=1.5))
+        ax.add_patch(
+            Rectangle((pl - 0.5, pt - 0.5), W, H, fill=False, edgecolor="#08519c", linewidth=1.5)
+        )
     if annotate:
         mid = (vmin + vmax) / 2
         for h in range(Hp):
@@ -113,7 +119,14 @@ def _window_box(ax: Axes, top: int, left: int, kh: int, kw: int, dh: int = 1, dw
 
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     ax.add_patch(
-        Rectangle((left - 0.5, top - 0.5), span_w, span_h, fill=False, edgecolor=_WINDOW_COLOR, linewidth=2.5)
+        Rectangle(
+            (left - 0.5, top - 0.5),
+            span_w,
+            span_h,
+            fill=False,
+            edgecolor=_WINDOW_COLOR,
+            linewidth=2.5,
+        )
     )
 
 
@@ -143,7 +156,11 @@ def plot_padded_input(
     -------
     matplotlib.figure.Figure
     """
-    img = np.arange(1, 26, dtype=np.float64).reshape(5, 5) if image is None else _image2d(image, "image", "plot_padded_input")
+    img = (
+        np.arange(1, 26, dtype=np.float64).reshape(5, 5)
+        if image is None
+        else _image2d(image, "image", "plot_padded_input")
+    )
     ph, pw = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
     pads = ((int(ph), int(ph)), (int(pw), int(pw)))
     Hp, Wp = img.shape[0] + 2 * ph, img.shape[1] + 2 * pw
@@ -159,17 +176,23 @@ def plot_padded_input(
         _window_box(ax, position[0], position[1], k, k)
         oh, ow = im2col_output_size(img.shape, k, pads)
         title += f": {k}×{k} kernel → {oh}×{ow} output"
-        ax.set_xlabel(f"red: the window of output {tuple(position)}; blue: padding (zeros)", fontsize=9)
+        ax.set_xlabel(
+            f"red: the window of output {tuple(position)}; blue: padding (zeros)", fontsize=9
+        )
     ax.set_title(title, fontsize=11)
     return fig
 
 
-def im2col_output_size(shape: Sequence[int], k: int, pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[int, int]:
+def im2col_output_size(
+    shape: Sequence[int], k: int, pads: tuple[tuple[int, int], tuple[int, int]]
+) -> tuple[int, int]:
     (pt, pb), (pl, pr) = pads
     return (shape[0] + pt + pb - k + 1, shape[1] + pl + pr - k + 1)
 
 
-def plot_kernels(weight: Any = None, names: Sequence[str] | None = None, *, annotate: bool = True) -> Figure:
+def plot_kernels(
+    weight: Any = None, names: Sequence[str] | None = None, *, annotate: bool = True
+) -> Figure:
     """Each kernel as a small heatmap (blue negative, red positive) with its values written in.
 
     Parameters
@@ -186,15 +209,21 @@ def plot_kernels(weight: Any = None, names: Sequence[str] | None = None, *, anno
     if weight is None:
         weight = kernels.edge_kernels()
         names = names or kernels.EDGE_NAMES
-    w = np.asarray(weight.detach().cpu().numpy() if hasattr(weight, "detach") else weight, dtype=np.float64)
+    w = np.asarray(
+        weight.detach().cpu().numpy() if hasattr(weight, "detach") else weight, dtype=np.float64
+    )
     if w.ndim == 4:
         if w.shape[1] != 1:
-            raise ValueError(f"plot_kernels(): argument 'weight' must have one input channel, got shape {w.shape}")
+            raise ValueError(
+                f"plot_kernels(): argument 'weight' must have one input channel, got shape {w.shape}"
+            )
         w = w[:, 0]
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3:
-        raise ValueError(f"plot_kernels(): argument 'weight' must be (K, kh, kw) or (K, 1, kh, kw), got shape {w.shape}")
+        raise ValueError(
+            f"plot_kernels(): argument 'weight' must be (K, kh, kw) or (K, 1, kh, kw), got shape {w.shape}"
+        )
     K = w.shape[0]
     names = list(names) if names is not None else [f"kernel {k}" for k in range(K)]
     if len(names) != K:
@@ -202,7 +231,7 @@ def plot_kernels(weight: Any = None, names: Sequence[str] | None = None, *, anno
     fig = _Figure(figsize=(2.3 * K + 0.6, 2.6))
     axes = fig.subplots(1, K, squeeze=False)[0]
     lim = float(np.abs(w).max()) or 1.0
-    for ax, kern, name in zip(axes, w, names):
+    for ax, kern, name in zip(axes, w, names, strict=True):
         im = ax.imshow(kern, cmap="RdBu_r", vmin=-lim, vmax=lim)
         if annotate:
             for (i, j), v in np.ndenumerate(kern):
@@ -261,13 +290,22 @@ def plot_unrolled(
     shown = np.ma.masked_array(cols[:, start : start + n], mask=mask[:, start : start + n])
     fig = _Figure(figsize=(min(16.0, 1.6 + 0.13 * n + 1.2), 1.4 + 0.28 * min(e.rows, 40)))
     ax = fig.add_subplot()
-    im = ax.imshow(shown, cmap=_cmap("gray", bad=_PAD_COLOR), aspect="auto", interpolation="nearest")
+    im = ax.imshow(
+        shown, cmap=_cmap("gray", bad=_PAD_COLOR), aspect="auto", interpolation="nearest"
+    )
     if e.rows <= 40:
-        ax.set_yticks(range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7)
+        ax.set_yticks(
+            range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7
+        )
     ax.set_ylabel("row = (channel, kernel row, kernel col)")
     step = max(1, n // 12)
     ticks = list(range(0, n, step))
-    ax.set_xticks(ticks, ["({},{})".format(*e.column_label(start + c)) for c in ticks], fontsize=7, rotation=45)
+    ax.set_xticks(
+        ticks,
+        ["({},{})".format(*e.column_label(start + c)) for c in ticks],
+        fontsize=7,
+        rotation=45,
+    )
     more = f" ({n} of {e.L}, from column {start})" if n < e.L else ""
     ax.set_xlabel(f"column = output position (out row, out col){more}")
     ax.set_title(
@@ -279,7 +317,9 @@ def plot_unrolled(
     return fig
 
 
-def plot_feature_maps(image: Any = None, weight: Any = None, names: Sequence[str] | None = None) -> Figure:
+def plot_feature_maps(
+    image: Any = None, weight: Any = None, names: Sequence[str] | None = None
+) -> Figure:
     """An image and what each kernel makes of it: the seed's four edge maps of the digit by default.
 
     The maps are computed by :func:`im2col.conv2d` (no padding, stride 1), so a 28×28 digit gives
@@ -299,7 +339,9 @@ def plot_feature_maps(image: Any = None, weight: Any = None, names: Sequence[str
     """
     from ._functional import conv2d
 
-    img = (data.digit_three() if image is None else _image2d(image, "image", "plot_feature_maps")).astype(np.float32)
+    img = (
+        data.digit_three() if image is None else _image2d(image, "image", "plot_feature_maps")
+    ).astype(np.float32)
     if weight is None:
         weight, names = kernels.edge_kernels(), names or kernels.EDGE_NAMES
     w = np.asarray(weight, dtype=np.float32)
@@ -307,13 +349,15 @@ def plot_feature_maps(image: Any = None, weight: Any = None, names: Sequence[str
         w = w[:, None]
     K = w.shape[0]
     names = list(names) if names is not None else [f"kernel {k}" for k in range(K)]
+    if len(names) != K:
+        raise ValueError(f"plot_feature_maps(): {K} kernels but {len(names)} names")
     maps = conv2d(img[None, None], w)[0]  # (K, OH, OW)
     fig = _Figure(figsize=(2.6 * (K + 1) + 0.8, 3.2))
     axes = fig.subplots(1, K + 1, squeeze=False)[0]
     axes[0].imshow(img, cmap="gray", interpolation="nearest")
     axes[0].set_title(f"input {img.shape[0]}×{img.shape[1]}", fontsize=10)
     lim = float(np.abs(maps).max()) or 1.0
-    for ax, m, name in zip(axes[1:], maps, names):
+    for ax, m, name in zip(axes[1:], maps, names, strict=True):
         im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         ax.set_title(f"{name} → {m.shape[0]}×{m.shape[1]}", fontsize=10)
     for ax in axes:
@@ -323,7 +367,9 @@ def plot_feature_maps(image: Any = None, weight: Any = None, names: Sequence[str
     return fig
 
 
-def _draw_frame(axes: Sequence[Axes], e: Explanation, col: int, img: np.ndarray, vmax: float) -> None:
+def _draw_frame(
+    axes: Sequence[Axes], e: Explanation, col: int, img: np.ndarray, vmax: float
+) -> None:
     ax_in, ax_col = axes
     oh, ow = e.column_label(col)
     _draw_padded(ax_in, img, e.padding, annotate=img.size <= 64, vmin=0.0, vmax=vmax)
@@ -342,21 +388,33 @@ def _draw_frame(axes: Sequence[Axes], e: Explanation, col: int, img: np.ndarray,
         for (r, c), v in np.ndenumerate(cols):
             if c <= col:
                 text = "0" if e.padding_mask[r, c] else f"{v:g}"
-                color = "#08519c" if e.padding_mask[r, c] else ("black" if v > vmax / 2 else "white")
+                color = (
+                    "#08519c" if e.padding_mask[r, c] else ("black" if v > vmax / 2 else "white")
+                )
                 ax_col.text(c, r, text, ha="center", va="center", fontsize=6, color=color)
     from matplotlib.patches import Rectangle
 
-    ax_col.add_patch(Rectangle((col - 0.5, -0.5), 1, e.rows, fill=False, edgecolor=_WINDOW_COLOR, linewidth=2.5))
+    ax_col.add_patch(
+        Rectangle((col - 0.5, -0.5), 1, e.rows, fill=False, edgecolor=_WINDOW_COLOR, linewidth=2.5)
+    )
     if e.rows <= 27:
-        ax_col.set_yticks(range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7)
+        ax_col.set_yticks(
+            range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7
+        )
     step = max(1, e.L // 10)
     ax_col.set_xticks(range(0, e.L, step), [str(c) for c in range(0, e.L, step)], fontsize=7)
     ax_col.set_xlabel("column = oh·OW + ow", fontsize=8)
     ax_col.set_title(f"… becomes column {col} of the {e.rows} × {e.L} matrix", fontsize=10)
 
 
-def _frame_setup(image: Any, kernel_size: int, padding: int, stride: int) -> tuple[Explanation, np.ndarray]:
-    img = np.arange(1, 26, dtype=np.float32).reshape(5, 5) if image is None else _image2d(image, "image", "sliding_window_frames")
+def _frame_setup(
+    image: Any, kernel_size: int, padding: int, stride: int
+) -> tuple[Explanation, np.ndarray]:
+    img = (
+        np.arange(1, 26, dtype=np.float32).reshape(5, 5)
+        if image is None
+        else _image2d(image, "image", "sliding_window_frames")
+    )
     e = explain(img.astype(np.float32), kernel_size, stride=stride, padding=padding)
     return e, img
 
@@ -388,7 +446,11 @@ def sliding_window_frames(
     """
     e, img = _frame_setup(image, kernel_size, padding, stride)
     if positions is None:
-        positions = list(range(e.L)) if e.L <= 9 else sorted({int(round(v)) for v in np.linspace(0, e.L - 1, 6)})
+        positions = (
+            list(range(e.L))
+            if e.L <= 9
+            else sorted({int(round(v)) for v in np.linspace(0, e.L - 1, 6)})
+        )
     vmax = float(img.max()) or 1.0
     frames = []
     for col in positions:
@@ -418,9 +480,10 @@ def plot_sliding_window(
     vmax = float(img.max()) or 1.0
     fig = _Figure(figsize=(9.5, 3.0 * len(positions)))
     axes = fig.subplots(len(positions), 2, width_ratios=[1, 1.6], squeeze=False)
-    for row, col in zip(axes, positions):
+    for row, col in zip(axes, positions, strict=True):
         _draw_frame(row, e, int(col), img, vmax)
     fig.suptitle(
-        f"im2col: each {e.kh}×{e.kw} window of the {e.H}×{e.W} input becomes one column", fontsize=12
+        f"im2col: each {e.kh}×{e.kw} window of the {e.H}×{e.W} input becomes one column",
+        fontsize=12,
     )
     return fig

@@ -62,7 +62,12 @@ def test_explain_full_padding():
 
 
 def test_explain_options_in_process(capsys):
-    assert main(["explain", "--input", "1x1x28x28", "--kernel", "3", "--dilation", "2", "--stride", "2"]) == 0
+    assert (
+        main(
+            ["explain", "--input", "1x1x28x28", "--kernel", "3", "--dilation", "2", "--stride", "2"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "effective kernel = d·(k − 1) + 1 = 2·(3 − 1) + 1 = 5" in out
     assert "(28 + 2·0 − 5) // 2 + 1 = 12" in out
@@ -85,7 +90,10 @@ def test_explain_options_in_process(capsys):
         (["explain", "--input", "1x1x5x5", "--kernel", "3", "--padding", "x"], "--padding"),
         (["explain", "--kernel", "3"], "--input"),
         (["explain", "--input", "1x1x2x2", "--kernel", "3"], "output height"),
-        (["explain", "--input", "1x1x5x5", "--kernel", "3", "--highlight", "9,9"], "'oh' must be in 0..2"),
+        (
+            ["explain", "--input", "1x1x5x5", "--kernel", "3", "--highlight", "9,9"],
+            "'oh' must be in 0..2",
+        ),
         (["demo", "--sav", "x", "--nope"], "--nope"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
@@ -106,7 +114,9 @@ def test_usage_error_through_subprocess():
 
 def test_help():
     r = run("--help")
-    assert r.returncode == 0 and "demo" in r.stdout and "explain" in r.stdout and "bench" in r.stdout
+    assert (
+        r.returncode == 0 and "demo" in r.stdout and "explain" in r.stdout and "bench" in r.stdout
+    )
 
 
 def test_bench_forwards_arguments(monkeypatch):

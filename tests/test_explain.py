@@ -6,12 +6,11 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import im2col
 from im2col import data, kernels, reference
 from im2col.explain import Explanation, Source
-
-from conftest import assert_close
 
 VOID = {"br", "hr", "img", "input", "meta", "link"}
 
@@ -32,7 +31,9 @@ class _Checker(HTMLParser):
             self.stack.append(tag)
 
     def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        assert self.stack and self.stack[-1] == tag, (
+            f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        )
         self.stack.pop()
 
 
@@ -99,7 +100,9 @@ def test_seed_batch():
     assert e.columns_shape == (64, 9, 676) and e.columns.shape == (64, 9, 676)
     assert e.output.shape == (64, 4, 26, 26)
     assert e.gemm_lines()[0] == "per image: (4 × 9) @ (9 × 676) → (4 × 676) → (4, 26, 26)"
-    assert "(4 × 9) @ (9 × 64·676 = 43264) → (4 × 43264) → (64, 4, 26, 26)" in "\n".join(e.gemm_lines())
+    assert "(4 × 9) @ (9 × 64·676 = 43264) → (4 × 43264) → (64, 4, 26, 26)" in "\n".join(
+        e.gemm_lines()
+    )
     assert e.flops == 2 * 64 * 4 * 9 * 676
     assert not e.demo_input and not e.demo_weight
     assert_close(e.output, im2col.conv2d(xb, kernels.edge_kernels()))
@@ -138,7 +141,9 @@ def _make(cfg, rng):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=range(len(CONFIGS)))
 def test_columns_match_reference_and_output_matches_conv2d(cfg, rng):
     x, w, kw, e = _make(cfg, rng)
-    assert_close(e.columns, reference.im2col(x, (e.kh, e.kw), e.dilation, e.padding, e.stride), exact=True)
+    assert_close(
+        e.columns, reference.im2col(x, (e.kh, e.kw), e.dilation, e.padding, e.stride), exact=True
+    )
     assert_close(e.output, im2col.conv2d(x, w, **kw))
 
 
@@ -159,7 +164,9 @@ def test_dual_view_equals_im2col_view(cfg, rng):
 
 
 def test_dual_view_transposed_conv_matches_conv_transpose2d(rng):
-    e = im2col.explain(rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1)
+    e = im2col.explain(
+        rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1
+    )
     y = rng.standard_normal((3, e.OH, e.OW))
     ct = im2col.conv_transpose2d(y[None], e.weight, stride=2, padding=1)
     assert ct.shape == (1, 2, 5, 5)
@@ -183,7 +190,9 @@ def test_tensor_input_and_weight_shapes():
     ref = torch.nn.functional.conv2d(x, torch.from_numpy(kernels.edge_kernels()), padding=1)
     assert_close(e.output, ref.numpy())
     # (H, W) input, (K, kh, kw) stack, (kh, kw) single kernel
-    assert im2col.explain(np.zeros((6, 6)), np.stack([kernels.top_edge, kernels.left_edge])).output_shape == (1, 2, 4, 4)
+    assert im2col.explain(
+        np.zeros((6, 6)), np.stack([kernels.top_edge, kernels.left_edge])
+    ).output_shape == (1, 2, 4, 4)
     assert im2col.explain(np.zeros((6, 6)), kernels.sobel_x).output_shape == (1, 1, 4, 4)
     assert im2col.explain((2, 5, 5), (3, 1)).output_shape == (1, 1, 3, 5)
 
@@ -198,7 +207,12 @@ def test_tensor_input_and_weight_shapes():
         (("abc", 3), {}, TypeError, r"'input_or_shape'"),
         (((1, 1, 5, 5), 0), {}, ValueError, r"'weight_or_kernel_size' must be positive"),
         (((1, 1, 5, 5), "3"), {}, TypeError, r"'weight_or_kernel_size'"),
-        (((1, 2, 5, 5), np.zeros((1, 3, 3, 3))), {}, ValueError, r"expects 3 input channels, but the input has 2"),
+        (
+            ((1, 2, 5, 5), np.zeros((1, 3, 3, 3))),
+            {},
+            ValueError,
+            r"expects 3 input channels, but the input has 2",
+        ),
         (((1, 4, 5, 5), 3), {"groups": 3}, ValueError, r"not divisible by groups=3"),
         (((1, 1, 5, 5), 3), {"groups": 0}, ValueError, r"'groups' must be a positive int"),
         (((1, 1, 5, 5), 3), {"stride": 0}, ValueError, r"'stride' must be positive"),
@@ -233,10 +247,20 @@ def test_text_fits_terminal_and_marks_padding():
     for e in [
         full_padding(),
         im2col.explain(data.digit_batch(8), kernels.edge_kernels()),
-        im2col.explain((2, 4, 9, 11), (3, 2), padding=((1, 0), (2, 1)), stride=(2, 1), dilation=(1, 2), groups=2),
+        im2col.explain(
+            (2, 4, 9, 11),
+            (3, 2),
+            padding=((1, 0), (2, 1)),
+            stride=(2, 1),
+            dilation=(1, 2),
+            groups=2,
+        ),
         im2col.explain((1, 16, 40, 40), 5, padding=2),
     ]:
-        for text in (str(e), e.to_text(conv_matrix=e.conv_matrix_shape[0] * e.conv_matrix_shape[1] < 1e7)):
+        for text in (
+            str(e),
+            e.to_text(conv_matrix=e.conv_matrix_shape[0] * e.conv_matrix_shape[1] < 1e7),
+        ):
             width = max(len(line) for line in text.splitlines())
             assert width <= 100, max(text.splitlines(), key=len)
     text = str(full_padding())

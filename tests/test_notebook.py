@@ -16,7 +16,10 @@ def test_notebook_runs():
     pytest.importorskip("matplotlib")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     )
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
     text = "\n".join(
@@ -25,4 +28,9 @@ def test_notebook_runs():
     )  # fmt: skip
     assert "(5 + 2·2 − 3) // 1 + 1 = 7" in text
     assert "(64, 9, 676)" in text and "(64, 4, 26, 26)" in text
-    assert any("text/html" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert any(
+        "text/html" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
