@@ -480,9 +480,11 @@ class Explanation:
             f"groups {self.groups}",
         ]
         if self.demo_input:
-            lines.append("  input values are 0, 1, 2, … (arange) so each cell can be traced by eye")
+            lines.append(
+                "  input values are 1, 2, 3, … in row-major order, so each cell can be traced by eye"
+            )
         if self.demo_weight:
-            lines.append("  weight values are 1, 2, 3, … (arange + 1)")
+            lines.append("  weight values are 1, 2, 3, …")
         lines += ["", "1. Output size: (in + 2·pad − kernel) // stride + 1"]
         lines += ["   " + s for s in self.output_size_steps()]
         if self.padding == ((0, 0), (0, 0)) and self.stride == (1, 1) and self.dilation == (1, 1):
@@ -495,10 +497,15 @@ class Explanation:
                 )
         lines.append(f"   output: {_shape(self.output_shape)} = (N, K, OH, OW)")
         padded = self.padded_input_lines()
+        what = (
+            f"with its padding ({PAD_MARK} = padding, read as 0)"
+            if any(sum(self.padding, ()))
+            else "(no padding)"
+        )
         if padded:
             lines += [
                 "",
-                f"   input image 0, channel 0 with its padding ({PAD_MARK} = padding, read as 0):",
+                f"   input image 0, channel 0 {what}:",
             ]
             lines += ["     " + s for s in padded]
         lines += [
@@ -715,7 +722,7 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
             raise ValueError(
                 f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo input"
             )
-        return np.arange(n, dtype=np.float32).reshape(shape), True
+        return np.arange(1, n + 1, dtype=np.float32).reshape(shape), True
     x = _to_numpy(obj, "input_or_shape")
     if x.ndim not in (2, 3, 4):
         raise ValueError(
@@ -773,7 +780,8 @@ def explain(
     ----------
     input_or_shape : ndarray, Tensor, or tuple of ints
         Images (N, C, H, W), (C, H, W) or (H, W); or just a shape, in which case the input is
-        ``arange`` (0, 1, 2, …) so that each cell of the unrolled matrix shows which pixel it copies.
+        1, 2, 3, … so that each cell of the unrolled matrix shows which pixel it copies (and no
+        pixel reads 0, like padding).
     weight_or_kernel_size : ndarray, Tensor, int or (int, int)
         A weight (K, C/groups, kh, kw), a stack of one-channel kernels (K, kh, kw) or one kernel
         (kh, kw); or just a kernel size, in which case the weight is one kernel per group holding

@@ -51,7 +51,7 @@ def test_full_padding_5x5_gives_7x7():
     assert e.columns.shape == (1, 9, 49)
     assert e.output.shape == (1, 1, 7, 7)
     assert e.demo_input and e.demo_weight
-    np.testing.assert_array_equal(e.input.ravel(), np.arange(25))
+    np.testing.assert_array_equal(e.input.ravel(), np.arange(1, 26))
     np.testing.assert_array_equal(e.weight.ravel(), np.arange(1, 10))
 
 
@@ -78,11 +78,11 @@ def test_corner_cells_are_padding():
 def test_specific_cell_sources():
     e = full_padding()
     assert e.row_label(4) == (0, 1, 1) and e.column_label(24) == (3, 3)
-    assert e.source(4, 24) == Source(0, 2, 2, False)  # centre tap, centre output: pixel 12
-    assert e.columns[0, 4, 24] == 12
-    # Row (0,0,0) at output (2, 3): h = 2 − 2 + 0 = 0, w = 3 − 2 + 0 = 1 → pixel value 1.
+    assert e.source(4, 24) == Source(0, 2, 2, False)  # centre tap, centre output: pixel (2, 2), value 13
+    assert e.columns[0, 4, 24] == 13
+    # Row (0,0,0) at output (2, 3): h = 2 − 2 + 0 = 0, w = 3 − 2 + 0 = 1 → pixel value 2.
     assert e.source(0, 2 * 7 + 3) == Source(0, 0, 1, False)
-    assert e.columns[0, 0, 17] == 1
+    assert e.columns[0, 0, 17] == 2
     assert str(e.source(0, 0)) == "padding at (0, -2, -2)"
     assert str(e.source(8, 0)) == "input pixel (0, 0, 0)"
     # Every non-padding cell holds the value of the pixel it names.
