@@ -1,4 +1,4 @@
-"""The ``im2col`` command (also ``python -m im2col``): the seed walkthrough, explanations, benchmarks.
+"""The ``im2col`` command (also ``python -m im2col``): the seed walkthrough, explanations, benches.
 
 ``im2col demo``
     The blog post's example: a batch of 64 digits of 28×28, the four edge kernels, columns
@@ -123,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--kernel", type=_kernel, required=True, metavar="K",
-        help="kernel size (3 or 3x2), a named kernel (top_edge, sobel_x, …) or 'edges' (the seed's four)",
+        help="kernel size (3 or 3x2), a named kernel (top_edge, sobel_x, …) "
+        "or 'edges' (the seed's four)",
     )  # fmt: skip
     e.add_argument(
         "--padding", type=_padding, default=0, metavar="P", help="int, PHxPW, 'same' or 'valid'"
@@ -177,7 +178,8 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     xb = data.digit_batch(64, seed=args.seed)
     print(
-        f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code (im2col.data.digit_batch(seed={args.seed}))"
+        f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code "
+        f"(im2col.data.digit_batch(seed={args.seed}))"
     )
     print(f"xb.shape = {xb.shape}   # the seed's torch.Size([64, 1, 28, 28])")
     w = kernels.edge_kernels()
@@ -190,7 +192,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("\n".join(("  " + r).rstrip() for r in rows))
     print()
     e = explain(xb, w)
-    # Trace an output where image 0's stroke is (the strongest top-edge response), not the empty corner.
+    # Trace an output on image 0's stroke (the strongest top-edge response), not the empty corner.
     top = e.output[0, 1]
     e.highlight = tuple(int(v) for v in np.unravel_index(np.argmax(top), top.shape))  # type: ignore[assignment]
     print(e.to_text(width=args.width))
@@ -201,7 +203,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"   im2col.im2col(xb, 3).shape = {cols.shape}")
     print(f"   im2col.conv2d(xb, edge_kernels).shape = {out.shape}")
     print(
-        f"   max |weight matrix @ columns − im2col.conv2d| = {float(np.abs(e.output - out).max()):.3g}"
+        "   max |weight matrix @ columns − im2col.conv2d| = "
+        f"{float(np.abs(e.output - out).max()):.3g}"
     )
     try:
         import torch
@@ -249,7 +252,7 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``im2col`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the ``im2col`` command on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     for stream in (sys.stdout, sys.stderr):  # never crash on a terminal that cannot show "·" or "→"
         try:

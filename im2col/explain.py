@@ -75,7 +75,7 @@ def _fmt_num(v: float, integers: bool) -> str:
 
 
 def _elide(n: int, keep: int) -> list[int | None]:
-    """Indices 0..n-1, or the first and last few with ``None`` marking the gap, to at most ``keep``."""
+    """Indices 0..n-1, or the first and last few with ``None`` for the gap: at most ``keep``."""
     if n <= keep:
         return list(range(n))
     head = (keep - 1 + 1) // 2
@@ -201,7 +201,8 @@ class Explanation:
             if left:
                 lines.append(
                     f"{name}: {left} row/column{'s' if left > 1 else ''} of the padded input "
-                    f"{'are' if left > 1 else 'is'} past the last window ({n + before + after - k_eff} % {s})"
+                    f"{'are' if left > 1 else 'is'} past the last window "
+                    f"({n + before + after - k_eff} % {s})"
                 )
         return lines
 
@@ -209,13 +210,13 @@ class Explanation:
 
     @cached_property
     def columns(self) -> np.ndarray:
-        """The unrolled matrix of the whole batch, (N, C·kh·kw, L), from the fast :func:`im2col.im2col`."""
+        """The batch's unrolled matrix (N, C·kh·kw, L), made by the fast :func:`im2col.im2col`."""
         from ._functional import im2col
 
         return im2col(self.input, (self.kh, self.kw), self.dilation, self.padding, self.stride)
 
     def row_label(self, row: int) -> tuple[int, int, int]:
-        """``(channel, kernel row, kernel col)`` of a row of the unrolled matrix: row = (c·kh + i)·kw + j."""
+        """``(channel, kernel row, kernel col)`` of a row: row = (c·kh + i)·kw + j."""
         self._check_index(row, self.rows, "row")
         c, rest = divmod(row, self.kh * self.kw)
         return (c, *divmod(rest, self.kw))
@@ -229,7 +230,8 @@ class Explanation:
         """Where cell (row, col) of the unrolled matrix is copied from.
 
         The tap (i, j) of channel c at output (oh, ow) reads input pixel
-        ``h = oh·sh − top + i·dh``, ``w = ow·sw − left + j·dw``; outside the input it is padding (0).
+        ``h = oh·sh − top + i·dh``, ``w = ow·sw − left + j·dw``; outside the input it is padding
+        (0).
 
         Examples
         --------
@@ -249,7 +251,7 @@ class Explanation:
         return Source(c, h, w, not (0 <= h < self.H and 0 <= w < self.W))
 
     def receptive_field(self, oh: int, ow: int) -> list[Source]:
-        """The input pixels (or padding) under output position (oh, ow): column ``oh·OW + ow``, top to bottom.
+        """The input pixels (or padding) under output (oh, ow): column ``oh·OW + ow``, in order.
 
         Examples
         --------
@@ -267,7 +269,7 @@ class Explanation:
 
     @cached_property
     def padding_mask(self) -> np.ndarray:
-        """Boolean (C·kh·kw, L): True where the unrolled matrix holds padding rather than a pixel."""
+        """Boolean (C·kh·kw, L): True where the unrolled matrix holds padding, not a pixel."""
         r = np.arange(self.rows)
         i = (r // self.kw) % self.kh
         j = r % self.kw
@@ -287,12 +289,12 @@ class Explanation:
 
     @property
     def weight_matrix(self) -> np.ndarray:
-        """The kernels flattened to rows: (K, C/groups·kh·kw), each row in the unrolled matrix's row order."""
+        """The kernels flattened to rows, (K, C/groups·kh·kw), in the unrolled rows' order."""
         return self.weight.reshape(self.K, -1)
 
     @cached_property
     def output(self) -> np.ndarray:
-        """The convolution (N, K, OH, OW), computed as weight matrix @ unrolled matrix, per group."""
+        """The convolution (N, K, OH, OW) as weight matrix @ unrolled matrix, per group."""
         g, Kg = self.groups, self.K // self.groups
         Rg = self.rows // g
         out = np.empty((self.N, self.K, self.L), dtype=self.input.dtype)
@@ -308,16 +310,19 @@ class Explanation:
         Kg, Rg = K // g, R // g
         each = f" (once per group, {g} groups)" if g > 1 else ""
         lines = [
-            f"per image{each}: ({Kg} × {Rg}) @ ({Rg} × {L}) → ({Kg} × {L}) → ({Kg}, {self.OH}, {self.OW})",
+            f"per image{each}: ({Kg} × {Rg}) @ ({Rg} × {L}) → ({Kg} × {L}) → ({Kg}, {self.OH}, "
+            f"{self.OW})",
         ]
         if N > 1:
             lines.append(f"batch of {N}: the {N} column matrices side by side, one GEMM{each}:")
             lines.append(
-                f"  ({Kg} × {Rg}) @ ({Rg} × {N}·{L} = {N * L}) → ({Kg} × {N * L}) → {_shape(self.output_shape)}"
+                f"  ({Kg} × {Rg}) @ ({Rg} × {N}·{L} = {N * L}) → ({Kg} × {N * L}) → "
+                f"{_shape(self.output_shape)}"
             )
         else:
             lines.append(
-                f"a batch of N images: ({Kg} × {Rg}) @ ({Rg} × N·{L}) → (N, {K}, {self.OH}, {self.OW})"
+                f"a batch of N images: ({Kg} × {Rg}) @ ({Rg} × N·{L}) → (N, {K}, {self.OH}, "
+                f"{self.OW})"
             )
         return lines
 
@@ -325,7 +330,7 @@ class Explanation:
 
     @property
     def flops(self) -> int:
-        """Floating-point operations of the convolution, ``2·N·K·(C/groups)·kh·kw·L`` (a multiply and an add each)."""
+        """Floating-point operations, ``2·N·K·(C/groups)·kh·kw·L`` (a multiply and an add each)."""
         return 2 * self.N * self.K * (self.rows // self.groups) * self.L
 
     def cost_lines(self) -> list[str]:
@@ -335,13 +340,17 @@ class Explanation:
         approx = self.kh * self.kw / (self.stride[0] * self.stride[1])
         s = f"{self.stride[0]}·{self.stride[1]}"
         return [
-            f"columns: {_shape(self.columns_shape)} = {col_vals:,} values, {_fmt_bytes(col_vals * item)} "
+            f"columns: {_shape(self.columns_shape)} = {col_vals:,} values, "
+            f"{_fmt_bytes(col_vals * item)} "
             f"({self.input.dtype})",
-            f"input:   {_shape(self.input.shape)} = {in_vals:,} values, {_fmt_bytes(in_vals * item)}",
-            f"the columns hold {ratio:.2f}× the input: about kh·kw / (sh·sw) = {self.kh}·{self.kw} / {s} = "
+            f"input:   {_shape(self.input.shape)} = {in_vals:,} values, "
+            f"{_fmt_bytes(in_vals * item)}",
+            f"the columns hold {ratio:.2f}× the input: about kh·kw / (sh·sw) = "
+            f"{self.kh}·{self.kw} / {s} = "
             f"{approx:.2f},",
             "  more with padding, less where windows skip the border",
-            f"FLOPs: 2·N·K·(C/groups)·kh·kw·L = 2·{self.N}·{self.K}·{self.C // self.groups}·{self.kh}·{self.kw}·"
+            "FLOPs: 2·N·K·(C/groups)·kh·kw·L = "
+            f"2·{self.N}·{self.K}·{self.C // self.groups}·{self.kh}·{self.kw}·"
             f"{self.L} = {self.flops:,}",
         ]
 
@@ -354,7 +363,7 @@ class Explanation:
 
     @cached_property
     def conv_matrix_nnz(self) -> int:
-        """Entries of C that hold a weight: each non-padding cell of the unrolled matrix, once per kernel of its group."""
+        """Weights in C: each non-padding unrolled cell, once per kernel of its group."""
         return int((~self.padding_mask).sum()) * (self.K // self.groups)
 
     def conv_matrix(self) -> np.ndarray:
@@ -363,8 +372,8 @@ class Explanation:
         Row ``k·L + oh·OW + ow`` of C holds kernel k's weights at the input pixels of that output's
         receptive field, so for one image ``x`` (C, H, W):
         ``conv2d(x)[k, oh, ow] = (C @ x.ravel())[k·L + oh·OW + ow]`` and the transposed convolution
-        (the input gradient, col2im of ``Wᵀ·y``) is ``Cᵀ @ y.ravel()``. Where im2col copies the input
-        into a bigger matrix, C copies the weights.
+        (the input gradient, col2im of ``Wᵀ·y``) is ``Cᵀ @ y.ravel()``. Where im2col copies the
+        input into a bigger matrix, C copies the weights.
 
         Examples
         --------
@@ -412,7 +421,7 @@ class Explanation:
         )
 
     def matrix_table(self, *, image: int = 0, width: int = 100, max_rows: int = 18) -> list[str]:
-        """The unrolled matrix of one image as aligned text lines, elided to fit ``width``; padding is ``·``."""
+        """One image's unrolled matrix as aligned text, elided to ``width``; padding ``·``."""
         cols = self.columns[image]
         mask = self.padding_mask
         integral = self._values_integral(cols)
@@ -469,19 +478,26 @@ class Explanation:
         return [" ".join(s.rjust(cw) for s in row) for row in cells]
 
     def to_text(self, *, width: int = 100, max_rows: int = 18, conv_matrix: bool = False) -> str:
-        """The whole explanation as text lines at most about ``width`` wide (``str()`` uses the defaults)."""
+        """The whole explanation as text at most about ``width`` wide (``str()``: the defaults)."""
         k = (self.kh, self.kw)
         (pt, pb), (pl, pr) = self.padding
         pad = f"{pt}" if pt == pb == pl == pr else f"{self.padding}"
+
+        def one(pair: tuple[int, int]) -> str:
+            return str(pair[0]) if pair[0] == pair[1] else str(pair)
+
         lines = [
-            f"Convolution of input {_shape(self.input.shape)} by weight {_shape(self.weight.shape)}:",
-            f"  stride {self.stride[0] if self.stride[0] == self.stride[1] else self.stride}, padding {pad}, "
-            f"dilation {self.dilation[0] if self.dilation[0] == self.dilation[1] else self.dilation}, "
+            f"Convolution of input {_shape(self.input.shape)} by weight "
+            f"{_shape(self.weight.shape)}:",
+            f"  stride {one(self.stride)}, "
+            f"padding {pad}, "
+            f"dilation {one(self.dilation)}, "
             f"groups {self.groups}",
         ]
         if self.demo_input:
             lines.append(
-                "  input values are 1, 2, 3, … in row-major order, so each cell can be traced by eye"
+                "  input values are 1, 2, 3, … in row-major order, so each cell can be traced by "
+                "eye"
             )
         if self.demo_weight:
             lines.append("  weight values are 1, 2, 3, …")
@@ -492,7 +508,8 @@ class Explanation:
                 if name == "width" and (self.H, self.kh) == (self.W, self.kw):
                     continue
                 lines.append(
-                    f"   no padding: a {kk}-wide window fits {n} − {kk} + 1 = {n - kk + 1} times in {n} pixels "
+                    f"   no padding: a {kk}-wide window fits {n} − {kk} + 1 = {n - kk + 1} times "
+                    f"in {n} pixels "
                     f"(the border loses k − 1 = {kk - 1})"
                 )
         lines.append(f"   output: {_shape(self.output_shape)} = (N, K, OH, OW)")
@@ -510,7 +527,8 @@ class Explanation:
             lines += ["     " + s for s in padded]
         lines += [
             "",
-            f"2. Unrolled matrix (im2col): C·kh·kw × OH·OW = {self.C}·{k[0]}·{k[1]} × {self.OH}·{self.OW} = "
+            f"2. Unrolled matrix (im2col): C·kh·kw × OH·OW = {self.C}·{k[0]}·{k[1]} × "
+            f"{self.OH}·{self.OW} = "
             f"{self.rows} × {self.L} per image",
             f"   the batch: {_shape(self.columns_shape)}, torch's unfold layout (N, C·kh·kw, L)",
             f"   rows (c,i,j): channel, kernel row, kernel col; columns (oh,ow): output position; "
@@ -521,14 +539,16 @@ class Explanation:
         rf = [s for s in self.receptive_field(oh, ow)]
         real = [s for s in rf if not s.padding]
         lines.append(
-            f"   column ({oh},{ow}) is the receptive field of output ({oh}, {ow}): {len(real)} input "
+            f"   column ({oh},{ow}) is the receptive field of output ({oh}, {ow}): {len(real)} "
+            "input "
             f"pixel{'s' if len(real) != 1 else ''}, {len(rf) - len(real)} padding"
         )
         wm = self.weight_matrix
         lines += [
             "",
             f"3. Weight matrix: K × (C/groups)·kh·kw = {wm.shape[0]} × {wm.shape[1]}",
-            "   each kernel flattened to one row, in the same (c,i,j) order as the unrolled matrix's rows",
+            "   each kernel flattened to one row, in the same (c,i,j) order as the unrolled "
+            "matrix's rows",
         ]
         integral = self._values_integral(wm)
         shown = _elide(self.K, 8)
@@ -552,7 +572,8 @@ class Explanation:
             )
             more = ", …" if self.K > 8 else ""
             lines.append(
-                f"   e.g. output ({oh}, {ow}) of image 0 = weight matrix @ column ({oh},{ow}) = [{vals}{more}]"
+                f"   e.g. output ({oh}, {ow}) of image 0 = weight matrix @ column ({oh},{ow}) = "
+                f"[{vals}{more}]"
             )
         lines += ["", "5. Cost"]
         lines += ["   " + s for s in self.cost_lines()]
@@ -560,10 +581,12 @@ class Explanation:
         nnz = self.conv_matrix_nnz
         lines += [
             "",
-            f"6. Dual view: one sparse matrix C, K·L × C·H·W = {self.K}·{self.L} × {self.C}·{self.H}·{self.W}"
+            f"6. Dual view: one sparse matrix C, K·L × C·H·W = {self.K}·{self.L} × "
+            f"{self.C}·{self.H}·{self.W}"
             f" = {r} × {c}",
             "   conv = C @ x.ravel() per image; transposed conv = Cᵀ @ y.ravel()",
-            f"   {nnz:,} of its {r * c:,} entries are weights ({100 * nnz / (r * c):.1f}%), the rest zeros",
+            f"   {nnz:,} of its {r * c:,} entries are weights ({100 * nnz / (r * c):.1f}%), the "
+            "rest zeros",
             f"   im2col copies the input ({self.rows * self.L:,} values per image); "
             f"C copies the weights ({nnz:,} values)",
         ]
@@ -574,7 +597,8 @@ class Explanation:
             fit = max(3, (width - 12) // (cw + 1))
             ccols = _elide(c, fit)
             lines.append(
-                "   row k·L + oh·OW + ow (kernel k, output (oh, ow)); column c·H·W + h·W + w; . = zero"
+                "   row k·L + oh·OW + ow (kernel k, output (oh, ow)); column c·H·W + h·W + w; . = "
+                "zero"
             )
             for rr in _elide(r, max_rows):
                 if rr is None:
@@ -619,7 +643,8 @@ class Explanation:
             '<div class="im2col-explanation">',
             f"<p><b>Convolution</b> of input {esc(_shape(self.input.shape))} by weight "
             f"{esc(_shape(self.weight.shape))}: stride {esc(str(self.stride))}, padding "
-            f"{esc(str(self.padding))}, dilation {esc(str(self.dilation))}, groups {self.groups}</p>",
+            f"{esc(str(self.padding))}, dilation {esc(str(self.dilation))}, groups "
+            f"{self.groups}</p>",
             "<p><b>Output size</b>: "
             + "<br>".join(esc(s) for s in self.output_size_steps())
             + "</p>",
@@ -632,7 +657,8 @@ class Explanation:
         integral = self._values_integral(x)
         hs, ws = _elide(Hp, max_rows), _elide(Wp, max_cols)
         out.append(
-            f"<p>Image 0, channel 0 with padding (grey); outlined: the receptive field of output ({oh}, {ow})</p>"
+            "<p>Image 0, channel 0 with padding (grey); outlined: the receptive field of output "
+            f"({oh}, {ow})</p>"
         )
         out.append('<table style="border-collapse:collapse">')
         for hp in hs:
@@ -661,8 +687,10 @@ class Explanation:
         if hcol not in cids:  # keep the highlighted column visible
             cids = cids[: max_cols // 2] + [None, hcol, None] + cids[-(max_cols // 2 - 2) :]
         out.append(
-            f"<p><b>Unrolled matrix</b> {self.rows} × {self.L} (image 0 of {_shape(self.columns_shape)}); "
-            f"rows (channel, kernel row, kernel col), columns (out row, out col); padding grey; column "
+            f"<p><b>Unrolled matrix</b> {self.rows} × {self.L} (image 0 of "
+            f"{_shape(self.columns_shape)}); "
+            "rows (channel, kernel row, kernel col), columns (out row, out col); padding grey; "
+            "column "
             f"({oh}, {ow}) highlighted</p>"
         )
         out.append('<table style="border-collapse:collapse">')
@@ -713,20 +741,23 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
         shape = tuple(int(v) for v in obj)
         if not 2 <= len(shape) <= 4 or min(shape) < 1:
             raise ValueError(
-                f"{_FN}(): a shape for 'input_or_shape' must be (H, W), (C, H, W) or (N, C, H, W) of "
+                f"{_FN}(): a shape for 'input_or_shape' must be (H, W), (C, H, W) or (N, C, H, W) "
+                "of "
                 f"positive ints, got {obj!r}"
             )
         shape = (1,) * (4 - len(shape)) + shape
         n = int(np.prod(shape))
         if n > 2**26:
             raise ValueError(
-                f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo input"
+                f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo "
+                "input"
             )
         return np.arange(1, n + 1, dtype=np.float32).reshape(shape), True
     x = _to_numpy(obj, "input_or_shape")
     if x.ndim not in (2, 3, 4):
         raise ValueError(
-            f"{_FN}(): argument 'input_or_shape' must be 2-D (H, W), 3-D (C, H, W) or 4-D (N, C, H, W), "
+            f"{_FN}(): argument 'input_or_shape' must be 2-D (H, W), 3-D (C, H, W) or 4-D (N, C, "
+            "H, W), "
             f"got shape {x.shape}"
         )
     x = x.reshape((1,) * (4 - x.ndim) + x.shape)
@@ -751,12 +782,14 @@ def _parse_weight(obj: Any, C: int, groups: int, dtype: np.dtype) -> tuple[np.nd
         w = w[:, None]
     if w.ndim != 4:
         raise ValueError(
-            f"{_FN}(): argument 'weight_or_kernel_size' must be a kernel size, or a weight of shape "
+            f"{_FN}(): argument 'weight_or_kernel_size' must be a kernel size, or a weight of "
+            "shape "
             f"(kh, kw), (K, kh, kw) or (K, C/groups, kh, kw), got shape {w.shape}"
         )
     if w.shape[1] * groups != C:
         raise ValueError(
-            f"{_FN}(): weight of shape {w.shape} with groups={groups} expects {w.shape[1] * groups} input "
+            f"{_FN}(): weight of shape {w.shape} with groups={groups} expects "
+            f"{w.shape[1] * groups} input "
             f"channels, but the input has {C}"
         )
     if w.shape[0] % groups:

@@ -105,8 +105,9 @@ def all_kernels() -> dict[str, np.ndarray]:
     Examples
     --------
     >>> from im2col import kernels
-    >>> list(kernels.all_kernels())
-    ['left_edge', 'top_edge', 'diag1_edge', 'diag2_edge', 'sobel_x', 'sobel_y', 'blur', 'box_blur', 'sharpen', 'identity']
+    >>> list(kernels.all_kernels())  # doctest: +NORMALIZE_WHITESPACE
+    ['left_edge', 'top_edge', 'diag1_edge', 'diag2_edge', 'sobel_x', 'sobel_y', 'blur',
+     'box_blur', 'sharpen', 'identity']
     >>> float(kernels.all_kernels()["blur"].sum())
     1.0
     """

@@ -60,7 +60,8 @@ def _image2d(image: Any, name: str, fn: str) -> np.ndarray:
         a = a[0]
     if a.ndim != 2:
         raise ValueError(
-            f"{fn}(): argument '{name}' must be one image (H, W) (or (1, 1, H, W)), got shape {a.shape}"
+            f"{fn}(): argument '{name}' must be one image (H, W) (or (1, 1, H, W)), got shape "
+            f"{a.shape}"
         )
     return a
 
@@ -74,7 +75,7 @@ def _draw_padded(
     vmin: float,
     vmax: float,
 ) -> None:
-    """Draw ``img`` inside its padding on ``ax``; padded coordinates: pixel (h, w) sits at (w + left, h + top)."""
+    """Draw ``img`` inside its padding on ``ax``: pixel (h, w) sits at x = w + left, y = h + top."""
     (pt, pb), (pl, pr) = pads
     H, W = img.shape
     canvas = np.full((H + pt + pb, W + pl + pr), np.nan)
@@ -215,14 +216,16 @@ def plot_kernels(
     if w.ndim == 4:
         if w.shape[1] != 1:
             raise ValueError(
-                f"plot_kernels(): argument 'weight' must have one input channel, got shape {w.shape}"
+                "plot_kernels(): argument 'weight' must have one input channel, got shape "
+                f"{w.shape}"
             )
         w = w[:, 0]
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3:
         raise ValueError(
-            f"plot_kernels(): argument 'weight' must be (K, kh, kw) or (K, 1, kh, kw), got shape {w.shape}"
+            "plot_kernels(): argument 'weight' must be (K, kh, kw) or (K, 1, kh, kw), got shape "
+            f"{w.shape}"
         )
     K = w.shape[0]
     names = list(names) if names is not None else [f"kernel {k}" for k in range(K)]
@@ -310,7 +313,8 @@ def plot_unrolled(
     ax.set_xlabel(f"column = output position (out row, out col){more}")
     ax.set_title(
         f"Unrolled matrix of image {image}: {e.rows} × {e.L} "
-        f"(input {e.C}×{e.H}×{e.W}, kernel {e.kh}×{e.kw}); light blue = padding",
+        f"(input {e.C}×{e.H}×{e.W}, kernel {e.kh}×{e.kw})"
+        + ("; light blue = padding" if mask.any() else ""),
         fontsize=10,
     )
     fig.colorbar(im, ax=ax, shrink=0.8, label="pixel value")

@@ -29,8 +29,15 @@ def demo_run(tmp_path_factory):
 def test_demo_prints_the_seed_numbers(demo_run):
     r, _ = demo_run
     assert r.returncode == 0, r.stderr
-    for literal in ("(28 + 2·0 − 3) // 1 + 1 = 26", "(64, 9, 676)", "(64, 4, 26, 26)", "(64, 1, 28, 28)",
-                    "(4 × 9) @ (9 × 676) → (4 × 676) → (4, 26, 26)", "(4, 1, 3, 3)"):  # fmt: skip
+    seed_numbers = [
+        "(28 + 2·0 − 3) // 1 + 1 = 26",
+        "(64, 9, 676)",
+        "(64, 4, 26, 26)",
+        "(64, 1, 28, 28)",
+        "(4, 1, 3, 3)",
+        "(4 × 9) @ (9 × 676) → (4 × 676) → (4, 26, 26)",
+    ]
+    for literal in seed_numbers:
         assert literal in r.stdout, literal
     assert max(len(line) for line in r.stdout.splitlines()) <= 100
     try:
@@ -46,8 +53,14 @@ def test_demo_prints_the_seed_numbers(demo_run):
 def test_demo_save_writes_pictures(demo_run):
     r, out = demo_run
     names = sorted(p.name for p in out.iterdir())
-    for expected in ("padding.png", "kernels.png", "feature_maps.png", "unrolled.png", "sliding_window.png",
-                     "sliding_window_00.png"):  # fmt: skip
+    pictures = [
+        "padding.png",
+        "kernels.png",
+        "feature_maps.png",
+        "unrolled.png",
+        "sliding_window.png",
+    ]
+    for expected in [*pictures, "sliding_window_00.png"]:
         assert expected in names
         assert (out / expected).read_bytes()[:4] == b"\x89PNG"
     assert str(out / "kernels.png") in r.stdout

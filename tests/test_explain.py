@@ -1,4 +1,4 @@
-"""explain(), kernels and data: hand-computed teaching cases, the dual view, text and HTML output."""
+"""explain(), kernels and data: hand-computed teaching cases, the dual view, text and HTML."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_full_padding_5x5_gives_7x7():
 
 def test_corner_cells_are_padding():
     e = full_padding()
-    # Output (0, 0)'s window covers padded rows/cols 0..2: only its bottom-right tap is on the image.
+    # Output (0, 0)'s window covers padded rows/cols 0..2: only its bottom-right tap is inside.
     rf = e.receptive_field(0, 0)
     assert [s.padding for s in rf] == [True] * 8 + [False]
     assert rf[8] == Source(0, 0, 0, False)
@@ -78,7 +78,9 @@ def test_corner_cells_are_padding():
 def test_specific_cell_sources():
     e = full_padding()
     assert e.row_label(4) == (0, 1, 1) and e.column_label(24) == (3, 3)
-    assert e.source(4, 24) == Source(0, 2, 2, False)  # centre tap, centre output: pixel (2, 2), value 13
+    assert e.source(4, 24) == Source(
+        0, 2, 2, False
+    )  # centre tap, centre output: pixel (2, 2), value 13
     assert e.columns[0, 4, 24] == 13
     # Row (0,0,0) at output (2, 3): h = 2 − 2 + 0 = 0, w = 3 − 2 + 0 = 1 → pixel value 2.
     assert e.source(0, 2 * 7 + 3) == Source(0, 0, 1, False)

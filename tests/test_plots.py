@@ -1,4 +1,4 @@
-"""The pictures render headless (Agg through Figure directly) and never touch pyplot's global state."""
+"""The pictures render headless (Agg, through Figure directly) and never touch pyplot's state."""
 
 from __future__ import annotations
 
