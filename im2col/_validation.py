@@ -58,6 +58,8 @@ def to_array(obj: Any, name: str, fn: str) -> np.ndarray:
                 f"call .cpu() first"
             )
         torch = _torch()
+        if obj.is_nested:
+            raise TypeError(f"{fn}(): argument '{name}' must be a dense (strided) tensor, got a nested tensor")
         if obj.layout != torch.strided:
             raise TypeError(f"{fn}(): argument '{name}' must be a dense (strided) tensor, got layout {obj.layout}")
         t = obj.detach().resolve_conj().resolve_neg()
@@ -258,7 +260,23 @@ def geometry(
             )
         out.append(o)
     OH, OW = grid if grid is not None else out
-    return Geometry(N, C, H, W, *kernel_size, *stride, *padding[0], *padding[1], *dilation, OH, OW)
+    # A stride with one output row, or a dilation with a one-tap kernel, never multiplies anything:
+    # any value gives the same result, so use 1 and keep absurd ones out of 64-bit index arithmetic.
+    (sh, sw), (dh, dw) = stride, dilation
+    sh, sw = (1 if OH == 1 else sh), (1 if OW == 1 else sw)
+    dh, dw = (1 if kernel_size[0] == 1 else dh), (1 if kernel_size[1] == 1 else dw)
+    for axis, size, k, s, (before, after), d, o in zip(
+        ("height", "width"), (H, W), kernel_size, (sh, sw), padding, (dh, dw), (OH, OW)
+    ):
+        reach = (o - 1) * s + d * (k - 1) + before + after + size  # bounds every index the kernels form
+        if reach >= 2**62:
+            raise ValueError(
+                f"{fn}(): this configuration is too large for 64-bit index arithmetic along {axis}: "
+                f"(output − 1)·stride + dilation·(kernel − 1) + padding + size = {reach} ≥ 2**62. "
+                f"Given input of spatial size {(H, W)}, kernel_size={kernel_size}, dilation={dilation}, "
+                f"padding={padding}, stride={stride}"
+            )
+    return Geometry(N, C, H, W, *kernel_size, sh, sw, *padding[0], *padding[1], dh, dw, OH, OW)
 
 
 @lru_cache(maxsize=1)
