@@ -83,6 +83,21 @@ def _elide(n: int, keep: int) -> list[int | None]:
     return list(range(head)) + [None] + list(range(n - tail, n))
 
 
+def _focus(n: int, keep: int, lo: int, hi: int) -> list[int | None]:
+    """Indices 0..n-1 elided to about ``keep``, always showing ``lo..hi-1`` and both ends."""
+    if n <= keep:
+        return list(range(n))
+    lo, hi = max(0, lo - 1), min(n, hi + 1)
+    ends = max(1, (keep - (hi - lo) - 2) // 2)
+    ids = sorted(set(range(min(ends, n))) | set(range(lo, hi)) | set(range(max(0, n - ends), n)))
+    out: list[int | None] = []
+    for i in ids:
+        if out and out[-1] is not None and i != out[-1] + 1:
+            out.append(None)
+        out.append(i)
+    return out
+
+
 def _to_numpy(obj: Any, name: str) -> np.ndarray:
     if is_tensor(obj):
         obj = obj.detach().cpu().numpy()
@@ -631,102 +646,112 @@ class Explanation:
     ) -> str:
         """HTML for notebooks: the padded input (padding shaded, the receptive field of output
         ``highlight`` outlined), the unrolled matrix (padding shaded, that output's column
-        highlighted), the GEMM and the cost."""
+        highlighted), the weight matrix, the GEMM, the cost and the dual view."""
         oh, ow = self.highlight if highlight is None else highlight
         self._check_index(oh, self.OH, "oh")
         self._check_index(ow, self.OW, "ow")
         hcol = oh * self.OW + ow
-        pad_bg, hi_bg = "#d9d9d9", "#ffe08a"
-        td = "border:1px solid #ccc;padding:1px 4px;text-align:right;font-family:monospace"
         esc = html.escape
         out = [
             '<div class="im2col-explanation">',
+            "<style>"
+            ".im2col-explanation table{border-collapse:collapse;margin:4px 0 10px 0}"
+            ".im2col-explanation td,.im2col-explanation th{border:1px solid #ccc;padding:1px 4px;"
+            "text-align:right;font-family:monospace;font-size:12px}"
+            ".im2col-explanation th{background:#f4f4f4;font-weight:normal}"
+            ".im2col-explanation .pad{background:#d9d9d9;color:#666}"
+            ".im2col-explanation .hi{background:#ffe08a}"
+            ".im2col-explanation .pad.hi{background:#e8c872}"
+            ".im2col-explanation .rf{outline:2px solid #d62728;outline-offset:-2px}"
+            "</style>",
             f"<p><b>Convolution</b> of input {esc(_shape(self.input.shape))} by weight "
             f"{esc(_shape(self.weight.shape))}: stride {esc(str(self.stride))}, padding "
             f"{esc(str(self.padding))}, dilation {esc(str(self.dilation))}, groups "
             f"{self.groups}</p>",
             "<p><b>Output size</b>: "
             + "<br>".join(esc(s) for s in self.output_size_steps())
-            + "</p>",
+            + f"<br>output {esc(_shape(self.output_shape))} = (N, K, OH, OW)</p>",
         ]
-        # The padded input, channel 0 of image 0.
+
+        def cell(text: str, classes: str = "", tag: str = "td") -> str:
+            cls = f' class="{classes.strip()}"' if classes.strip() else ""
+            return f"<{tag}{cls}>{esc(text)}</{tag}>"
+
+        # The padded input, channel 0 of image 0, around the highlighted window.
         (pt, pb), (pl, pr) = self.padding
         Hp, Wp = self.H + pt + pb, self.W + pl + pr
         field_px = {(s.h, s.w) for s in self.receptive_field(oh, ow) if s.c == 0}
+        h0, w0 = oh * self.stride[0], ow * self.stride[1]  # window's corner, padded coordinates
+        span_h, span_w = self.dilation[0] * (self.kh - 1) + 1, self.dilation[1] * (self.kw - 1) + 1
         x = self.input[0, 0]
         integral = self._values_integral(x)
-        hs, ws = _elide(Hp, max_rows), _elide(Wp, max_cols)
         out.append(
-            "<p>Image 0, channel 0 with padding (grey); outlined: the receptive field of output "
-            f"({oh}, {ow})</p>"
+            "<p>Image 0, channel 0, padding in grey; outlined: the receptive field of output "
+            f"({oh}, {ow})</p><table>"
         )
-        out.append('<table style="border-collapse:collapse">')
-        for hp in hs:
-            out.append("<tr>")
-            for wp in ws:
+        for hp in _focus(Hp, max_rows, h0, h0 + span_h):
+            row = []
+            for wp in _focus(Wp, max_cols, w0, w0 + span_w):
                 if hp is None or wp is None:
-                    out.append(f'<td style="{td}">…</td>')
+                    row.append(cell("…"))
                     continue
                 h, w = hp - pt, wp - pl
                 inside = 0 <= h < self.H and 0 <= w < self.W
-                style = td + (";background:" + pad_bg if not inside else "")
-                if (h, w) in field_px:
-                    style += ";outline:2px solid #d62728;background:" + (
-                        hi_bg if inside else "#e8c872"
-                    )
-                text = _fmt_num(x[h, w], integral) if inside else PAD_MARK
-                out.append(f'<td style="{style}">{esc(text)}</td>')
-            out.append("</tr>")
+                classes = ("" if inside else "pad") + (" rf hi" if (h, w) in field_px else "")
+                row.append(cell(_fmt_num(x[h, w], integral) if inside else PAD_MARK, classes))
+            out.append("<tr>" + "".join(row) + "</tr>")
         out.append("</table>")
         # The unrolled matrix of image 0.
         cols = self.columns[0]
         mask = self.padding_mask
         integral = self._values_integral(cols)
-        rows = _elide(self.rows, max_rows)
-        cids = _elide(self.L, max_cols)
-        if hcol not in cids:  # keep the highlighted column visible
-            cids = cids[: max_cols // 2] + [None, hcol, None] + cids[-(max_cols // 2 - 2) :]
+        cids = _focus(self.L, max_cols, hcol, hcol + 1)
         out.append(
             f"<p><b>Unrolled matrix</b> {self.rows} × {self.L} (image 0 of "
-            f"{_shape(self.columns_shape)}); "
-            "rows (channel, kernel row, kernel col), columns (out row, out col); padding grey; "
-            "column "
-            f"({oh}, {ow}) highlighted</p>"
+            f"{_shape(self.columns_shape)}): rows (channel, kernel row, kernel col), columns (out "
+            f"row, out col); padding grey; column ({oh}, {ow}) highlighted</p><table>"
         )
-        out.append('<table style="border-collapse:collapse">')
-        out.append(f'<tr><th style="{td}">c,i,j</th>')
+        head = [cell("c,i,j", tag="th")]
         for c in cids:
             label = "…" if c is None else "{},{}".format(*self.column_label(c))
-            bg = ";background:" + hi_bg if c == hcol else ""
-            out.append(f'<th style="{td}{bg}">{esc(label)}</th>')
-        out.append("</tr>")
-        for r in rows:
-            out.append("<tr>")
+            head.append(cell(label, "hi" if c == hcol else "", tag="th"))
+        out.append("<tr>" + "".join(head) + "</tr>")
+        for r in _elide(self.rows, max_rows):
             if r is None:
-                out.append(
-                    f'<th style="{td}">⋮</th>' + f'<td style="{td}">⋮</td>' * len(cids) + "</tr>"
-                )
+                out.append("<tr>" + cell("⋮", tag="th") + cell("⋮") * len(cids) + "</tr>")
                 continue
-            out.append(f'<th style="{td}">{"{},{},{}".format(*self.row_label(r))}</th>')
+            row = [cell("{},{},{}".format(*self.row_label(r)), tag="th")]
             for c in cids:
                 if c is None:
-                    out.append(f'<td style="{td}">…</td>')
+                    row.append(cell("…"))
                     continue
-                style = td
-                if mask[r, c]:
-                    style += ";background:" + pad_bg
-                if c == hcol:
-                    style += ";background:" + ("#e8c872" if mask[r, c] else hi_bg)
+                classes = ("pad" if mask[r, c] else "") + (" hi" if c == hcol else "")
                 text = PAD_MARK if mask[r, c] else _fmt_num(cols[r, c], integral)
-                out.append(f'<td style="{style}">{esc(text)}</td>')
-            out.append("</tr>")
+                row.append(cell(text, classes))
+            out.append("<tr>" + "".join(row) + "</tr>")
+        out.append("</table>")
+        # The weight matrix.
+        wm = self.weight_matrix
+        integral = self._values_integral(wm)
+        out.append(
+            f"<p><b>Weight matrix</b> K × (C/groups)·kh·kw = {wm.shape[0]} × {wm.shape[1]}, one "
+            "flattened kernel per row</p><table>"
+        )
+        wcols = _elide(wm.shape[1], max_cols)
+        for k in _elide(self.K, max_rows):
+            if k is None:
+                out.append("<tr>" + cell("⋮", tag="th") + cell("⋮") * len(wcols) + "</tr>")
+                continue
+            vals = "".join(cell("…" if j is None else _fmt_num(wm[k, j], integral)) for j in wcols)
+            out.append("<tr>" + cell(str(k), tag="th") + vals + "</tr>")
         out.append("</table>")
         out.append("<p><b>GEMM</b>: " + "<br>".join(esc(s) for s in self.gemm_lines()) + "</p>")
         out.append("<p><b>Cost</b>: " + "<br>".join(esc(s) for s in self.cost_lines()) + "</p>")
         r, c = self.conv_matrix_shape
         out.append(
             f"<p><b>Dual view</b>: conv = C @ x.ravel() with C of shape {r} × {c} "
-            f"({self.conv_matrix_nnz:,} weight entries); transposed conv = Cᵀ @ y.ravel()</p>"
+            f"({self.conv_matrix_nnz:,} weight entries, the rest zeros); transposed conv = "
+            "Cᵀ @ y.ravel(). im2col copies the input, C copies the weights.</p>"
         )
         out.append("</div>")
         return "\n".join(out)

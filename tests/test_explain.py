@@ -16,17 +16,17 @@ VOID = {"br", "hr", "img", "input", "meta", "link"}
 
 
 class _Checker(HTMLParser):
-    """Fails on a closing tag that does not match the open one; counts tags and styles."""
+    """Fails on a closing tag that does not match the open one; counts tags and classes."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stack: list[str] = []
         self.tags: dict[str, int] = {}
-        self.styles: list[str] = []
+        self.classes: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         self.tags[tag] = self.tags.get(tag, 0) + 1
-        self.styles += [v for k, v in attrs if k == "style" and v]
+        self.classes += [v for k, v in attrs if k == "class" and v]
         if tag not in VOID:
             self.stack.append(tag)
 
@@ -286,23 +286,32 @@ def test_cost_numbers():
 
 def test_html_is_well_formed_and_highlights():
     e = full_padding()
-    html = e._repr_html_()
+    assert e._repr_html_() == e.to_html()
+    html = e.to_html(max_cols=100)  # nothing elided
     p = _Checker()
     p.feed(html)
     p.close()
     assert p.stack == []
-    assert p.tags["table"] == 2 and p.tags["tr"] >= 9
-    assert any("outline" in s for s in p.styles)  # the receptive field
-    assert sum("#d9d9d9" in s for s in p.styles) >= 9 * 9 - 25  # padding shaded in the input
+    assert p.tags["table"] == 3 and p.tags["style"] == 1  # padded input, unrolled matrix, weights
+    # Padded input (9×9, 56 padding cells) and unrolled matrix (9·49 − 225 = 216 padding cells).
+    assert (
+        p.classes.count("pad") + p.classes.count("pad rf hi") + p.classes.count("pad hi")
+        == 56 + 216
+    )
+    # Output (0, 0)'s receptive field: 8 padding cells and the corner pixel, outlined.
+    assert p.classes.count("pad rf hi") == 8 and p.classes.count("rf hi") == 1
+    # Its column in the unrolled matrix: header + 9 cells, 8 of them padding.
+    assert p.classes.count("pad hi") == 8 and p.classes.count("hi") == 1 + 1
     h2 = e.to_html(highlight=(3, 3))
     assert "column (3, 3) highlighted" in h2
     with pytest.raises(IndexError):
         e.to_html(highlight=(7, 0))
-    # A large one stays well-formed and small.
+    # A large one stays well-formed and small, and keeps the highlighted column in view.
     big = im2col.explain((1, 16, 40, 40), 5, padding=2).to_html(highlight=(20, 30))
     q = _Checker()
     q.feed(big)
-    assert q.stack == [] and len(big) < 200_000 and "20,30" in big
+    assert q.stack == [] and len(big) < 100_000 and ">20,30<" in big
+    assert q.classes.count("rf hi") == 25
 
 
 # --- kernels and data -------------------------------------------------------------------------
