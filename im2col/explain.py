@@ -130,6 +130,9 @@ class Explanation:
     demo_input, demo_weight : bool
         Whether the values were made up by :func:`explain` from a shape (``arange``), so that
         each cell is easy to trace by eye.
+    highlight : (int, int)
+        The output position (oh, ow) whose receptive field the text and HTML trace; default
+        (0, 0). Set it to follow another output: ``e.highlight = (4, 11)``.
     N, C, H, W, K, kh, kw, OH, OW, L : int
         The sizes; ``L = OH·OW`` output positions per image.
     """
