@@ -93,7 +93,8 @@ def _position(text: str) -> tuple[int, int]:
     return vals  # type: ignore[return-value]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command's parser, and its ``explain`` subparser (which reports bad explain values)."""
     p = argparse.ArgumentParser(
         prog=_PROG,
         description="im2col: a convolution is one matrix multiplication.",
@@ -143,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--width", type=int, default=100, help="text width (default 100)")
 
     sub.add_parser("bench", help="benchmarks against PyTorch (im2col bench --help)", add_help=False)
-    return p
+    return p, e
 
 
 def _save_pictures(directory: str, xb: np.ndarray, explanation) -> list[str]:
@@ -263,12 +264,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import bench
 
         return int(bench.main(argv[1:]) or 0)
-    parser = _parser()
+    parser, explain_parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
-    sub = parser._subparsers._group_actions[0].choices["explain"]  # type: ignore[union-attr]
-    return _explain(args, sub)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        return _explain(args, explain_parser)
+    except BrokenPipeError:  # `im2col demo | head`: the reader left, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
