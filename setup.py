@@ -66,7 +66,8 @@ extensions = [
         "im2col._kernels",
         ["csrc/_kernels.pyx"],
         include_dirs=["csrc"],
-    )
+    ),
+    Extension("im2col._nd_kernels", ["csrc/_nd_kernels.pyx"]),
 ]
 
 setup(

@@ -25,6 +25,7 @@ from ._functional import (
     im2col,
     output_size,
 )
+from ._nd import conv1d, conv1d_backward, conv3d, conv3d_backward
 from ._threads import get_num_threads, set_num_threads
 from . import data, kernels, plots
 from .explain import Explanation, explain  # after the submodules: the name is the function
@@ -37,6 +38,10 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv_transpose2d",
+    "conv1d",
+    "conv1d_backward",
+    "conv3d",
+    "conv3d_backward",
     "output_size",
     "get_num_threads",
     "set_num_threads",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _nd
 from ._gemm import matmul, native_blas, workspace
 from ._threads import get_num_threads, threads_for
 from ._validation import (
@@ -350,22 +350,32 @@ def im2col(
     dilation: IntOrPair = 1,
     padding: PaddingArg = 0,
     stride: IntOrPair = 1,
+    *,
+    padding_mode: str = "zeros",
+    pad_value: Any = 0,
 ) -> Any:
     """Unroll every receptive field of an image batch into a column: ``torch.nn.functional.unfold``.
 
     Parameters
     ----------
-    input : ndarray or Tensor, shape (N, C, H, W) or (C, H, W)
+    input : ndarray or Tensor, shape (N, C, H, W) or (C, H, W); (N, C, L) or (C, L); (N, C, D, H, W)
         Any dtype NumPy and the kernels can move (float, int, bool, complex); any memory layout.
-        It is never written to.
-    kernel_size : int or (int, int)
-        Kernel height and width ``(kh, kw)``.
+        It is never written to. A 5-D input is a batch of volumes (3-D im2col, "vol2col"); a
+        one-element ``kernel_size`` such as ``(3,)`` makes it 1-D.
+    kernel_size : int or tuple of ints
+        Kernel height and width ``(kh, kw)`` (one size per spatial axis in 1-D and 3-D).
     dilation : int or (int, int), default 1
         Spacing between kernel taps.
     padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 0
-        Zero padding: the same on all sides, per axis ``(ph, pw)``, or per side
-        ``((top, bottom), (left, right))``. 'same' needs stride 1.
+        The same on all sides, per axis ``(ph, pw)``, or per side ``((top, bottom), (left, right))``.
+        'same' needs stride 1.
     stride : int or (int, int), default 1
+    padding_mode : {'zeros', 'constant', 'reflect', 'replicate', 'circular'}, default 'zeros'
+        What the padding reads, as ``torch.nn.functional.pad``'s modes: zeros, ``pad_value``, the
+        input mirrored about its edge pixels, the edge pixels repeated, or the input wrapped around.
+        Done inside the kernel: no padded copy of the input is made.
+    pad_value : number, default 0
+        The value of the padding with ``padding_mode='constant'``.
 
     Returns
     -------
@@ -408,6 +418,10 @@ def im2col(
             f"{fn}(): argument 'input' has dtype {x.dtype}; supported are bool, integers, float16/32/64 "
             f"and complex64/128"
         )
+    _nd.check_mode(fn, padding_mode, pad_value)
+    n = _nd.im2col_dims(x.ndim, kernel_size)
+    if n != 2 or padding_mode not in ("zeros", "constant") or pad_value != 0:
+        return _nd.im2col(x, is_tensor(input), kernel_size, dilation, padding, stride, padding_mode, pad_value, n)
     x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
     k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
     d = as_pair(dilation, "dilation", fn, minimum=1)
@@ -427,6 +441,9 @@ def col2im(
     dilation: IntOrPair = 1,
     padding: PaddingArg = 0,
     stride: IntOrPair = 1,
+    *,
+    padding_mode: str = "zeros",
+    reduce: str = "sum",
 ) -> Any:
     """Sum columns back into an image batch: ``torch.nn.functional.fold``, the adjoint of :func:`im2col`.
 
@@ -434,10 +451,18 @@ def col2im(
     ----------
     input : ndarray or Tensor, shape (N, C·kh·kw, L) or (C·kh·kw, L), float32 or float64
         A column matrix in :func:`im2col`'s layout.
-    output_size : int or (int, int)
-        The image's ``(H, W)``.
+    output_size : int or tuple of ints
+        The image's ``(H, W)``; ``(L,)`` or ``(D, H, W)`` for 1-D or 3-D columns (a one- or
+        three-element ``output_size`` or ``kernel_size`` chooses the number of spatial axes).
     kernel_size, dilation, padding, stride
         As in :func:`im2col`; ``L`` must equal the number of windows they give on ``output_size``.
+    padding_mode : {'zeros', 'constant', 'reflect', 'replicate', 'circular'}, default 'zeros'
+        The padding of the :func:`im2col` this is the adjoint of: entries read from reflected,
+        replicated or wrapped padding are added into the pixel they were read from; entries read
+        from zero or constant padding are dropped.
+    reduce : {'sum', 'mean'}, default 'sum'
+        'sum' as torch's fold; 'mean' divides each pixel by the number of column entries added
+        into it, so ``col2im(im2col(x), reduce='mean') = x`` wherever a window covers x.
 
     Returns
     -------
@@ -467,6 +492,13 @@ def col2im(
     fn = "col2im"
     cols = to_array(input, "input", fn)
     check_float(cols, "input", fn)
+    _nd.check_mode(fn, padding_mode, 0)
+    _nd.check_reduce(fn, reduce)
+    n = _nd.col2im_dims(output_size, kernel_size)
+    if n != 2 or padding_mode not in ("zeros", "constant") or reduce != "sum":
+        return _nd.col2im(
+            cols, is_tensor(input), output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n
+        )
     cols3, unbatched = batched(cols, "input", fn, "(N, C·kh·kw, L)")
     size = as_pair(output_size, "output_size", fn, minimum=1)
     k = as_pair(kernel_size, "kernel_size", fn, minimum=1)

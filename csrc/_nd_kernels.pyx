@@ -1,0 +1,87 @@
+# The general path: im2col and col2im over 1, 2 or 3 spatial axes with any padding mode.
+#
+# These kernels trust their arguments; im2col/_nd.py checks everything and builds the tables.
+#
+# The padding mode never reaches the kernels. For each spatial axis, _nd.py builds a table
+# src[k, o]: the input index that kernel tap k reads at output position o, already reflected,
+# replicated or wrapped, or -1 where it reads the constant pad value. The kernels then only gather
+# (im2col) or scatter-add (col2im) through three tables, so no padded copy of the input is made and
+# one loop serves every mode and 1-D (D = H = 1), 2-D (D = 1) and 3-D inputs.
+#
+# Layout. `im` is a C-contiguous (N, C, D, H, W) array flattened to 1-D; `col` is (N, C*kd*kh*kw, L)
+# with row ((c*kd + a)*kh + b)*kw + e and column (od*OH + oh)*OW + ow: torch's unfold layout, with
+# channel slowest and the last kernel axis fastest.
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from cython.parallel cimport prange
+
+# im2col moves elements as unsigned integers of the element's width (any dtype, bit for bit).
+ctypedef fused moved_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+# col2im adds, so it needs the arithmetic type.
+ctypedef fused real_t:
+    float
+    double
+
+
+def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
+              const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
+              Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+              moved_t pad_value, int n_threads):
+    """col[n, row, l] = im[n, c, td[a, od], th[b, oh], tw[e, ow]], or pad_value where a table is -1."""
+    cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
+    cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
+    cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw, plane = D * H * W
+    cdef Py_ssize_t p, a, b, e, od, oh, ow, src_base, dst, sd, sh, sw
+    with nogil:
+        for p in prange(N * C, schedule="static", num_threads=n_threads):
+            # plane p = n*C + c: its rows start at p*taps*L in (N, C*taps, L)
+            src_base = p * plane
+            dst = p * taps * L
+            for a in range(kd):
+                for b in range(kh):
+                    for e in range(kw):
+                        for od in range(OD):
+                            sd = td[a, od]
+                            for oh in range(OH):
+                                sh = th[b, oh]
+                                for ow in range(OW):
+                                    sw = tw[e, ow]
+                                    if sd < 0 or sh < 0 or sw < 0:
+                                        col[dst] = pad_value
+                                    else:
+                                        col[dst] = im[src_base + (sd * H + sh) * W + sw]
+                                    dst = dst + 1
+
+
+def col2im_nd(const real_t[::1] col, real_t[::1] im,
+              const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
+              Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, int n_threads):
+    """The adjoint of im2col_nd: zero ``im``, then add every column entry into the pixel it was read from."""
+    cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
+    cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
+    cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw, plane = D * H * W
+    cdef Py_ssize_t p, q, a, b, e, od, oh, ow, dst_base, src, sd, sh, sw
+    with nogil:
+        # Parallel over (image, channel) planes only: every write of plane p lands in plane p.
+        for p in prange(N * C, schedule="static", num_threads=n_threads):
+            dst_base = p * plane
+            for q in range(plane):
+                im[dst_base + q] = 0
+            src = p * taps * L
+            for a in range(kd):
+                for b in range(kh):
+                    for e in range(kw):
+                        for od in range(OD):
+                            sd = td[a, od]
+                            for oh in range(OH):
+                                sh = th[b, oh]
+                                for ow in range(OW):
+                                    sw = tw[e, ow]
+                                    if sd >= 0 and sh >= 0 and sw >= 0:
+                                        im[dst_base + (sd * H + sh) * W + sw] += col[src]
+                                    src = src + 1

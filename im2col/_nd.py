@@ -1,0 +1,511 @@
+"""The general path: 1-D, 2-D and 3-D im2col/col2im with padding modes, conv1d and conv3d.
+
+:func:`im2col._functional.im2col` and ``col2im`` keep their 2-D zero-padding fast path and send
+everything else here: another number of spatial axes, a padding mode other than zeros, a constant
+``pad_value``, or ``reduce='mean'``. The padding never becomes a padded copy of the input: for each
+spatial axis :func:`axis_table` lists which input index every (kernel tap, output position) reads,
+already reflected, replicated or wrapped (or -1 for the constant), and one kernel
+(``csrc/_nd_kernels.pyx``) gathers or scatter-adds through those tables for any mode and 1 to 3 axes.
+
+conv1d runs on the 2-D fast path as an image of height 1; conv3d is vol2col (the 3-D im2col) and
+one GEMM per group and chunk of images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _nd_kernels
+from ._threads import threads_for
+from ._validation import (
+    as_int,
+    batched,
+    check_alloc,
+    check_float,
+    check_same_dtype,
+    is_tensor,
+    to_array,
+    wrap_like,
+)
+
+__all__ = ["conv1d", "conv1d_backward", "conv3d", "conv3d_backward"]
+
+#: What ``padding_mode`` may be. 'zeros' and 'constant' read ``pad_value`` (0 for 'zeros') outside
+#: the input; the others read the input itself, as ``torch.nn.functional.pad`` does.
+PADDING_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
+REDUCTIONS = ("sum", "mean")
+_MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+
+# --- arguments --------------------------------------------------------------------------------
+
+
+def _is_seq(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def im2col_dims(input_ndim: int, kernel_size: Any) -> int:
+    """Spatial axes of an im2col: 3 for a 5-D input (N, C, D, H, W), 1 for a one-element
+    ``kernel_size`` (input (N, C, L) or (C, L)), else 2, where a 3-D input is an unbatched image as
+    in torch's unfold. A single volume therefore needs its batch axis: ``x[None]``."""
+    if input_ndim == 5:
+        return 3
+    return 1 if _is_seq(kernel_size) and len(kernel_size) == 1 else 2
+
+
+def col2im_dims(output_size: Any, kernel_size: Any) -> int:
+    """Spatial axes of a col2im: the length of ``output_size`` or ``kernel_size`` if one of them is a
+    sequence of 1 or 3, else 2."""
+    for v in (output_size, kernel_size):
+        if _is_seq(v) and len(v) in (1, 3):
+            return len(v)
+    return 2
+
+
+def as_tuple(value: Any, name: str, fn: str, n: int, *, minimum: int) -> tuple[int, ...]:
+    """An int or a tuple of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        t = (int(value),) * n
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != n:
+            raise ValueError(
+                f"{fn}(): argument '{name}' must be an int or a tuple of {n} ints (one per spatial axis), "
+                f"got {value!r} with {len(value)} elements"
+            )
+        t = tuple(as_int(v, name, fn) for v in value)
+    else:
+        raise TypeError(f"{fn}(): argument '{name}' must be an int or a tuple of {n} ints, got {value!r}")
+    if min(t) < minimum:
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{fn}(): argument '{name}' must be {what}, got {name}={value!r}")
+    return t
+
+
+def parse_padding(value: Any, fn: str, n: int, k, d, s) -> tuple[tuple[int, int], ...]:
+    """Per-axis (before, after) padding from an int, ``n`` ints, ``n`` (before, after) pairs,
+    'valid' or 'same' (stride 1; an odd total puts the extra pixel after, as torch does)."""
+    if isinstance(value, str):
+        if value == "valid":
+            return ((0, 0),) * n
+        if value == "same":
+            if any(v != 1 for v in s):
+                raise ValueError(f"{fn}(): padding='same' needs stride=1, got stride={s}")
+            return tuple((dd * (kk - 1) // 2, dd * (kk - 1) - dd * (kk - 1) // 2) for kk, dd in zip(k, d))
+        raise ValueError(f"{fn}(): argument 'padding' must be an int, a tuple, 'valid' or 'same', got {value!r}")
+    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (list, tuple)) for v in value):
+        return tuple(as_tuple(v, f"padding ({axis}: before, after)", fn, 2, minimum=0)
+                     for axis, v in zip(_AXES[n], value))  # fmt: skip
+    return tuple((p, p) for p in as_tuple(value, "padding", fn, n, minimum=0))
+
+
+def check_mode(fn: str, padding_mode: Any, pad_value: Any) -> None:
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"{fn}(): argument 'padding_mode' must be one of {', '.join(map(repr, PADDING_MODES))}, "
+            f"got {padding_mode!r}"
+        )
+    if not isinstance(pad_value, (bool, int, float, complex, np.number, np.bool_)):
+        raise TypeError(f"{fn}(): argument 'pad_value' must be a number, got {pad_value!r}")
+    if pad_value != 0 and padding_mode != "constant":
+        raise ValueError(
+            f"{fn}(): argument 'pad_value' is only read with padding_mode='constant', got "
+            f"pad_value={pad_value!r} with padding_mode={padding_mode!r}"
+        )
+
+
+def out_sizes(fn: str, size, k, s, pads, d) -> tuple[int, ...]:
+    """Output size per axis, ``(n + before + after − d·(k − 1) − 1) // s + 1``, each at least 1."""
+    out = []
+    n_axes = len(size)
+    for axis, n, kk, ss, (before, after), dd in zip(_AXES[n_axes], size, k, s, pads, d):
+        o = (n + before + after - dd * (kk - 1) - 1) // ss + 1
+        if o < 1:
+            raise ValueError(
+                f"{fn}(): output {axis} = ({n} + {before} + {after} − {dd}·({kk} − 1) − 1) // {ss} + 1 = {o}, "
+                f"but it must be at least 1: the kernel spans {dd * (kk - 1) + 1} pixels (dilation·(kernel − 1) "
+                f"+ 1) and the padded input only {n + before + after}. Given input of spatial size {tuple(size)}, "
+                f"kernel_size={tuple(k)}, dilation={tuple(d)}, padding={tuple(pads)}, stride={tuple(s)}"
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def axis_table(n: int, k: int, s: int, before: int, d: int, o: int, mode: str) -> np.ndarray:
+    """(k, o) int64: the input index tap ``i`` reads at output position ``j`` along one axis.
+
+    The padded coordinate ``j·s + i·d − before`` maps back into ``[0, n)`` by the mode: reflected
+    about the edge pixels ('reflect', which requires padding < n, as torch), clamped ('replicate'),
+    wrapped ('circular'), or -1, the constant pad value ('zeros', 'constant').
+    """
+    q = np.arange(o, dtype=np.int64)[None, :] * s + np.arange(k, dtype=np.int64)[:, None] * d - before
+    if mode == "reflect":
+        q = np.abs(q)
+        q = np.where(q >= n, 2 * (n - 1) - q, q)
+    elif mode == "replicate":
+        q = np.clip(q, 0, n - 1)
+    elif mode == "circular":
+        q = q % n
+    else:
+        q = np.where((q >= 0) & (q < n), q, -1)
+    return np.ascontiguousarray(q)
+
+
+class NdGeometry:
+    """Checked sizes of one N-d im2col: spatial size, kernel, stride, padding, dilation, output, tables."""
+
+    def __init__(self, fn, size, k, s, pads, d, mode):
+        if mode == "reflect":
+            for axis, n, (before, after) in zip(_AXES[len(size)], size, pads):
+                if max(before, after) >= n:
+                    raise ValueError(
+                        f"{fn}(): padding_mode='reflect' needs padding smaller than the input, as "
+                        f"torch.nn.functional.pad: {axis} padding ({before}, {after}) on size {n}"
+                    )
+        self.size, self.k, self.out = tuple(size), tuple(k), out_sizes(fn, size, k, s, pads, d)
+        tables = [axis_table(n, kk, ss, before, dd, o, mode)
+                  for n, kk, ss, (before, _), dd, o in zip(size, k, s, pads, d, self.out)]  # fmt: skip
+        ones = np.zeros((1, 1), np.int64)
+        self.tables = [ones] * (3 - len(tables)) + tables  # 1-D and 2-D as 3-D with unit depth/height
+        self.dhw = (1,) * (3 - len(size)) + self.size
+        self.taps = int(np.prod(k))
+        self.L = int(np.prod(self.out))
+
+
+def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> None:
+    # x is (N, C, *size) C-contiguous; out is (N, C·taps, L)
+    N, C = x.shape[:2]
+    if N == 0:
+        return
+    if x.dtype.itemsize not in _MOVER:  # complex128: real and imaginary parts separately
+        pv = complex(pad_value)
+        for part, value in (("real", pv.real), ("imag", pv.imag)):
+            tmp = np.empty(out.shape, dtype=getattr(out, part).dtype)
+            _im2col_into(np.ascontiguousarray(getattr(x, part)), g, tmp, value)
+            setattr(out, part, tmp)
+        return
+    mover = _MOVER[x.dtype.itemsize]
+    pv = np.array(pad_value).astype(x.dtype).reshape(1).view(mover)[0]
+    _nd_kernels.im2col_nd(x.reshape(-1).view(mover), out.reshape(-1).view(mover), *g.tables, N, C, *g.dhw,
+                         pv, threads_for(out.size))  # fmt: skip
+
+
+def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) -> None:
+    # cols is (N, C·taps, L); out is (N, C, *size), overwritten
+    N, C = out.shape[:2]
+    if N == 0:
+        return
+    _nd_kernels.col2im_nd(cols.reshape(-1), out.reshape(-1), *g.tables, N, C, *g.dhw, threads_for(cols.size))
+    if reduce == "mean":
+        # how many column entries land on each pixel: the fold of all-ones columns of one plane
+        count = np.empty((1, 1, *g.size), out.dtype)
+        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), count.reshape(-1), *g.tables, 1, 1, *g.dhw, 1)
+        np.divide(out, np.maximum(count, 1), out=out)  # pixels no window covers stay 0
+
+
+def _pad_value_for(fn: str, pad_value, dtype: np.dtype):
+    """``pad_value`` in ``dtype``, refusing a value the dtype would change (0.5 in int, 300 in uint8)."""
+    try:
+        with np.errstate(all="ignore"):
+            cast = np.array(pad_value).astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        cast = None
+    same = cast is not None and (cast == pad_value or (np.isnan(cast) and pad_value != pad_value))
+    if not same:
+        raise ValueError(f"{fn}(): pad_value={pad_value!r} cannot be represented in the input's dtype {dtype}")
+    return pad_value
+
+
+# --- im2col / col2im (called from im2col._functional) -----------------------------------------
+
+
+def im2col(x, like_tensor, kernel_size, dilation, padding, stride, padding_mode, pad_value, n):
+    """:func:`im2col.im2col` for ``n`` spatial axes and any padding mode; ``x`` is the converted input."""
+    fn = "im2col"
+    xb, unbatched = batched(x, "input", fn, _LAYOUT[n])
+    k = as_tuple(kernel_size, "kernel_size", fn, n, minimum=1)
+    d = as_tuple(dilation, "dilation", fn, n, minimum=1)
+    s = as_tuple(stride, "stride", fn, n, minimum=1)
+    pads = parse_padding(padding, fn, n, k, d, s)
+    if padding_mode == "constant":
+        _pad_value_for(fn, pad_value, xb.dtype)
+    g = NdGeometry(fn, xb.shape[2:], k, s, pads, d, padding_mode)
+    N, C = xb.shape[:2]
+    check_alloc(fn, "column matrix", (N, C * g.taps, g.L), xb.dtype)
+    out = np.empty((N, C * g.taps, g.L), dtype=xb.dtype)
+    _im2col_into(xb, g, out, pad_value)
+    return wrap_like(out[0] if unbatched else out, like_tensor)
+
+
+def col2im(cols, like_tensor, output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n):
+    """:func:`im2col.col2im` for ``n`` spatial axes, any padding mode and reduction; ``cols`` is the
+    converted, float input."""
+    fn = "col2im"
+    cols3, unbatched = batched(cols, "input", fn, "(N, C·taps, L)")
+    size = as_tuple(output_size, "output_size", fn, n, minimum=1)
+    k = as_tuple(kernel_size, "kernel_size", fn, n, minimum=1)
+    d = as_tuple(dilation, "dilation", fn, n, minimum=1)
+    s = as_tuple(stride, "stride", fn, n, minimum=1)
+    pads = parse_padding(padding, fn, n, k, d, s)
+    g = NdGeometry(fn, size, k, s, pads, d, padding_mode)
+    N, R, L = cols3.shape
+    if R % g.taps:
+        raise ValueError(
+            f"{fn}(): expected the size of dimension -2 of 'input' (C·taps) to be divisible by the kernel's "
+            f"{'·'.join(map(str, k))} = {g.taps} taps, got {R}"
+        )
+    if L != g.L:
+        raise ValueError(
+            f"{fn}(): expected the size of dimension -1 of 'input' (L) to match the number of sliding windows, "
+            f"{'·'.join(map(str, g.out))} = {g.L}, for output_size={size}, kernel_size={k}, dilation={d}, "
+            f"padding={pads}, stride={s}; got L={L}"
+        )
+    C = R // g.taps
+    check_alloc(fn, "output", (N, C, *size), cols3.dtype)
+    out = np.empty((N, C, *size), dtype=cols3.dtype)
+    _col2im_into(cols3, g, out, reduce)
+    return wrap_like(out[0] if unbatched else out, like_tensor)
+
+
+def check_reduce(fn: str, reduce: Any) -> None:
+    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
+        raise ValueError(f"{fn}(): argument 'reduce' must be 'sum' or 'mean', got {reduce!r}")
+
+
+# --- conv1d and conv3d ------------------------------------------------------------------------
+
+
+def _conv_args(fn: str, input, weight, bias, groups, n: int):
+    """Convert and check a convolution's input (N, C, *size), weight (K, C/groups, *k) and bias (K,)."""
+    x = to_array(input, "input", fn)
+    w = to_array(weight, "weight", fn)
+    check_float(x, "input", fn)
+    check_same_dtype(x, "input", w, "weight", fn)
+    xb, unbatched = batched(x, "input", fn, _LAYOUT[n])
+    if w.ndim != n + 2 or 0 in w.shape:
+        raise ValueError(
+            f"{fn}(): argument 'weight' must be a {n + 2}-D (K, C/groups, {', '.join('k' + a[0] for a in _AXES[n])}) "
+            f"array with non-zero sizes, got shape {w.shape}"
+        )
+    groups = as_int(groups, "groups", fn)
+    if groups < 1:
+        raise ValueError(f"{fn}(): argument 'groups' must be positive, got groups={groups}")
+    C, (K, Cg) = xb.shape[1], w.shape[:2]
+    if C != Cg * groups:
+        raise ValueError(
+            f"{fn}(): input has {C} channels but weight of shape {w.shape} with groups={groups} expects "
+            f"weight.shape[1]·groups = {Cg}·{groups} = {Cg * groups}"
+        )
+    if K % groups:
+        raise ValueError(f"{fn}(): weight.shape[0] = {K} output channels must be divisible by groups={groups}")
+    b = None
+    if bias is not None:
+        b = to_array(bias, "bias", fn)
+        check_same_dtype(x, "input", b, "bias", fn)
+        if b.shape != (K,):
+            raise ValueError(f"{fn}(): argument 'bias' must have shape ({K},), one per output channel, got shape {b.shape}")
+    return xb, unbatched, w, b, groups
+
+
+def _conv_geometry(fn, xb, w, stride, padding, dilation, n):
+    k = w.shape[2:]
+    s = as_tuple(stride, "stride", fn, n, minimum=1)
+    d = as_tuple(dilation, "dilation", fn, n, minimum=1)
+    pads = parse_padding(padding, fn, n, k, d, s)
+    return s, pads, d, NdGeometry(fn, xb.shape[2:], k, s, pads, d, "zeros")
+
+
+def _check_grad_output(fn, gy, xb, unbatched, K, out):
+    expected = (K, *out) if unbatched else (xb.shape[0], K, *out)
+    if gy.shape != expected:
+        raise ValueError(
+            f"{fn}(): argument 'grad_output' must have shape {expected}, the shape of the convolution's output, "
+            f"got shape {gy.shape}"
+        )
+
+
+def conv1d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Any:
+    """1-D convolution (``torch.nn.functional.conv1d``), run as a 2-D convolution of height 1.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C, L) or (C, L), float32 or float64
+    weight : ndarray or Tensor, shape (K, C/groups, k), same dtype
+    bias : ndarray or Tensor, shape (K,), optional
+    stride, dilation : int or (int,), default 1
+    padding : int, (int,), ((before, after),), 'valid' or 'same', default 0
+    groups : int, default 1
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, K, OL) or (K, OL)
+        ``OL = (L + before + after − d·(k − 1) − 1) // s + 1``.
+
+    Notes
+    -----
+    A length-L signal is a 1×L image and a length-k kernel a 1×k one, so this is :func:`im2col.conv2d`
+    with a unit height: the same im2col, the same one GEMM per group.
+
+    Examples
+    --------
+    A moving sum of three samples:
+
+    >>> import numpy as np, im2col
+    >>> x = np.arange(6.0).reshape(1, 1, 6)
+    >>> im2col.conv1d(x, np.ones((1, 1, 3)))
+    array([[[ 3.,  6.,  9., 12.]]])
+    >>> im2col.conv1d(x, np.ones((1, 1, 3)), padding="same")
+    array([[[ 1.,  3.,  6.,  9., 12.,  9.]]])
+    """
+    from . import _functional  # noqa: PLC0415  (it imports this module)
+
+    fn = "conv1d"
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1)
+    s, pads, d, _ = _conv_geometry(fn, xb, w, stride, padding, dilation, 1)
+    y = _functional.conv2d(xb[:, :, None], w[:, :, None], b, (1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups)[:, :, 0]
+    return wrap_like(y[0] if unbatched else y, is_tensor(input))
+
+
+def conv1d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding=0, dilation=1, groups: int = 1):
+    """Gradients of :func:`conv1d` with respect to its input, weight and bias (through conv2d_backward).
+
+    Returns
+    -------
+    (grad_input, grad_weight, grad_bias)
+        Shaped like ``input``, ``weight`` and ``(K,)``.
+
+    Examples
+    --------
+    >>> import numpy as np, im2col
+    >>> gx, gw, gb = im2col.conv1d_backward(np.ones((1, 1, 4)), np.arange(6.0).reshape(1, 1, 6), np.ones((1, 1, 3)))
+    >>> gx
+    array([[[1., 2., 3., 3., 2., 1.]]])
+    >>> gw, gb
+    (array([[[ 6., 10., 14.]]]), array([4.]))
+    """
+    from . import _functional  # noqa: PLC0415
+
+    fn = "conv1d_backward"
+    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 1)
+    s, pads, d, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 1)
+    gy = to_array(grad_output, "grad_output", fn)
+    check_same_dtype(xb, "input", gy, "grad_output", fn)
+    _check_grad_output(fn, gy, xb, unbatched, w.shape[0], g.out)
+    gy = gy[None] if unbatched else gy
+    gx, gw, gb = _functional.conv2d_backward(
+        gy[:, :, None], xb[:, :, None], w[:, :, None], (1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups
+    )
+    like = is_tensor(input)
+    gx = gx[:, :, 0]
+    return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw[:, :, 0], like), wrap_like(gb, like)
+
+
+def _chunk(rows: int, L: int, N: int, itemsize: int) -> int:
+    from ._functional import WORKSPACE_BYTES  # noqa: PLC0415
+
+    return max(1, min(N, WORKSPACE_BYTES // max(rows * L * itemsize, 1)))
+
+
+def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Any:
+    """3-D convolution (``torch.nn.functional.conv3d``) as vol2col and one GEMM per group.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C, D, H, W) or (C, D, H, W), float32 or float64
+    weight : ndarray or Tensor, shape (K, C/groups, kd, kh, kw), same dtype
+    bias : ndarray or Tensor, shape (K,), optional
+    stride, dilation : int or (int, int, int), default 1
+    padding : int, 3 ints, 3 (before, after) pairs, 'valid' or 'same', default 0
+    groups : int, default 1
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, K, OD, OH, OW) or (K, OD, OH, OW)
+
+    Notes
+    -----
+    vol2col (:func:`im2col.im2col` of a 5-D input) lays every ``kd×kh×kw`` window of the volume out
+    as a column of ``C·kd·kh·kw`` values; the kernels flattened to ``K × C·kd·kh·kw`` multiply it.
+    Images go through in chunks whose columns fit in ``im2col._functional.WORKSPACE_BYTES``. The
+    column matrix is ``kd·kh·kw / (sd·sh·sw)`` times the input: 27× for a 3×3×3 kernel at stride 1.
+
+    Examples
+    --------
+    >>> import numpy as np, im2col
+    >>> x = np.ones((1, 1, 4, 4, 4), np.float32)
+    >>> y = im2col.conv3d(x, np.ones((2, 1, 3, 3, 3), np.float32), padding=1)
+    >>> y.shape
+    (1, 2, 4, 4, 4)
+    >>> y[0, 0, 0, 0, 0], y[0, 0, 1, 1, 1]      # a corner sees 2·2·2 voxels, the inside 27
+    (np.float32(8.0), np.float32(27.0))
+    """
+    fn = "conv3d"
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3)
+    _, _, _, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 3)
+    N, C = xb.shape[:2]
+    K, R = w.shape[0], C * g.taps
+    Kg, Rg = K // groups, R // groups
+    check_alloc(fn, "output", (N, K, g.L), xb.dtype)
+    out = np.empty((N, K, g.L), xb.dtype)
+    wmat = w.reshape(groups, Kg, Rg)
+    nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+    check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        cols = np.empty((m, R, g.L), xb.dtype)
+        _im2col_into(xb[n0 : n0 + m], g, cols, 0)
+        for gi in range(groups):  # (Kg, Rg) @ (m, Rg, L) -> (m, Kg, L)
+            out[n0 : n0 + m, gi * Kg : (gi + 1) * Kg] = np.matmul(wmat[gi], cols[:, gi * Rg : (gi + 1) * Rg])
+    if b is not None:
+        out += b[:, None]
+    out = out.reshape(N, K, *g.out)
+    return wrap_like(out[0] if unbatched else out, is_tensor(input))
+
+
+def conv3d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding=0, dilation=1, groups: int = 1):
+    """Gradients of :func:`conv3d`: ``col2im(Wᵀ · gy)``, ``Σ gy · colsᵀ`` and ``Σ gy``.
+
+    Returns
+    -------
+    (grad_input, grad_weight, grad_bias)
+        Shaped like ``input``, ``weight`` and ``(K,)``.
+
+    Examples
+    --------
+    >>> import numpy as np, im2col
+    >>> x = np.ones((1, 1, 3, 3, 3))
+    >>> gx, gw, gb = im2col.conv3d_backward(np.ones((1, 1, 1, 1, 1)), x, np.full((1, 1, 3, 3, 3), 2.0))
+    >>> gx.shape, float(gx.sum()), float(gw.sum()), gb
+    ((1, 1, 3, 3, 3), 54.0, 27.0, array([1.]))
+    """
+    fn = "conv3d_backward"
+    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 3)
+    _, _, _, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 3)
+    gy = to_array(grad_output, "grad_output", fn)
+    check_same_dtype(xb, "input", gy, "grad_output", fn)
+    K = w.shape[0]
+    _check_grad_output(fn, gy, xb, unbatched, K, g.out)
+    N, C = xb.shape[:2]
+    R = C * g.taps
+    Kg, Rg = K // groups, R // groups
+    gy3 = gy.reshape(N, K, g.L)
+    wmat = w.reshape(groups, Kg, Rg)
+    gx = np.empty(xb.shape, xb.dtype)
+    gw = np.zeros((groups, Kg, Rg), xb.dtype)
+    nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        cols = np.empty((m, R, g.L), xb.dtype)
+        _im2col_into(xb[n0 : n0 + m], g, cols, 0)
+        dcols = np.empty_like(cols)
+        for gi in range(groups):
+            gyg = gy3[n0 : n0 + m, gi * Kg : (gi + 1) * Kg]  # (m, Kg, L)
+            gw[gi] += np.einsum("nkl,nrl->kr", gyg, cols[:, gi * Rg : (gi + 1) * Rg], optimize=True)
+            dcols[:, gi * Rg : (gi + 1) * Rg] = np.matmul(wmat[gi].T, gyg)
+        _col2im_into(dcols, g, gx[n0 : n0 + m], "sum")
+    gb = gy3.sum(axis=(0, 2))
+    like = is_tensor(input)
+    return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw.reshape(w.shape), like), wrap_like(gb, like)
