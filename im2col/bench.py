@@ -18,13 +18,16 @@ How it measures (the machine this was written on has 2 shared cores and noisy ne
 * Interleaving runs torch's OpenMP/MKL, NumPy's OpenBLAS pthreads and our OpenMP threads one after
   another, as real code does. Idle threads of one pool spin for a while and slow the next pool's
   first call (the header says which pools are loaded); this is part of what is measured.
-* Peak extra memory (Linux; ``--no-memory`` skips it): after timing a shape, ours and torch's
-  counterpart run once more, each in a fresh Python thread (so no per-thread workspace of ours is
-  already held), with the kernel's peak-RSS mark reset (``/proc/self/clear_refs``); extra = peak RSS
-  during the call − RSS before it. ``malloc_trim`` first hands glibc's free heap pages back, so a
-  buffer freed by an earlier case cannot hide a new allocation. Unlike ``tracemalloc`` this sees
-  every allocator (NumPy, torch, OpenBLAS). It counts the output and any workspace kept; the
-  thread's own stack adds up to ~0.1 MiB.
+* Peak extra memory (Linux; ``--no-memory`` skips it): in a fresh child process that does nothing
+  else (run before the timing), ours and torch's counterpart run once per shape, each in a new
+  thread (so no per-thread workspace of ours is already held), with the kernel's peak-RSS mark
+  reset (``/proc/self/clear_refs``); extra = peak RSS during the call − RSS before it.
+  The child runs with ``MALLOC_MMAP_THRESHOLD_=65536`` (and ``malloc_trim`` before each call),
+  so a buffer freed by an earlier case cannot hide a new allocation. Unlike ``tracemalloc`` this
+  sees every allocator (NumPy, torch, OpenBLAS). It counts the output, any workspace kept, and the
+  first call's one-time set-up (torch's oneDNN primitives, say); the thread's own stack adds up to
+  ~0.1 MiB. A figure below the output's own size (marked ``*``) means already-resident pages were
+  reused: read it as unknown.
 
 Rates: conv2d forward is ``2·N·K·(C/groups)·kh·kw·L`` flops, its backward (grad input + grad weight)
 twice that; im2col and col2im report column-matrix bytes ÷ time (so the copy floor, which reads and
@@ -392,8 +395,12 @@ def _malloc_trim() -> None:
         pass
 
 
-def peak_extra_bytes(fn: Callable[[], Any]) -> int:
-    """Peak RSS above the RSS before, while ``fn()`` runs once in a new thread (result included)."""
+def peak_extra_bytes(fn: Callable[[], Any], *, with_output: bool = False) -> Any:
+    """Peak RSS above the RSS before, while ``fn()`` runs once in a new thread (result included).
+
+    ``with_output=True`` returns ``(extra, output_bytes)``: the result is alive at the peak, so its
+    size is a lower bound that tells whether the measurement saw the call's allocations at all.
+    """
     box: list[Any] = []
     gc.collect()
     _malloc_trim()
@@ -404,8 +411,44 @@ def peak_extra_bytes(fn: Callable[[], Any]) -> int:
     t.start()
     t.join()
     peak = _status_kib("VmHWM")
+    out_bytes = sum(a.nbytes for a in _as_list(box[0])) if box and box[0] is not None else 0
     box.clear()
-    return max(0, peak - before) * 1024
+    extra = max(0, peak - before) * 1024
+    return (extra, out_bytes) if with_output else extra
+
+
+def measure_memory(ops: list[str], shapes: list[str], seed: int = 0) -> dict[str, Any]:
+    """Peak extra memory of ours and torch's counterpart per op and shape, in this process.
+
+    :func:`run` calls it in a fresh child process with glibc told to mmap every block from 64 KiB
+    up: in-process, and even in a child with glibc's defaults, pages freed by an earlier case were
+    sometimes reused, and the extra memory came out below the size of the output itself.
+    """
+    out: dict[str, Any] = {}
+    for op in ops:
+        for name in shapes:
+            cases = make_cases(op, SHAPES[name], seed)
+            for case in (OURS, TORCH_REF[op]):
+                extra, out_bytes = peak_extra_bytes(cases.fns[case], with_output=True)
+                out[f"{op}/{name}/{case}"] = {"extra": extra, "output": out_bytes}
+            del cases
+    return out
+
+
+def _memory_in_child(ops: list[str], shapes: list[str], seed: int) -> dict[str, Any] | None:
+    """:func:`measure_memory` in a fresh ``python -m im2col.bench`` process; None if that fails."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "im2col.bench", "--_memory-child", "--ops", ",".join(ops)]
+    cmd += ["--shapes", ",".join(shapes), "--seed", str(seed)]
+    # Every block from 64 KiB up gets its own mmap and goes back to the kernel when freed, so no
+    # call can reuse pages an earlier one left resident (the child times nothing; speed is moot).
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        print(f"im2col bench: memory pass failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(r.stdout)
 
 
 # --- environment ---------------------------------------------------------------------------------
@@ -462,7 +505,16 @@ def environment() -> dict[str, Any]:
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "ours_gemm_blas": native,
         "threadpools": pools,
+        "loadavg_at_start": _loadavg(),
     }
+
+
+def _loadavg() -> list[float] | None:
+    """The 1/5/15-minute load averages: above the core count, co-tenants are taking CPU time."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -538,7 +590,7 @@ def run(
     env = environment()
     results = []
     rng = random.Random(seed)
-    memory = memory and memory_supported()
+    mem = _memory_in_child(ops, shapes, seed) if memory and memory_supported() else None
     for op in ops:
         for name in shapes:
             t0 = time.perf_counter()
@@ -546,9 +598,12 @@ def run(
             timing = time_cases(cases, rounds, warmup_s, sample_s, rng, min_warm_calls)
             r = summarize(cases, timing)
             r["rounds"] = rounds
-            if memory:
+            if mem is not None:
                 r["peak_extra_bytes"] = {
-                    n: peak_extra_bytes(cases.fns[n]) for n in (OURS, TORCH_REF[op])
+                    n: mem[f"{op}/{name}/{n}"]["extra"] for n in (OURS, TORCH_REF[op])
+                }
+                r["output_bytes"] = {
+                    n: mem[f"{op}/{name}/{n}"]["output"] for n in (OURS, TORCH_REF[op])
                 }
             results.append(r)
             if log:
@@ -599,7 +654,8 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
         f"# im2col benchmark — {env['date']}",
         "",
         f"- command: `{command}`" if command else "",
-        f"- CPU: {env['cpu']} ({env['logical_cpus']} logical CPUs)",
+        f"- CPU: {env['cpu']} ({env['logical_cpus']} logical CPUs); load average "
+        f"{env.get('loadavg_at_start')} at start, {data.get('loadavg_at_end')} at the end",
         f"- threads: ours {env['threads_ours']} (OpenMP), torch {env['threads_torch']}, "
         f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}",
         f"- versions: im2col {env['im2col']}, numpy {env['numpy']}, torch {env['torch']}, "
@@ -612,6 +668,11 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
         "- ratio = median over rounds of (ours / baseline) in the same round: below 1× ours is "
         "faster. Baseline median time in brackets.",
     ]
+    if any("peak_extra_bytes" in r for r in data["results"]):
+        lines.append(
+            "- extra MiB: peak RSS above the start during one first call in a fresh process "
+            "(output included); * = below the output's size, so not trustworthy."
+        )
     lines = [ln for ln in lines if ln != ""]
     by_op: dict[str, list[dict[str, Any]]] = {}
     for r in data["results"]:
@@ -647,8 +708,11 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
             )
             cells.append(goal or "—")
             if has_mem:
-                m = r["peak_extra_bytes"]
-                cells.append(f"{_mib(m[OURS])} / {_mib(m[TORCH_REF[op]])}")
+                m, o = r["peak_extra_bytes"], r.get("output_bytes", {})
+                # "*": below the output's own size, so the call reused already-resident pages.
+                ref = TORCH_REF[op]
+                marks = {n: "*" if m[n] < 0.95 * o.get(n, 0) - 2**16 else "" for n in (OURS, ref)}
+                cells.append(f"{_mib(m[OURS])}{marks[OURS]} / {_mib(m[ref])}{marks[ref]}")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -703,6 +767,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs and the case order")
+    p.add_argument(
+        "--_memory-child", dest="memory_child", action="store_true", help=argparse.SUPPRESS
+    )
     return p
 
 
@@ -723,6 +790,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     import im2col
+
+    if args.memory_child:  # the memory pass of run(): JSON on stdout
+        json.dump(measure_memory(args.ops, args.shapes, args.seed), sys.stdout)
+        return 0
 
     limiter, torch_threads = None, torch.get_num_threads()
     if args.threads is not None:
@@ -754,6 +825,7 @@ def main(argv: list[str] | None = None) -> int:
                 im2col.set_num_threads(None)
     data["command"] = command.strip()
     data["wall_s"] = time.perf_counter() - t0
+    data["loadavg_at_end"] = _loadavg()
     print(format_report(data, data["command"]))
     print(f"(total {data['wall_s']:.1f} s)")
     if args.json:
