@@ -108,7 +108,7 @@ def as_input(draw, x: np.ndarray):
     if x.dtype.kind not in "f" or x.dtype == np.float16:
         return x
     t = torch.from_numpy(x.copy())
-    if kind == "tensor-perm":  # non-contiguous: the last two axes swapped in memory
+    if kind == "tensor-perm" and t.dim() >= 2:  # non-contiguous: the last two axes swapped in memory
         return t.transpose(-1, -2).contiguous().transpose(-1, -2)
     if kind == "tensor-grad":
         return t.requires_grad_()
@@ -464,47 +464,34 @@ def test_every_mutation_pool_value_is_exercised_at_least_once():
                 assert any(n in msg for n in _msg_names(name)), f"{name}={v!r}: {msg}"
 
 
-# --- known bugs (strict xfail: they start failing loudly once fixed, so the mark gets removed) ------
+# --- regressions: each of these failed once -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="bug: a stride or dilation ≥ 2**63 that still gives a valid geometry (one window, or a 1×1 "
-    "kernel) passes validation and overflows the Cython Py_ssize_t arguments: OverflowError",
-)
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda x, w: im2col.im2col(x, 1, stride=2**63),
-        lambda x, w: im2col.im2col(x, 1, dilation=2**64),
-        lambda x, w: im2col.col2im(np.ones((1, 1, 1)), 4, 1, stride=2**63),
-        lambda x, w: im2col.conv2d(x, w, stride=2**70),
-        lambda x, w: im2col.conv2d(x, w, dilation=2**63),
-        lambda x, w: im2col.conv2d_backward(np.ones((1, 1, 1, 1)), x, w, stride=2**63),
-        lambda x, w: im2col.conv_transpose2d(x, w, dilation=2**63),
-        lambda x, w: im2col.conv_transpose2d(x[..., :1, :1], w, stride=2**63),
-    ],
-    ids=["im2col-stride", "im2col-dilation", "col2im-stride", "conv2d-stride", "conv2d-dilation",
-         "conv2d_backward-stride", "conv_transpose2d-dilation", "conv_transpose2d-stride"],  # fmt: skip
-)
-def test_huge_stride_or_dilation_is_refused_or_computed(call):
-    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 1, 1))
-    try:
-        call(x, w)  # a correct result would be fine too (output_size() gives (1, 1) for these)
-    except (ValueError, TypeError):
-        pass
+@pytest.mark.parametrize("big", [2**63, 2**64, 2**70])
+def test_huge_stride_or_dilation_that_still_fits_is_computed(big):
+    """A stride or dilation ≥ 2**63 with one window per axis (or a 1×1 kernel) is a valid geometry:
+    computed like the reference, not an OverflowError from the kernels' 64-bit arguments (this
+    failed before e7dd96f)."""
+    x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.full((1, 1, 1, 1), 2.0)
+    one = ((0, 0), (0, 0))
+    assert_close(im2col.im2col(x, 1, stride=big), reference.im2col(x, (1, 1), (1, 1), one, (big, big)), exact=True)
+    assert_close(im2col.im2col(x, 1, dilation=big), reference.im2col(x, (1, 1), (big, big), one, (1, 1)), exact=True)
+    assert_close(im2col.col2im(np.ones((1, 1, 1)), 4, 1, stride=big),
+                 reference.col2im(np.ones((1, 1, 1)), (4, 4), (1, 1), (1, 1), one, (big, big)))  # fmt: skip
+    assert_close(im2col.conv2d(x, w, stride=big), reference.conv2d(x, w, None, (big, big), one, (1, 1), 1))
+    assert_close(im2col.conv2d(x, w, dilation=big), 2 * x)
+    gx, gw, gb = im2col.conv2d_backward(np.ones((1, 1, 1, 1)), x, w, stride=big)
+    rx, rw, rb = reference.conv2d_backward(np.ones((1, 1, 1, 1)), x, w, (big, big), one, (1, 1), 1)
+    for a, e in ((gx, rx), (gw, rw), (gb, rb)):
+        assert_close(a, e)
+    assert_close(im2col.conv_transpose2d(x, w, dilation=big), 2 * x)
+    assert_close(im2col.conv_transpose2d(x[..., :1, :1], w, stride=big), 2 * x[..., :1, :1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: a (non-jagged) nested tensor has layout torch.strided, passes the layout check and "
-    "fails in .numpy() with RuntimeError('Internal error: NestedTensorImpl doesn't support sizes')",
-)
 @pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype stage:UserWarning")
 @pytest.mark.parametrize("fn", ["im2col", "conv2d"])
 def test_nested_tensor_is_refused_with_type_error(fn):
+    """A (non-jagged) nested tensor has layout torch.strided; .numpy() on it raised RuntimeError."""
     t = torch.nested.nested_tensor([torch.zeros(1, 4, 4), torch.zeros(1, 3, 3)])
     args = (t, 3) if fn == "im2col" else (t, torch.zeros(1, 1, 3, 3))
     with pytest.raises((TypeError, ValueError), match=rf"{fn}\(\): argument 'input'"):
