@@ -737,7 +737,7 @@ def _parser() -> argparse.ArgumentParser:
         "floors, interleaved over many rounds; print markdown tables.",
     )
     p.add_argument(
-        "--quick", action="store_true", help="few rounds, short warm-up (under a minute)"
+        "--quick", action="store_true", help="3 rounds, 1 warm-up call, no memory pass: < 1 min"
     )
     p.add_argument(
         "--rounds", type=int, default=None, help="timed rounds per shape (default 30, quick 3)"
@@ -764,7 +764,10 @@ def _parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="also save every number (and raw samples) as JSON"
     )
     p.add_argument(
-        "--no-memory", dest="memory", action="store_false", help="skip the peak-memory pass"
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure peak extra memory in a child process (default: yes, except with --quick)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs and the case order")
     p.add_argument(
@@ -811,10 +814,11 @@ def main(argv: list[str] | None = None) -> int:
         + ("" if argv is None and len(sys.argv) <= 1 else " ")
         + " ".join(sys.argv[1:] if argv is None else argv)
     )
+    memory = not args.quick if args.memory is None else args.memory
     t0 = time.perf_counter()
     try:
         data = run(
-            args.ops, args.shapes, rounds, warmup_s=warmup_s, memory=args.memory, seed=args.seed,
+            args.ops, args.shapes, rounds, warmup_s=warmup_s, memory=memory, seed=args.seed,
             min_warm_calls=min_warm_calls, log=lambda m: print(m, file=sys.stderr, flush=True),
         )  # fmt: skip
     finally:
