@@ -1,22 +1,24 @@
 """PyTorch integration: this library's kernels as torch operators, autograd and ``torch.nn`` modules.
 
-``import im2col.nn`` (it imports torch; ``import im2col`` does not) registers five operators with
+``import im2col.nn`` (it imports torch; ``import im2col`` does not) registers seven operators with
 :func:`torch.library.custom_op`, each with a fake (shape-only) implementation and an autograd
 formula, so they work under ``torch.compile(fullgraph=True)``, ``gradcheck`` and ``gradgradcheck``::
 
     im2col::conv2d(input, weight, bias?, stride, padding, dilation, groups)
     im2col::conv2d_backward(grad_output, input, weight, stride, padding, dilation, groups, output_mask)
+    im2col::conv3d(input, weight, bias?, stride, padding, dilation, groups)
+    im2col::conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, output_mask)
     im2col::conv_transpose2d(input, weight, bias?, stride, padding, output_padding, groups, dilation)
     im2col::unfold(input, kernel_size, dilation, padding, stride)
     im2col::fold(input, output_size, kernel_size, dilation, padding, stride)
 
 Every backward is written with these same operators, so it is differentiable again (double
-backward for gradient penalties and Hessian-vector products). The operators take batched 4-D
-tensors and symmetric padding; the functions and modules below add what ``torch.nn.functional``
+backward for gradient penalties and Hessian-vector products). The operators take batched tensors
+and symmetric padding; the functions and modules below add what ``torch.nn.functional``
 and ``torch.nn`` accept on top (unbatched input, ``padding='same'``, ``padding_mode``, 1-D) with
 ordinary torch code that autograd and the compiler see through.
 
-Modules ``Conv1d``, ``Conv2d``, ``ConvTranspose2d``, ``Unfold`` and ``Fold`` subclass their
+Modules ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose2d``, ``Unfold`` and ``Fold`` subclass their
 ``torch.nn`` twins and only replace the computation: constructor arguments, parameters, their
 initialisation and ``state_dict`` are torch's own.
 """
@@ -30,16 +32,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import _functional
+from . import _functional, _nd
 
 __all__ = [
     "conv1d",
     "conv2d",
+    "conv3d",
     "conv_transpose2d",
     "unfold",
     "fold",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose2d",
     "Unfold",
     "Fold",
@@ -194,57 +198,106 @@ def _(input, output_size, kernel_size, dilation, padding, stride):
     return input.new_empty((N, R // (kernel_size[0] * kernel_size[1]), *output_size))
 
 
+@torch.library.custom_op("im2col::conv3d", mutates_args=())
+def _conv3d_op(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Tensor:
+    # input (N, C, D, H, W), weight (K, C/groups, kd, kh, kw) -> (N, K, OD, OH, OW)
+    return _nd.conv3d(input, weight, bias, tuple(stride), tuple(padding), tuple(dilation), groups)
+
+
+@_conv3d_op.register_fake
+def _(input, weight, bias, stride, padding, dilation, groups):
+    size = [_out_len("conv3d", n, k, s, p, d)
+            for n, k, s, p, d in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation)]  # fmt: skip
+    return input.new_empty((input.shape[0], weight.shape[0], *size))
+
+
+@torch.library.custom_op("im2col::conv3d_backward", mutates_args=())
+def _conv3d_backward_op(
+    grad_output: Tensor,
+    input: Tensor,
+    weight: Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    output_mask: Sequence[bool],
+) -> tuple[Tensor, Tensor, Tensor]:
+    # Gradients of conv3d w.r.t. (input, weight, bias); those not asked for in output_mask are zeros.
+    gx, gw, gb = _nd.conv3d_backward(grad_output, input, weight, tuple(stride), tuple(padding), tuple(dilation), groups)
+    zeros = (torch.zeros_like(input), torch.zeros_like(weight), grad_output.new_zeros(weight.shape[0]))
+    return tuple(g if m else z for g, m, z in zip((gx, gw, gb), output_mask, zeros))
+
+
+@_conv3d_backward_op.register_fake
+def _(grad_output, input, weight, stride, padding, dilation, groups, output_mask):
+    return input.new_empty(input.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
+
+
 # --- autograd: every backward in terms of the operators above, hence differentiable again ------
 
 
-def _conv2d_setup(ctx, inputs, output):
-    input, weight, bias, stride, padding, dilation, groups = inputs
-    ctx.save_for_backward(input, weight)
-    ctx.conf = (stride, padding, dilation, groups)
+def _conv_autograd(forward: str, backward: str):
+    """Autograd of ``im2col::<forward>`` and of its ``im2col::<backward>``, both written with these two
+    operators, so gradients of any order exist. Shared by the 2-D and 3-D convolutions."""
+
+    def setup(ctx, inputs, output):
+        input, weight, bias, stride, padding, dilation, groups = inputs
+        ctx.save_for_backward(input, weight)
+        ctx.conf = (stride, padding, dilation, groups)
+
+    def grad(ctx, grad):
+        input, weight = ctx.saved_tensors
+        mask = list(ctx.needs_input_grad[:3])
+        if not any(mask):
+            return (None,) * 7
+        gx, gw, gb = getattr(torch.ops.im2col, backward)(grad, input, weight, *ctx.conf, mask)
+        return (gx if mask[0] else None, gw if mask[1] else None, gb if mask[2] else None, None, None, None, None)
+
+    def backward_setup(ctx, inputs, output):
+        grad_output, input, weight, stride, padding, dilation, groups, output_mask = inputs
+        ctx.save_for_backward(grad_output, input, weight)
+        ctx.conf = (stride, padding, dilation, groups)
+        ctx.mask = tuple(output_mask)
+
+    def backward_grad(ctx, ggx, ggw, ggb):
+        # gx = convᵀ(gy, w), gw = gy · cols(x)ᵀ, gb = Σ gy: bilinear, so each derivative is one conv op.
+        fwd, bwd = getattr(torch.ops.im2col, forward), getattr(torch.ops.im2col, backward)
+        gy, x, w = ctx.saved_tensors
+        conf = ctx.conf
+        ggx, ggw, ggb = (g if m else None for g, m in zip((ggx, ggw, ggb), ctx.mask))  # zeros out there
+        need_gy, need_x, need_w = ctx.needs_input_grad[:3]
+        d_gy = d_x = d_w = None
+        if need_gy:
+            d_gy = torch.zeros_like(gy)
+            if ggx is not None:
+                d_gy = d_gy + fwd(ggx, w, None, *conf)
+            if ggw is not None:
+                d_gy = d_gy + fwd(x, ggw, None, *conf)
+            if ggb is not None:
+                d_gy = d_gy + ggb.reshape(1, -1, *([1] * (gy.dim() - 2)))
+        if need_x and ggw is not None:
+            d_x = bwd(gy, x, ggw, *conf, [True, False, False])[0]
+        if need_w and ggx is not None:
+            d_w = bwd(gy, ggx, w, *conf, [False, True, False])[1]
+        return d_gy, d_x, d_w, None, None, None, None, None
+
+    return (grad, setup), (backward_grad, backward_setup)
 
 
-def _conv2d_grad(ctx, grad):
-    input, weight = ctx.saved_tensors
-    mask = list(ctx.needs_input_grad[:3])
-    if not any(mask):
-        return (None,) * 7
-    gx, gw, gb = torch.ops.im2col.conv2d_backward(grad, input, weight, *ctx.conf, mask)
-    return (gx if mask[0] else None, gw if mask[1] else None, gb if mask[2] else None, None, None, None, None)
-
-
-_conv2d_op.register_autograd(_conv2d_grad, setup_context=_conv2d_setup)
-
-
-def _conv2d_backward_setup(ctx, inputs, output):
-    grad_output, input, weight, stride, padding, dilation, groups, output_mask = inputs
-    ctx.save_for_backward(grad_output, input, weight)
-    ctx.conf = (stride, padding, dilation, groups)
-    ctx.mask = tuple(output_mask)
-
-
-def _conv2d_backward_grad(ctx, ggx, ggw, ggb):
-    # gx = convᵀ(gy, w), gw = gy · cols(x)ᵀ, gb = Σ gy: bilinear, so each derivative is one conv op.
-    gy, x, w = ctx.saved_tensors
-    conf = ctx.conf
-    ggx, ggw, ggb = (g if m else None for g, m in zip((ggx, ggw, ggb), ctx.mask))  # zeros out there
-    need_gy, need_x, need_w = ctx.needs_input_grad[:3]
-    d_gy = d_x = d_w = None
-    if need_gy:
-        d_gy = torch.zeros_like(gy)
-        if ggx is not None:
-            d_gy = d_gy + torch.ops.im2col.conv2d(ggx, w, None, *conf)
-        if ggw is not None:
-            d_gy = d_gy + torch.ops.im2col.conv2d(x, ggw, None, *conf)
-        if ggb is not None:
-            d_gy = d_gy + ggb[None, :, None, None]
-    if need_x and ggw is not None:
-        d_x = torch.ops.im2col.conv2d_backward(gy, x, ggw, *conf, [True, False, False])[0]
-    if need_w and ggx is not None:
-        d_w = torch.ops.im2col.conv2d_backward(gy, ggx, w, *conf, [False, True, False])[1]
-    return d_gy, d_x, d_w, None, None, None, None, None
-
-
-_conv2d_backward_op.register_autograd(_conv2d_backward_grad, setup_context=_conv2d_backward_setup)
+(_g, _s), (_bg, _bs) = _conv_autograd("conv2d", "conv2d_backward")
+_conv2d_op.register_autograd(_g, setup_context=_s)
+_conv2d_backward_op.register_autograd(_bg, setup_context=_bs)
+(_g, _s), (_bg, _bs) = _conv_autograd("conv3d", "conv3d_backward")
+_conv3d_op.register_autograd(_g, setup_context=_s)
+_conv3d_backward_op.register_autograd(_bg, setup_context=_bs)
 
 
 def _conv_transpose2d_setup(ctx, inputs, output):
@@ -431,6 +484,54 @@ def conv1d(
     return y.squeeze(0) if unbatched else y
 
 
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
+    """``torch.nn.functional.conv3d`` through vol2col and one GEMM per group, differentiable.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, D, H, W) or (C, D, H, W), float32 or float64
+    weight : Tensor, shape (K, C/groups, kd, kh, kw)
+    bias : Tensor, shape (K,), optional
+    stride, dilation : int or (int, int, int)
+    padding : int, (int, int, int), 'valid' or 'same'
+    groups : int
+
+    Returns
+    -------
+    Tensor, shape (N, K, OD, OH, OW) or (K, OD, OH, OW)
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x, w = torch.randn(1, 2, 4, 5, 6), torch.randn(3, 2, 3, 3, 3)
+    >>> y = im2col.nn.conv3d(x, w, padding="same")
+    >>> y.shape
+    torch.Size([1, 3, 4, 5, 6])
+    >>> torch.allclose(y, torch.nn.functional.conv3d(x, w, padding="same"), atol=1e-5)
+    True
+    """
+    fn = "conv3d"
+    x, unbatched = _batched(fn, input, 3, "(N, C, D, H, W)")
+    stride = _tuple(fn, "stride", stride, 3)
+    dilation = _tuple(fn, "dilation", dilation, 3)
+    if not isinstance(padding, str):
+        padding = _tuple(fn, "padding", padding, 3)
+    sides = _same_padding(fn, padding, weight.shape[2:], stride, dilation)
+    if any(a != b for a, b in sides):  # odd 'same' total: pad the extra voxel explicitly, as torch does
+        x = F.pad(x, [p for pair in reversed(sides) for p in pair])
+        sides = [(0, 0)] * 3
+    y = torch.ops.im2col.conv3d(x, weight, bias, list(stride), [a for a, _ in sides], list(dilation), groups)
+    return y.squeeze(0) if unbatched else y
+
+
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
@@ -566,6 +667,21 @@ class Conv1d(torch.nn.Conv1d):
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
         return _module_conv(conv1d, self, input, weight, bias)
+
+
+class Conv3d(torch.nn.Conv3d):
+    """``torch.nn.Conv3d`` computed by vol2col + GEMM; same arguments and state_dict.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> m = im2col.nn.Conv3d(2, 4, 3, stride=2, padding=1, padding_mode="replicate")
+    >>> m(torch.randn(1, 2, 6, 6, 6)).shape
+    torch.Size([1, 4, 3, 3, 3])
+    """
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        return _module_conv(conv3d, self, input, weight, bias)
 
 
 class ConvTranspose2d(torch.nn.ConvTranspose2d):
