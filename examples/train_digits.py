@@ -2,7 +2,8 @@
 from the same seed, and show that the two loss curves agree.
 
 The digits are scikit-learn's bundled 8×8 set (1,797 images, no download) when scikit-learn is
-installed, else a synthetic set of seven-segment digits drawn here with jitter and noise.
+installed (``pip install -e '.[examples]'``), else a synthetic set of seven-segment digits drawn
+here with jitter and noise.
 
     python examples/train_digits.py                    # 300 steps, about 5 s on 2 cores
     python examples/train_digits.py --dtype float64    # the curves then agree to about 1e-13
