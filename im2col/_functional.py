@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _kernels, _nd
 from ._gemm import matmul, native_blas, workspace
-from ._threads import get_num_threads, threads_for
+from ._threads import threads_for, threads_for_flops
 from ._validation import (
     Geometry,
     IntOrPair,
@@ -114,7 +114,7 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometr
         # Each thread unrolls a few output rows into its own cache-sized tile and multiplies it at
         # once, writing into `out` in place: the column matrix never exists in full.
         rows = _tile_rows(g, x.dtype.itemsize)
-        n_threads = get_num_threads()
+        n_threads = threads_for_flops(2 * N * K * Rg * L)
         work = workspace("tiles", 1 if g.is_pointwise else n_threads * g.rows * rows * g.OW, x.dtype)
         _kernels.conv_forward_tiled(
             x.reshape(-1), wmat.reshape(-1), out.reshape(-1), work, *g.kernel_args(N), K, groups,
@@ -167,7 +167,7 @@ def _conv_backward_tiled(
     overlap = g.dh * (g.kh - 1) - g.sh + 1
     rows = max(_tile_rows(g, dtype.itemsize), -(-overlap // g.sh) if overlap > 0 else 1)
     rows = min(rows, g.OH)
-    n_threads = get_num_threads()
+    n_threads = threads_for_flops(4 * N * K * Rg * g.L)
     gx = np.zeros((N, g.C, g.H, g.W), dtype=dtype) if want_gx else np.empty(1, dtype=dtype)
     gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
     work = workspace("tiles", 2 * n_threads * g.rows * rows * g.OW, dtype)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _kernels
-from ._threads import get_num_threads
+from ._threads import threads_for_flops
 
 
 def _rowmajor(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -51,7 +51,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> 
         a_, ta = _rowmajor(a)
         b_, tb = _rowmajor(b)
         fn = blas.sgemm if out.dtype == np.float32 else blas.dgemm
-        _kernels.gemm(a_, ta, b_, tb, out, beta, get_num_threads(), fn, blas.ilp64, blas.set_threads_local)
+        n_threads = threads_for_flops(2 * out.shape[0] * out.shape[1] * (a.shape[1] if a.ndim == 2 else 1))
+        _kernels.gemm(a_, ta, b_, tb, out, beta, n_threads, fn, blas.ilp64, blas.set_threads_local)
         return
     if beta:
         out *= beta

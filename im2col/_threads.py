@@ -63,6 +63,18 @@ def set_num_threads(n: int | None) -> None:
     _fixed = n
 
 
+#: Below this many floating-point operations a GEMM-carrying call runs serially. Besides the
+#: fork/join cost, a parallel region on a machine whose other core is busy waits for that core:
+#: tiny convolutions took 5-15 ms instead of microseconds that way (gradcheck of conv_transpose2d:
+#: 72 s on two threads, 3 s on one).
+SERIAL_FLOPS_BELOW = 1 << 21
+
+
 def threads_for(n_elements: int) -> int:
     """Threads to use for a kernel call that moves ``n_elements`` elements."""
     return 1 if n_elements < SERIAL_BELOW else get_num_threads()
+
+
+def threads_for_flops(flops: int) -> int:
+    """Threads to use for a kernel call that does ``flops`` floating-point operations."""
+    return 1 if flops < SERIAL_FLOPS_BELOW else get_num_threads()
