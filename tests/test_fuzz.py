@@ -310,7 +310,7 @@ BAD_PADDINGS = [
 BAD_GROUPS = [0, -1, -(2**63), 1.0, True, "1", None, (1,), np.float64(1), 2**70]
 BAD_INPUTS = [
     None, 3, 2.0, "x", [[[[1.0]]]], (1, 2), {"a": 1}, np.float32(1.0), np.zeros(()), np.zeros(5),
-    np.zeros((4, 4)), np.zeros((1, 1, 1, 4, 4)), np.zeros((1, 0, 4, 4)), np.zeros((1, 1, 0, 4)),
+    np.zeros((4, 4)), np.zeros((1, 1, 1, 1, 4, 4)), np.zeros((1, 0, 4, 4)), np.zeros((1, 1, 0, 4)),
     np.zeros((0, 4, 0)), np.zeros((1, 1, 4, 4), dtype=object), np.zeros((1, 1, 4, 4), dtype="U3"),
     np.zeros((1, 1, 4, 4), dtype="datetime64[s]"), np.zeros((1, 1, 4, 4), dtype=[("a", "f4")]),
 ]  # fmt: skip
@@ -411,7 +411,7 @@ def invalid_calls(draw):
         # im2col moves any of these, so turn the draw into one it must refuse: a dtype or a size
         if value.ndim == 4:
             kwargs["input"], kwargs["padding"] = np.ones((N, C, 1, 1), value.dtype), 0
-    if fn == "output_size" and arg == "input_size" and kwargs["input_size"] in (1, (6, 2)):
+    if fn == "output_size" and arg == "input_size" and type(value) in (int, tuple) and value in (1, (6, 2)):
         kwargs["kernel_size"] = 5  # the kernel does not fit
     if draw(st.booleans()) and arg not in ("input", "input_size") and fn != "output_size":
         # also through a tensor input: the same checks must hold
@@ -496,3 +496,21 @@ def test_nested_tensor_is_refused_with_type_error(fn):
     args = (t, 3) if fn == "im2col" else (t, torch.zeros(1, 1, 3, 3))
     with pytest.raises((TypeError, ValueError), match=rf"{fn}\(\): argument 'input'"):
         getattr(im2col, fn)(*args)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state:UserWarning")
+@pytest.mark.parametrize("fn", ["im2col", "col2im", "conv2d", "conv2d_backward", "conv_transpose2d"])
+def test_every_bad_input_is_refused_by_every_op(fn):
+    """The whole pool of bad inputs, exhaustively (the Hypothesis test samples it)."""
+    w = np.ones((4, 2, 3, 3), np.float32)
+    call = {
+        "im2col": lambda v: im2col.im2col(v, 3, padding=1),
+        "col2im": lambda v: im2col.col2im(v, (6, 5), 3, padding=1),
+        "conv2d": lambda v: im2col.conv2d(v, w, padding=1),
+        "conv2d_backward": lambda v: im2col.conv2d_backward(np.ones((2, 4, 6, 5), np.float32), v, w, padding=1),
+        "conv_transpose2d": lambda v: im2col.conv_transpose2d(v, np.ones((2, 4, 3, 3), np.float32)),
+    }[fn]
+    for v in BAD_INPUTS + bad_tensors():
+        with pytest.raises((ValueError, TypeError), match=rf"^{fn}\(\): .*input") as info:
+            call(v)
+        assert info.type in (ValueError, TypeError), (v, info.value)

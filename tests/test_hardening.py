@@ -417,6 +417,7 @@ def _big():
     }
 
 
+@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="free-threaded Python: no GIL")
 def test_gil_probe_detects_a_call_that_holds_the_gil():
     """The control: a long C call that keeps the GIL (the builtin sort) stalls the counter throughout."""
     data = list(np.random.default_rng(0).permutation(300_000).tolist())
