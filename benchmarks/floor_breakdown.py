@@ -1,0 +1,60 @@
+"""Where im2col's time goes against the plain-copy floor: the kernel, or the fresh output's pages?
+
+    python benchmarks/floor_breakdown.py
+
+The benchmark's copy floor copies the column matrix's bytes into a buffer that already exists,
+while ``im2col.im2col`` returns a new array, whose pages the kernel first touches (page faults).
+This times, interleaved over 30 rounds (medians; ratios to the copy into an existing buffer):
+im2col returning a fresh output, the same kernel writing into an existing buffer, and the plain
+copy into an existing and into a fresh buffer.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+import numpy as np
+
+import im2col
+from im2col import _functional, _validation
+
+SHAPES = {  # N, C, H, W, kernel, stride, padding
+    "seed": (64, 1, 28, 28, 3, 1, 0),
+    "stem": (8, 3, 224, 224, 7, 2, 3),
+    "res56": (8, 64, 56, 56, 3, 1, 1),
+}
+
+
+def main(rounds: int = 30) -> None:
+    for name, (N, C, H, W, k, s, p) in SHAPES.items():
+        x = np.random.default_rng(0).random((N, C, H, W), dtype=np.float32)
+        g = _validation.geometry("im2col", x.shape, (k, k), (s, s), ((p, p), (p, p)), (1, 1))
+        out = np.empty((N, g.rows, g.L), np.float32)
+        src, dst = out.copy(), np.empty_like(out)
+        cases = {
+            "im2col, fresh output": lambda: im2col.im2col(x, k, padding=p, stride=s),
+            "im2col kernel, existing buffer": lambda: _functional._im2col_into(x, g, out, folded=False),
+            "copy, existing buffer": lambda: np.copyto(dst, src),
+            "copy, fresh buffer": lambda: np.copyto(np.empty_like(src), src),
+        }
+        times: dict[str, list[int]] = {key: [] for key in cases}
+        for case in cases.values():
+            case()
+        for _ in range(rounds):
+            order = list(cases.items())
+            random.shuffle(order)
+            for key, case in order:
+                t0 = time.perf_counter_ns()
+                case()
+                times[key].append(time.perf_counter_ns() - t0)
+        floor = statistics.median(times["copy, existing buffer"])
+        print(f"{name} ({out.nbytes / 2**20:.1f} MiB of columns)")
+        for key, ts in times.items():
+            med = statistics.median(ts)
+            print(f"  {key:32s} {med / 1e6:8.3f} ms  {med / floor:5.2f}x the copy floor")
+
+
+if __name__ == "__main__":
+    main()
