@@ -1,0 +1,740 @@
+"""Fuzzing the N-d API (issue 6 extended): 1-D and 3-D im2col/col2im with every padding mode and
+reduction, conv1d/conv3d and their backward passes.
+
+Valid draws are compared with two independent oracles: torch (F.pad, then F.unfold for 1-D and 2-D or
+strided slicing of the padded tensor for any dimension, autograd of that for col2im, F.conv1d/F.conv3d
+and autograd for the convolutions) and NumPy (np.pad, then one strided slice per kernel tap; col2im as
+np.add.at through the same map applied to an index array). im2col must be bit-exact.
+
+Invalid draws take a valid call and replace one argument by a bad value: the call must raise
+ValueError or TypeError whose message starts with "fn(): " and names an argument.
+
+The 'ci' Hypothesis profile keeps this file fast; ``HYPOTHESIS_PROFILE=long`` runs many more examples.
+Known bugs found by this fuzzing are pinned at the bottom as strict xfails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import assert_close
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import im2col
+
+FLOATS = [np.float32, np.float64]
+MOVABLE = [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64, np.float16, np.complex64, np.complex128]
+MODES = ["zeros", "constant", "reflect", "replicate", "circular"]
+NP_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+TORCH_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "replicate",
+              "circular": "circular"}  # fmt: skip
+MAX_SIZE = {1: 10, 2: 8, 3: 6}  # 3-D volumes stay tiny
+
+
+def scaled(factor: float, cap: int | None = None):
+    """``settings`` with ``factor`` times the active profile's examples, at most ``cap`` (the long
+    profile's 5000 per valid test keep it within a few minutes)."""
+    n = max(1, int(settings.default.max_examples * factor))
+    return settings(max_examples=min(n, cap) if cap else n)
+
+
+# --- geometry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NdGeo:
+    """One N-d geometry. ``pads`` holds (before, after) per axis; ``padding`` is how it is passed."""
+
+    n: int
+    N: int
+    C: int
+    size: tuple[int, ...]
+    k: tuple[int, ...]
+    d: tuple[int, ...]
+    s: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    padding: object
+    kernel_arg: object
+    stride_arg: object
+    dilation_arg: object
+    mode: str
+    unbatched: bool
+
+    @property
+    def out(self) -> tuple[int, ...]:
+        return tuple((n + a + b - dd * (kk - 1) - 1) // ss + 1
+                     for n, (a, b), kk, dd, ss in zip(self.size, self.pads, self.k, self.d, self.s))  # fmt: skip
+
+    @property
+    def taps(self) -> int:
+        return int(np.prod(self.k))
+
+    @property
+    def shape(self):
+        return (self.C, *self.size) if self.unbatched else (self.N, self.C, *self.size)
+
+    @property
+    def torch_ok(self) -> bool:
+        """torch's circular padding wraps at most once; ours (like np.pad 'wrap') any number of times."""
+        return self.mode != "circular" or all(max(p) <= n for p, n in zip(self.pads, self.size))
+
+
+def _int_or_tuple(draw, v: tuple[int, ...], n: int, *, may_be_int: bool):
+    """``v`` as an argument: a bare int when all equal (and allowed), a tuple, a list or an int64 array."""
+    if may_be_int and len(set(v)) == 1 and draw(st.booleans()):
+        return draw(st.sampled_from([v[0], np.int64(v[0])]))
+    kind = draw(st.sampled_from(["tuple", "tuple", "list", "array"]))
+    return {"tuple": tuple(v), "list": list(v), "array": np.array(v, dtype=np.int64)}[kind]
+
+
+@st.composite
+def nd_geometries(draw, n: int, *, modes=tuple(MODES), max_c: int = 3, for_conv: bool = False):
+    mode = draw(st.sampled_from(modes))
+    kmax = 3 if n == 3 else 4
+    k = tuple(draw(st.integers(1, kmax)) for _ in range(n))
+    d = tuple(draw(st.integers(1, 2)) for _ in range(n))
+    kind = draw(st.sampled_from(["int", "per-axis", "per-side", "per-side", "same", "valid"]))
+    if kind == "same":
+        s = (1,) * n
+        pads = tuple((dd * (kk - 1) // 2, dd * (kk - 1) - dd * (kk - 1) // 2) for kk, dd in zip(k, d))
+        padding = "same"
+    else:
+        s = tuple(draw(st.integers(1, 3)) for _ in range(n))
+        if kind == "valid":
+            pads, padding = ((0, 0),) * n, "valid"
+        elif kind == "int":
+            p = draw(st.integers(0, 3))
+            pads, padding = ((p, p),) * n, draw(st.sampled_from([p, np.int64(p)]))
+        elif kind == "per-axis":
+            ps = tuple(draw(st.integers(0, 3)) for _ in range(n))
+            pads, padding = tuple((p, p) for p in ps), _int_or_tuple(draw, ps, n, may_be_int=False)
+        else:
+            pads = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(n))
+            padding = draw(st.sampled_from([tuple, list]))(tuple(p) if draw(st.booleans()) else list(p) for p in pads)
+    size = []
+    for kk, dd, (a, b) in zip(k, d, pads):
+        lo = max(1, dd * (kk - 1) + 1 - a - b)
+        if mode == "reflect":
+            lo = max(lo, a + 1, b + 1)
+        size.append(draw(st.integers(lo, max(lo, MAX_SIZE[n]))))
+    # how the 1-D / 3-D choice is made: a one-element kernel_size (1-D); a 5-D input (3-D)
+    kernel_arg = _int_or_tuple(draw, k, n, may_be_int=(n != 1))
+    return NdGeo(
+        n=n, N=draw(st.integers(0, 2)), C=draw(st.integers(1, max_c)), size=tuple(size), k=k, d=d, s=s, pads=pads,
+        padding=padding, kernel_arg=kernel_arg, stride_arg=_int_or_tuple(draw, s, n, may_be_int=True),
+        dilation_arg=_int_or_tuple(draw, d, n, may_be_int=True), mode=mode,
+        # 3-D im2col has no unbatched form (a 4-D input is an unbatched 2-D image); conv3d has
+        unbatched=(n != 3 or for_conv) and draw(st.integers(0, 3)) == 0,
+    )  # fmt: skip
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def random(shape, dtype, seed):
+    r = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        return (r.standard_normal(shape) + 1j * r.standard_normal(shape)).astype(dtype)
+    if dtype.kind == "b":
+        return r.integers(0, 2, shape).astype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return r.integers(max(info.min, -1000), min(info.max, 1000), shape, endpoint=True).astype(dtype)
+    return r.standard_normal(shape).astype(dtype)
+
+
+def as_input(draw, x: np.ndarray):
+    """The same values as a NumPy array in some memory layout or byte order, or as a torch tensor."""
+    kind = draw(st.sampled_from(["C", "F", "strided", "reversed", "readonly", "byteswapped",
+                                 "tensor", "tensor-perm", "tensor-strided", "tensor-grad"]))  # fmt: skip
+    if kind == "F":
+        return np.asfortranarray(x)
+    if kind == "strided":
+        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
+        big[..., ::2] = x
+        return big[..., ::2]
+    if kind == "reversed":
+        return np.ascontiguousarray(x[..., ::-1])[..., ::-1]
+    if kind == "readonly":
+        x = x.copy()
+        x.flags.writeable = False
+        return x
+    if kind == "byteswapped":
+        return x.astype(x.dtype.newbyteorder("S"))
+    t = torch.from_numpy(x.copy())
+    if kind == "tensor-perm" and t.dim() >= 2:  # non-contiguous: the last two axes swapped in memory
+        return t.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if kind == "tensor-strided":
+        return torch.from_numpy(np.repeat(x, 2, axis=-1)).narrow(-1, 0, 2 * x.shape[-1])[..., ::2]
+    if kind == "tensor-grad" and t.dtype.is_floating_point and t.dtype != torch.float16:
+        return t.requires_grad_()
+    return t
+
+
+def check_type(got, inp):
+    assert isinstance(got, torch.Tensor) == isinstance(inp, torch.Tensor)
+    if isinstance(got, torch.Tensor):
+        assert not got.requires_grad
+
+
+@st.composite
+def pad_values(draw, dtype):
+    """A pad value the dtype holds exactly, as a Python or NumPy scalar."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        v = draw(st.sampled_from([True, False, 0, 1, np.bool_(True)]))
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        v = draw(st.integers(int(info.min), int(info.max)))
+        if draw(st.booleans()):
+            v = dtype.type(v)
+    elif dtype.kind == "c":
+        v = draw(st.sampled_from([0, 1.5, -2, 1 - 2j, 0.25j, complex("nan"), float("inf")]))
+    else:
+        v = draw(st.sampled_from([0, 0.0, 1.5, -2.0, -0.25, 7, float("inf"), float("-inf"), float("nan"), True]))
+        if draw(st.booleans()) and not isinstance(v, bool):
+            v = dtype.type(v)
+    return v
+
+
+# --- oracles --------------------------------------------------------------------------------------
+
+
+def np_im2col(x, g: NdGeo, value=0):
+    """np.pad by the mode, then one strided slice per kernel tap: (N, C·taps, L)."""
+    kw = {"constant_values": value} if NP_MODE[g.mode] == "constant" else {}
+    xp = np.pad(x, [(0, 0), (0, 0), *g.pads], mode=NP_MODE[g.mode], **kw)
+    return _slices(xp, g, np.stack).reshape(x.shape[0], x.shape[1] * g.taps, int(np.prod(g.out)))
+
+
+def _slices(xp, g: NdGeo, stack):
+    taps = []
+    for tap in itertools.product(*(range(kk) for kk in g.k)):
+        sl = tuple(slice(t * dd, t * dd + ss * (o - 1) + 1, ss) for t, dd, ss, o in zip(tap, g.d, g.s, g.out))
+        taps.append(xp[(slice(None), slice(None), *sl)])
+    return stack(taps, 2)  # (N, C, taps, *out)
+
+
+def torch_pad(x: torch.Tensor, g: NdGeo, value=0.0):
+    flat = [p for pair in reversed(g.pads) for p in pair]  # F.pad: last axis first
+    if g.mode in ("zeros", "constant"):
+        return F.pad(x, flat, mode="constant", value=float(value))
+    return F.pad(x, flat, mode=TORCH_MODE[g.mode])
+
+
+def torch_im2col(x: torch.Tensor, g: NdGeo, value=0.0):
+    """torch's F.pad, then F.unfold (1-D as a 1×L image, 2-D) or strided slicing (any dimension)."""
+    xp = torch_pad(x, g, value)
+    if g.n == 1:
+        return F.unfold(xp[:, :, None], (1, g.k[0]), dilation=(1, g.d[0]), stride=(1, g.s[0]))
+    if g.n == 2:
+        return F.unfold(xp, g.k, dilation=g.d, stride=g.s)
+    return _slices(xp, g, torch.stack).reshape(x.shape[0], x.shape[1] * g.taps, int(np.prod(g.out)))
+
+
+def np_col2im(cols, g: NdGeo, reduce: str):
+    """np.add.at through the padded index map (-1 for constant padding, which is dropped)."""
+    N, R, L = cols.shape
+    C = R // g.taps
+    idx = np.arange(C * int(np.prod(g.size))).reshape(1, C, *g.size)
+    kw = {"constant_values": -1} if NP_MODE[g.mode] == "constant" else {}
+    src = _slices(np.pad(idx, [(0, 0), (0, 0), *g.pads], mode=NP_MODE[g.mode], **kw), g, np.stack).reshape(R, L)
+    keep = src >= 0
+    out = np.zeros((N, C * int(np.prod(g.size))), cols.dtype)
+    count = np.zeros(C * int(np.prod(g.size)))
+    for i in range(N):
+        np.add.at(out[i], src[keep], cols[i][keep])
+    np.add.at(count, src[keep], 1)
+    if reduce == "mean":
+        out = (out / np.maximum(count, 1)).astype(cols.dtype)
+    return out.reshape(N, C, *g.size)
+
+
+# --- valid: im2col / col2im -----------------------------------------------------------------------
+
+
+def batched(a, g: NdGeo):
+    return a[None] if g.unbatched else a
+
+
+def unbatch(a, g: NdGeo):
+    return a[0] if g.unbatched else a
+
+
+@scaled(2, cap=5000)
+@given(n=st.sampled_from([1, 1, 2, 3, 3]), dtype=st.sampled_from(FLOATS + MOVABLE), data=st.data())
+def test_im2col_nd(n, dtype, data):
+    g = data.draw(nd_geometries(n))
+    x = random(g.shape, dtype, seed=sum(g.size) * 31 + g.C)
+    value = data.draw(pad_values(dtype)) if g.mode == "constant" else 0
+    kw = dict(padding_mode=g.mode)
+    if g.mode == "constant" or data.draw(st.booleans()):
+        kw["pad_value"] = value  # 0 is allowed with any mode
+    xin = as_input(data.draw, x)
+    got = im2col.im2col(xin, g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, **kw)
+    check_type(got, xin)
+    expected = np_im2col(batched(x, g), g, value)
+    assert_close(got, unbatch(expected, g), exact=True, what=f"{n}-D im2col vs np.pad oracle, {g}")
+    if np.dtype(dtype) in map(np.dtype, FLOATS) and g.torch_ok:
+        t = torch_im2col(torch.from_numpy(batched(x, g)), g, value)
+        assert_close(got, unbatch(t, g), exact=True, what=f"{n}-D im2col vs torch F.pad + unfold, {g}")
+
+
+@scaled(2, cap=5000)
+@given(n=st.sampled_from([1, 1, 2, 3, 3]), dtype=st.sampled_from(FLOATS), reduce=st.sampled_from(["sum", "mean"]),
+       data=st.data())  # fmt: skip
+def test_col2im_nd(n, dtype, reduce, data):
+    g = data.draw(nd_geometries(n))
+    L = int(np.prod(g.out))
+    shape = (g.C * g.taps, L) if g.unbatched else (g.N, g.C * g.taps, L)
+    cols = random(shape, dtype, seed=L * 7 + g.C)
+    cin = as_input(data.draw, cols)
+    # the number of spatial axes comes from output_size or kernel_size (a 1-D kernel_size is a sequence)
+    choices = [tuple(g.size), list(g.size), np.array(g.size)]
+    if n == 1:
+        choices.append(g.size[0])
+    size_arg = data.draw(st.sampled_from(choices))
+    kw = dict(padding_mode=g.mode)
+    if reduce != "sum" or data.draw(st.booleans()):
+        kw["reduce"] = reduce
+    got = im2col.col2im(cin, size_arg, g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, **kw)
+    check_type(got, cin)
+    expected = np_col2im(batched(cols, g), g, reduce)
+    assert_close(got, unbatch(expected, g), what=f"{n}-D col2im ({reduce}) vs np.add.at oracle, {g}")
+    if g.torch_ok:  # the gradient of F.pad + unfold with respect to the input is the sum fold
+        xt = torch.zeros((max(g.N, 1) if not g.unbatched else 1, g.C, *g.size), dtype=torch.from_numpy(cols).dtype,
+                         requires_grad=True)  # fmt: skip
+        y = torch_im2col(xt, g)
+        c = torch.from_numpy(batched(cols, g))
+        if c.shape[0] == 0:
+            return
+        y.backward(c)
+        folded = xt.grad
+        if reduce == "mean":
+            ones = torch.zeros_like(xt, requires_grad=True)
+            torch_im2col(ones, g).backward(torch.ones_like(y))
+            folded = folded / ones.grad.clamp(min=1)
+        assert_close(got, unbatch(folded, g), what=f"{n}-D col2im ({reduce}) vs autograd of F.pad + unfold, {g}")
+
+
+@scaled(2, cap=5000)
+@given(n=st.sampled_from([1, 2, 3]), data=st.data())
+def test_col2im_mean_inverts_im2col_where_covered(n, data):
+    g = data.draw(nd_geometries(n, modes=("zeros", "reflect", "replicate", "circular")))
+    x = random(g.shape, np.float64, seed=5)
+    kw = dict(padding_mode=g.mode)
+    cols = im2col.im2col(x, g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, **kw)
+    back = im2col.col2im(cols, tuple(g.size), g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, reduce="mean", **kw)
+    covered = np_col2im(np.ones((1, *np_im2col(np.ones((1, 1, *g.size)), g).shape[1:])), g, "sum")[0, 0] > 0
+    np.testing.assert_allclose(back, np.where(covered, x, 0), rtol=1e-13, atol=1e-13)
+
+
+# --- valid: conv1d / conv3d -----------------------------------------------------------------------
+
+
+@st.composite
+def conv_setups(draw, n: int):
+    g = draw(nd_geometries(n, modes=("zeros",), max_c=2, for_conv=True))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    K = groups * draw(st.integers(1, 2))
+    dtype = draw(st.sampled_from(FLOATS))
+    return g, groups, K, dtype, draw(st.booleans())
+
+
+def conv_kwargs(g: NdGeo, groups: int):
+    return dict(stride=g.stride_arg, padding=g.padding, dilation=g.dilation_arg, groups=groups)
+
+
+def conv1d_pointwise_bug(g: NdGeo, C: int) -> bool:
+    """The geometry of a known wrong result (see the xfail at the bottom): a one-tap kernel, one output
+    position, several channels and a padded input longer than one sample."""
+    return g.n == 1 and g.k == (1,) and g.out == (1,) and C >= 2 and g.size[0] + sum(g.pads[0]) > 1
+
+
+def torch_conv(n, x, w, b, g: NdGeo, groups):
+    fn = {1: F.conv1d, 3: F.conv3d}[n]
+    if isinstance(g.padding, str):
+        return fn(x, w, b, stride=g.s, padding=g.padding, dilation=g.d, groups=groups)
+    flat = [p for pair in reversed(g.pads) for p in pair]
+    return fn(F.pad(x, flat), w, b, stride=g.s, padding=0, dilation=g.d, groups=groups)
+
+
+@scaled(2, cap=5000)
+@given(n=st.sampled_from([1, 3]), data=st.data())
+def test_conv_nd(n, data):
+    g, groups, K, dtype, with_bias = data.draw(conv_setups(n))
+    C = g.C * groups
+    assume(not conv1d_pointwise_bug(g, C))  # pinned by test_bug_conv_1x1_kernel_one_output_many_channels
+    x = random((C, *g.size) if g.unbatched else (g.N, C, *g.size), dtype, seed=1)
+    w = random((K, g.C, *g.k), dtype, seed=2)
+    b = random((K,), dtype, seed=3) if with_bias else None
+    conv = {1: im2col.conv1d, 3: im2col.conv3d}[n]
+    xin = as_input(data.draw, x)
+    bias = None if b is None else as_input(data.draw, b)
+    got = conv(xin, as_input(data.draw, w), bias, **conv_kwargs(g, groups))
+    check_type(got, xin)
+    tb = None if b is None else torch.from_numpy(b)
+    expected = torch_conv(n, torch.from_numpy(batched(x, g)), torch.from_numpy(w), tb, g, groups)
+    assert_close(got, unbatch(expected, g), what=f"conv{n}d vs torch, {g}, groups={groups}")
+
+
+@scaled(2, cap=5000)
+@given(n=st.sampled_from([1, 3]), data=st.data())
+def test_conv_nd_backward(n, data):
+    g, groups, K, dtype, _ = data.draw(conv_setups(n))
+    C = g.C * groups
+    x = random((C, *g.size) if g.unbatched else (g.N, C, *g.size), dtype, seed=4)
+    w = random((K, g.C, *g.k), dtype, seed=5)
+    tx = torch.from_numpy(batched(x, g)).requires_grad_()
+    tw = torch.from_numpy(w).requires_grad_()
+    tb = torch.zeros(K, dtype=tw.dtype, requires_grad=True)
+    ty = torch_conv(n, tx, tw, tb, g, groups)
+    gy = random(tuple(ty.shape), dtype, seed=6)
+    ty.backward(torch.from_numpy(gy))
+    backward = {1: im2col.conv1d_backward, 3: im2col.conv3d_backward}[n]
+    xin = as_input(data.draw, x)
+    gx, gw, gb = backward(as_input(data.draw, unbatch(gy, g)), xin, as_input(data.draw, w), **conv_kwargs(g, groups))
+    for got in (gx, gw, gb):
+        check_type(got, xin)
+    assert_close(gx, unbatch(tx.grad, g), what=f"conv{n}d grad_input vs autograd, {g}")
+    assert_close(gw, tw.grad, what=f"conv{n}d grad_weight vs autograd, {g}")
+    assert_close(gb, tb.grad, what=f"conv{n}d grad_bias vs autograd, {g}")
+
+
+# --- invalid configurations -----------------------------------------------------------------------
+
+
+def bad_sizes(n: int):
+    """Never a valid int-or-n-tuple of positive ints (kernel_size, stride, dilation) for ``n`` axes."""
+    return [
+        0, -1, -(2**63), (0,) * n, (1,) * (n - 1) + (0,), (2,) * (n - 1) + (-3,), (1,) * (n + 1), (), [1] * (n + 2),
+        1.0, 2.5, float("nan"), (1.0,) * n, (1,) * (n - 1) + (1.5,), True, False, (True,) * n, np.bool_(True),
+        np.float64(2), "3", "same", None, (None,) * n, [[1] * n], {1: 2}, 1j, b"\x01", np.array([1.0] * n),
+        np.array([[1] * n]),
+    ]  # fmt: skip
+
+
+def bad_paddings(n: int):
+    return [
+        -1, (-1,) * n, (0,) * (n - 1) + (-(2**40),), ((0, -1),) * n, ((1,),) * n, ((1, 1, 1),) * n, (1,) * (n + 1),
+        ((1, 1),) * (n + 1), 1.5, (1.0,) * n, ((1, 1.0),) * n, True, (False,) * n, "full", "SAME", "", None,
+        (1,) * (n - 1) + ("1",), [1.0] * n, np.float32(1), 1j, np.array([[1, 1]] * n, dtype=float),
+    ]  # fmt: skip
+
+
+BAD_MODES = ["mirror", "wrap", "edge", "symmetric", "Zeros", "REFLECT", "", " zeros", None, 1, 0, True,
+             ["zeros"], b"zeros", ("reflect",)]  # fmt: skip
+BAD_REDUCE = ["max", "Mean", "SUM", "", "prod", None, 1, True, ["sum"], b"sum", np.str_("avg")]
+BAD_PAD_VALUE_TYPES = ["1", "0", None, [1], (1.0,), np.array(1.0), np.array([0.0]), Fraction(1, 2), b"\x00", {}]
+BAD_GROUPS = [0, -1, -(2**63), 1.0, True, "1", None, (1,), np.float64(1), 2**70, 3]
+
+
+def bad_inputs(n: int):
+    sp = (4,) * n
+    return [
+        None, 3, 2.0, "x", [[[1.0] * 4]], (1, 2), {"a": 1}, np.float32(1.0), np.zeros(()), np.zeros(5),
+        np.zeros((1, 1, 1, 1, 1, 1, 4)), np.zeros((1, 0, *sp)), np.zeros((1, 2, *sp[:-1], 0)),
+        np.zeros((1, 2, *sp), dtype=object), np.zeros((1, 2, *sp), dtype="U3"),
+        np.zeros((1, 2, *sp), dtype="datetime64[s]"), np.zeros((1, 2, *sp), dtype=[("a", "f4")]),
+        torch.zeros(1, 2, *sp, device="meta"), torch.zeros(1, 2, *sp).to_sparse(),
+        torch.zeros(1, 2, *sp, dtype=torch.bfloat16), torch.zeros(1, 2, *sp, dtype=torch.float8_e4m3fn),
+    ]  # fmt: skip
+
+
+@dataclass
+class Call:
+    fn: str
+    kwargs: dict
+    arg: str
+
+    def __call__(self):
+        return getattr(im2col, self.fn)(**self.kwargs)
+
+
+NAMES = ("kernel_size", "output_size", "input", "weight", "padding", "stride", "dilation", "groups", "channels",
+         "grad_output", "bias", "padding_mode", "pad_value", "reduce", "would need")  # fmt: skip
+
+
+def _base(fn: str, n: int, dtype, mode: str):
+    """A valid call of ``fn`` for ``n`` spatial axes (the caller checks it runs)."""
+    size = {1: (7,), 3: (5, 4, 6)}[n]
+    k = {1: (3,), 3: (3, 2, 3)}[n]
+    N, C, K = 2, 2, 4
+    x = np.ones((N, C, *size), dtype)
+    if fn == "im2col":
+        pv = 1 if mode == "constant" else 0
+        return dict(input=x, kernel_size=k, dilation=1, padding=(1,) * n, stride=1, padding_mode=mode, pad_value=pv)
+    if fn == "col2im":
+        L = int(np.prod([(s + 2 - (kk - 1) - 1) + 1 for s, kk in zip(size, k)]))
+        return dict(input=np.ones((N, C * int(np.prod(k)), L), np.float64 if dtype not in FLOATS else dtype),
+                    output_size=size, kernel_size=k, dilation=1, padding=(1,) * n, stride=1, padding_mode=mode,
+                    reduce="mean" if mode == "zeros" else "sum")  # fmt: skip
+    w = np.ones((K, C, *k), dtype)
+    if fn in ("conv1d", "conv3d"):
+        return dict(input=x, weight=w, bias=np.ones(K, dtype), stride=1, padding=(1,) * n, dilation=1, groups=1)
+    out = tuple(s + 2 - kk + 1 for s, kk in zip(size, k))
+    return dict(grad_output=np.ones((N, K, *out), dtype), input=x, weight=w, stride=1, padding=(1,) * n,
+                dilation=1, groups=1)  # fmt: skip
+
+
+@st.composite
+def invalid_calls(draw):
+    fn = draw(st.sampled_from(["im2col", "col2im", "conv1d", "conv1d_backward", "conv3d", "conv3d_backward"]))
+    n = 3 if fn.startswith("conv3d") else 1 if fn.startswith("conv1d") else draw(st.sampled_from([1, 3]))
+    dtype = draw(st.sampled_from(FLOATS + ([np.int8, np.uint8, np.int32, np.bool_, np.complex64] if fn == "im2col" else [])))
+    mode = draw(st.sampled_from(MODES))
+    base = _base(fn, n, dtype, mode)
+    assert getattr(im2col, fn)(**base) is not None  # the base call is valid
+    other_float = np.float32 if dtype == np.float64 else np.float64
+    arg = draw(st.sampled_from(sorted(base)))
+    x = base["input"]
+    sp = {1: (7,), 3: (5, 4, 6)}[n]  # the spatial size of _base's input / col2im's output
+    k = {1: (3,), 3: (3, 2, 3)}[n]
+    gy_shape = base["grad_output"].shape if "grad_output" in base else (1,)
+    pool = {
+        "kernel_size": bad_sizes(n) + [2**40, (1,) * (n - 1) + (2**63,), 10**30],
+        "stride": bad_sizes(n),
+        "dilation": bad_sizes(n) + [(1,) * (n - 1) + (2**40,), 2**63],  # spans more than the padded input
+        "padding": bad_paddings(n),
+        "padding_mode": BAD_MODES,
+        "reduce": BAD_REDUCE,
+        "groups": BAD_GROUPS,
+        # (a huge output_size that does not match L is a known bug: see the xfails at the bottom)
+        "output_size": bad_sizes(n) + [tuple(s + 1 for s in sp), tuple(sp[:-1]) + (sp[-1] + 3,)],
+        "bias": [np.ones(3, dtype), np.ones((4, 1), dtype), np.ones(4, np.float16), np.ones(4, np.int64),
+                 np.ones(4, other_float), [1.0] * 4, 1.0, "b"],
+        "weight": [np.ones((4, 2, 3), dtype) if n == 3 else np.ones((4, 2, 3, 3), dtype),  # wrong ndim
+                   np.ones((4, 3, *k), dtype), np.ones((0, 2, *k), dtype), np.ones((4, 2, *((0,) * n)), dtype),
+                   np.ones((4, 2, *k), np.int32), np.ones((4, 2, *k), other_float), [1.0], None,
+                   np.ones((4, 2, *((12,) * n)), dtype)],  # larger than the padded input
+        "grad_output": [np.ones((2, 4, *((1,) * n)), dtype), np.ones((2, 4), dtype), np.ones((4, *((1,) * n)), dtype),
+                        np.ones(gy_shape, other_float), np.ones(gy_shape, np.int64), None, 0.0],
+        "pad_value": BAD_PAD_VALUE_TYPES + [1, -1, 0.5, float("nan"), True],  # non-zero with a non-constant mode
+        "input": bad_inputs(n),
+    }[arg]
+    value = draw(st.sampled_from(pool))
+    kwargs = {**base, arg: value}
+    if arg == "pad_value" and not isinstance(value, (str, bytes, list, tuple, dict, np.ndarray, Fraction, type(None))):
+        # a number: it must be refused, either because the mode does not read it or the dtype cannot hold it
+        if draw(st.booleans()):
+            kwargs["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+        else:
+            kwargs["padding_mode"] = "constant"
+            kind = np.dtype(dtype).kind
+            kwargs["pad_value"] = draw(st.sampled_from({
+                "f": [2**1100, 10**400, Fraction(1, 3)],
+                "c": [2**1100, "1j"],
+                "b": [2, -1, 0.5, float("nan")],  # (complex values: see the ComplexWarning xfail below)
+                "i": [0.5, float("nan"), float("inf"), 2**70, -(2**70), 1.5, 300 if dtype == np.int8 else 2**40],
+                "u": [-1, 256, 0.5, float("nan"), np.int64(-5)],
+            }[kind]))  # fmt: skip
+    if arg == "padding" and draw(st.integers(0, 3)) == 0:
+        kwargs["padding"], kwargs["stride"] = "same", 2  # 'same' needs stride 1
+    elif arg == "padding" and fn in ("im2col", "col2im") and draw(st.integers(0, 3)) == 0:
+        kwargs["padding_mode"] = "reflect"  # reflect padding as large as the input: refused, as torch
+        kwargs["padding"] = draw(st.sampled_from([max(sp), tuple(sp), tuple((0, s) for s in sp), tuple((s, 0) for s in sp)]))
+        if fn == "col2im":
+            kwargs.pop("reduce")
+    if draw(st.booleans()) and arg != "input":
+        inp = kwargs["input"]
+        if isinstance(inp, np.ndarray):
+            kwargs["input"] = torch.from_numpy(inp)
+    return Call(fn, kwargs, arg)
+
+
+def _check_refused(call: Call):
+    try:
+        call()
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        assert msg.startswith(f"{call.fn}(): "), f"message does not name the function: {msg!r}"
+        assert any(name in msg for name in NAMES), f"message names no argument: {msg!r}"
+    else:
+        pytest.fail(f"{call.fn}(**{call.kwargs!r}) did not raise (mutated {call.arg})")
+
+
+@scaled(6, cap=20000)
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state:UserWarning")
+@given(call=invalid_calls())
+def test_invalid_nd_arguments_raise_value_or_type_error(call):
+    _check_refused(call)
+
+
+@pytest.mark.parametrize("fn, n", [("im2col", 1), ("im2col", 3), ("col2im", 1), ("col2im", 3), ("conv1d", 1),
+                                   ("conv1d_backward", 1), ("conv3d", 3), ("conv3d_backward", 3)])  # fmt: skip
+def test_every_bad_size_and_padding_is_refused_by_every_nd_op(fn, n):
+    """The pools above, exhaustively, on every op and every padding mode that applies."""
+    modes = MODES if fn in ("im2col", "col2im") else [None]
+    for mode in modes:
+        base = _base(fn, n, np.float64, mode)
+        if mode is None:
+            pass
+        elif fn == "col2im":
+            base["reduce"] = "sum"
+        for arg, pool in (("stride", bad_sizes(n)), ("dilation", bad_sizes(n)), ("padding", bad_paddings(n)),
+                          ("kernel_size", bad_sizes(n) if fn in ("im2col", "col2im") else []),
+                          ("padding_mode", BAD_MODES if mode else []), ("reduce", BAD_REDUCE if fn == "col2im" else []),
+                          ("groups", BAD_GROUPS if fn.startswith("conv") else []),
+                          ("input", bad_inputs(n))):  # fmt: skip
+            for v in pool:
+                _check_refused(Call(fn, {**base, arg: v}, arg))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("fn", ["im2col", "col2im"])
+def test_reflect_padding_as_large_as_the_input_is_refused_like_torch(fn, n):
+    """torch's F.pad refuses reflect padding ≥ the size; so do we (and accept size − 1)."""
+    size = (3,) * n
+    x = np.ones((1, 1, *size))
+    for pads in [((3, 0),) * n, ((0, 3),) + ((0, 0),) * (n - 1), ((2, 4),) * n]:
+        with pytest.raises(RuntimeError):
+            F.pad(torch.from_numpy(x), [p for pair in reversed(pads) for p in pair], mode="reflect")
+        args = (x, (1,) * n) if fn == "im2col" else (np.ones((1, 1, 1)), size, (1,) * n)
+        with pytest.raises(ValueError, match=rf"^{fn}\(\): padding_mode='reflect' needs padding smaller than the input"):
+            getattr(im2col, fn)(*args, padding=pads, padding_mode="reflect")
+    ok = ((2, 2),) * n
+    got = im2col.im2col(x, (1,) * n, padding=ok, padding_mode="reflect")
+    assert got.shape == (1, 1, 7**n)
+
+
+def test_circular_padding_wider_than_the_input_wraps_like_np_pad():
+    """A documented difference from torch (which refuses to wrap more than once): we wrap like np.pad."""
+    x = np.arange(3.0).reshape(1, 1, 3)
+    with pytest.raises(RuntimeError):
+        F.pad(torch.from_numpy(x), (5, 0), mode="circular")
+    got = im2col.im2col(x, (1,), padding=((5, 7),), padding_mode="circular")
+    np.testing.assert_array_equal(got[0, 0], np.pad(x[0, 0], (5, 7), mode="wrap"))
+
+
+# --- known bugs (strict xfails: they start passing when the bug is fixed) ----------------------------
+
+x1 = np.arange(12.0).reshape(1, 2, 6)
+x3 = np.arange(2 * 4 * 4 * 4.0).reshape(1, 2, 4, 4, 4)
+
+
+@pytest.mark.xfail(strict=True, reason="0-d integer array as kernel_size/stride/dilation/padding: bare "
+                   "TypeError 'len() of unsized object' from _nd.im2col_dims / as_tuple / as_pair, no 'fn():'")
+@pytest.mark.parametrize("call", [
+    lambda: im2col.im2col(x1, np.array(3)),
+    lambda: im2col.im2col(x1, (3,), stride=np.array(2)),
+    lambda: im2col.im2col(x1, (3,), padding=np.array(1)),
+    lambda: im2col.im2col(x3, 3, dilation=np.array(1)),
+    lambda: im2col.col2im(np.ones((1, 6, 4)), (6,), 3, stride=np.array(1)),
+    lambda: im2col.conv1d(x1, np.ones((1, 2, 3)), stride=np.array(1)),
+    lambda: im2col.conv3d(x3, np.ones((1, 2, 3, 3, 3)), padding=np.array(1)),
+    lambda: im2col.im2col(np.ones((1, 1, 4, 4)), 3, stride=np.array(1)),  # the 2-D path too
+], ids=["im2col-1d-kernel", "im2col-1d-stride", "im2col-1d-padding", "im2col-3d-dilation", "col2im-1d-stride",
+        "conv1d-stride", "conv3d-padding", "im2col-2d-stride"])  # fmt: skip
+def test_bug_zero_dim_array_argument_is_refused_with_a_named_error(call):
+    # either accepted like the int it holds, or refused with a message that names the function
+    try:
+        call()
+    except (ValueError, TypeError) as e:
+        assert re.match(r"^(im2col|col2im|conv1d|conv3d)\(\): ", str(e)), str(e)
+
+
+@pytest.mark.xfail(strict=True, reason="N-d path: stride or dilation >= 2**63 with one window per axis (a valid "
+                   "geometry) raises OverflowError 'Python int too large to convert to C long' from "
+                   "_nd.axis_table / the kernels; the 2-D path computes it (test_fuzz regression)")
+@pytest.mark.parametrize("big", [2**63, 2**70])
+@pytest.mark.parametrize("fn, arg", [("im2col-1d", "stride"), ("im2col-1d", "dilation"), ("im2col-3d", "stride"),
+                                     ("col2im-3d", "stride"), ("conv1d", "stride"), ("conv3d", "stride"),
+                                     ("conv3d_backward", "dilation")])  # fmt: skip
+def test_bug_huge_stride_or_dilation_that_fits_is_computed(fn, arg, big):
+    if fn == "im2col-1d":  # a 1-tap kernel: stride gives one window, dilation changes nothing
+        expected = x1[..., :1] if arg == "stride" else x1
+        assert_close(im2col.im2col(x1, (1,), **{arg: big}), expected, exact=True)
+    elif fn == "im2col-3d":
+        assert_close(im2col.im2col(x3, 1, **{arg: big}), x3[..., :1, :1, :1].reshape(1, 2, 1), exact=True)
+    elif fn == "col2im-3d":
+        got = im2col.col2im(np.ones((1, 2, 1)), (4, 4, 4), (1, 1, 1), **{arg: big})
+        assert float(got.sum()) == 2.0 and got[0, :, 0, 0, 0].tolist() == [1.0, 1.0]
+    elif fn == "conv1d":
+        assert_close(im2col.conv1d(x1, np.ones((1, 2, 1)), **{arg: big}), x1.sum(1, keepdims=True)[..., :1])
+    elif fn == "conv3d":
+        assert_close(im2col.conv3d(x3, np.ones((1, 2, 1, 1, 1)), **{arg: big}), x3.sum(1, keepdims=True)[..., :1, :1, :1])
+    else:
+        gx, gw, gb = im2col.conv3d_backward(np.ones((1, 1, 4, 4, 4)), x3, np.ones((1, 2, 1, 1, 1)), **{arg: big})
+        assert_close(gx, np.ones_like(x3))
+        assert_close(gb, np.array([64.0]))
+
+
+@pytest.mark.xfail(strict=True, reason="3-D: padding 2**62 makes the output size overflow int64 in "
+                   "NdGeometry (np.prod wraps (2**63+2)**3 to 8, np.arange(2**63+2) is empty): im2col returns "
+                   "a (1, 54, 8) array of uninitialised memory, col2im accepts 8 columns and returns zeros")
+@pytest.mark.parametrize("fn", ["im2col", "col2im"])
+def test_bug_3d_padding_that_overflows_int64_is_refused(fn):
+    with pytest.raises(ValueError, match=rf"^{fn}\(\): "):
+        if fn == "im2col":
+            im2col.im2col(x3, 3, padding=2**62)
+        else:
+            im2col.col2im(np.ones((1, 54, 8)), (4, 4, 4), 3, padding=2**62)
+
+
+@pytest.mark.xfail(strict=True, reason="N-d path: a huge padding builds the per-axis index tables "
+                   "(np.arange of the output size) before check_alloc: MemoryError for 2**40, a bare "
+                   "ValueError 'Maximum allowed size/dimension exceeded' for 2**62..2**100, and conv1d "
+                   "reports it as conv2d(); padding around 2**30 even gets the process OOM-killed (not run here)")
+@pytest.mark.parametrize("which", ["im2col-1d-2**40", "im2col-1d-2**100", "im2col-3d-circular-2**40",
+                                   "col2im-1d-2**40", "col2im-1d-output_size-2**40", "conv1d-2**40", "conv1d-2**62", "conv3d-2**40",
+                                   "conv3d-2**62"])  # fmt: skip
+def test_bug_huge_padding_is_refused_before_allocating(which):
+    p = eval(which.rsplit("-", 1)[1])  # noqa: S307 - one of the literals above
+    fn = which.split("-")[0]
+    calls = {
+        "im2col-1d-2**40": lambda: im2col.im2col(x1, (3,), padding=p),
+        "im2col-1d-2**100": lambda: im2col.im2col(x1, (3,), padding=p),
+        "im2col-3d-circular-2**40": lambda: im2col.im2col(x3, 3, padding=(0, 0, p), padding_mode="circular"),
+        "col2im-1d-2**40": lambda: im2col.col2im(np.ones((1, 6, 8)), (6,), 3, padding=p),
+        "col2im-1d-output_size-2**40": lambda: im2col.col2im(np.ones((1, 6, 7)), p, (3,), padding=1),
+        "conv1d-2**40": lambda: im2col.conv1d(x1, np.ones((1, 2, 3)), padding=p),
+        "conv1d-2**62": lambda: im2col.conv1d(x1, np.ones((1, 2, 3)), padding=p),
+        "conv3d-2**40": lambda: im2col.conv3d(x3, np.ones((1, 2, 3, 3, 3)), padding=p),
+        "conv3d-2**62": lambda: im2col.conv3d(x3, np.ones((1, 2, 3, 3, 3)), padding=p),
+    }
+    with pytest.raises(ValueError, match=rf"^{fn}\(\): "):
+        calls[which]()
+
+
+@pytest.mark.xfail(strict=True, reason="pad_value is cast with np.array(v).astype(dtype) outside np.errstate "
+                   "and without catching ComplexWarning: 1e40 on float32 (70000 on float16) warns 'overflow "
+                   "encountered in cast' and pads with inf, although the docs promise a value the dtype would "
+                   "change is refused; a complex pad_value on a real input warns ComplexWarning before the "
+                   "ValueError. Under this project's pytest config (error::RuntimeWarning:im2col.*) both "
+                   "surface as RuntimeWarning/ComplexWarning exceptions")
+@pytest.mark.parametrize("dtype, value", [(np.float32, 1e40), (np.float16, 70000.0), (np.float64, 1j),
+                                          (np.float32, 1 + 0j)])  # fmt: skip
+def test_bug_pad_value_cast_warns_or_overflows(dtype, value):
+    x = np.ones((1, 1, 4), dtype)
+    try:
+        got = im2col.im2col(x, (3,), padding=1, padding_mode="constant", pad_value=value)
+    except (ValueError, TypeError) as e:
+        assert str(e).startswith("im2col(): ")
+    else:  # accepted only if the value is held exactly
+        assert got[0, 0, 0] == value
+
+
+@pytest.mark.xfail(strict=True, reason="conv2d (and conv1d, which runs on it) with a 1×1 kernel, >= 2 input "
+                   "channels and a 1×1 output from a larger input (stride > 1) returns a wrong value: it reads "
+                   "consecutive pixels of channel 0 instead of one pixel of each channel (found by the long run)")
+@pytest.mark.parametrize("fn, xshape, wshape, stride", [
+    ("conv1d", (2, 2), (1, 2, 1), 2),             # the shrunk Hypothesis example (unbatched)
+    ("conv1d", (1, 2, 2), (1, 2, 1), 2),
+    ("conv2d", (1, 2, 1, 2), (1, 2, 1, 1), (1, 2)),
+    ("conv2d", (2, 2, 2, 2), (3, 2, 1, 1), 2),
+    ("conv2d", (1, 3, 5, 5), (3, 3, 1, 1), 5),
+])  # fmt: skip
+def test_bug_conv_1x1_kernel_one_output_many_channels(fn, xshape, wshape, stride):
+    r = np.random.default_rng(0)
+    x, w = r.standard_normal(xshape), r.standard_normal(wshape)
+    expected = getattr(F, fn)(torch.from_numpy(x), torch.from_numpy(w), stride=stride)
+    assert_close(getattr(im2col, fn)(x, w, stride=stride), expected, what=f"{fn} vs torch")
