@@ -13,6 +13,9 @@ one GEMM per group and chunk of images.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,7 @@ from ._validation import (
     as_int,
     batched,
     check_alloc,
+    normalise_and_check_reach,
     check_float,
     check_same_dtype,
     is_tensor,
@@ -45,7 +49,7 @@ _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 def _is_seq(v: Any) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray))
+    return isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0)
 
 
 def im2col_dims(input_ndim: int, kernel_size: Any) -> int:
@@ -68,6 +72,8 @@ def col2im_dims(output_size: Any, kernel_size: Any) -> int:
 
 def as_tuple(value: Any, name: str, fn: str, n: int, *, minimum: int) -> tuple[int, ...]:
     """An int or a tuple of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
+        value = value[()]
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         t = (int(value),) * n
     elif isinstance(value, (list, tuple, np.ndarray)):
@@ -166,13 +172,16 @@ class NdGeometry:
                         f"torch.nn.functional.pad: {axis} padding ({before}, {after}) on size {n}"
                     )
         self.size, self.k, self.out = tuple(size), tuple(k), out_sizes(fn, size, k, s, pads, d)
+        s, d = normalise_and_check_reach(fn, _AXES[len(size)], size, k, s, pads, d, self.out)
+        # the tables are built before the caller allocates the columns: check them first
+        check_alloc(fn, "index tables", (sum(kk * o for kk, o in zip(k, self.out)),), np.dtype(np.int64))
         tables = [axis_table(n, kk, ss, before, dd, o, mode)
                   for n, kk, ss, (before, _), dd, o in zip(size, k, s, pads, d, self.out)]  # fmt: skip
         ones = np.zeros((1, 1), np.int64)
         self.tables = [ones] * (3 - len(tables)) + tables  # 1-D and 2-D as 3-D with unit depth/height
         self.dhw = (1,) * (3 - len(size)) + self.size
-        self.taps = int(np.prod(k))
-        self.L = int(np.prod(self.out))
+        self.taps = math.prod(k)  # Python ints: np.prod would wrap around for absurd sizes
+        self.L = math.prod(self.out)
 
 
 def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> None:
@@ -207,13 +216,19 @@ def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) 
 
 
 def _pad_value_for(fn: str, pad_value, dtype: np.dtype):
-    """``pad_value`` in ``dtype``, refusing a value the dtype would change (0.5 in int, 300 in uint8)."""
-    try:
-        with np.errstate(all="ignore"):
-            cast = np.array(pad_value).astype(dtype)
-    except (TypeError, ValueError, OverflowError):
-        cast = None
-    same = cast is not None and (cast == pad_value or (np.isnan(cast) and pad_value != pad_value))
+    """``pad_value`` in ``dtype``, refusing a value the dtype would change (0.5 in int, 300 in uint8,
+    1e40 in float32, 1j in a real dtype)."""
+    same = False
+    if not (np.iscomplexobj(pad_value) and dtype.kind != "c"):
+        try:
+            # overflow or ComplexWarning while casting or comparing: judged by the comparison
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                back = np.array(pad_value).astype(dtype).item()  # compared as Python numbers: in the
+                # dtype itself 1e40 would become inf on both sides and look representable in float32
+                same = back == pad_value or (back != back and pad_value != pad_value)
+        except (TypeError, ValueError, OverflowError):
+            same = False
     if not same:
         raise ValueError(f"{fn}(): pad_value={pad_value!r} cannot be represented in the input's dtype {dtype}")
     return pad_value

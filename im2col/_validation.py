@@ -132,6 +132,8 @@ def batched(arr: np.ndarray, name: str, fn: str, layout: str, *, allow_empty_bat
 
 
 def as_int(value: Any, name: str, fn: str) -> int:
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
+        value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{fn}(): argument '{name}' must be an int, got {value!r} of type {type(value).__name__}")
     return int(value)
@@ -139,6 +141,8 @@ def as_int(value: Any, name: str, fn: str) -> int:
 
 def as_pair(value: Any, name: str, fn: str, *, minimum: int) -> Pair:
     """An int or a pair of ints, each at least ``minimum``, as a pair."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
+        value = value[()]
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         pair = (int(value), int(value))
     elif isinstance(value, (list, tuple, np.ndarray)):
@@ -224,8 +228,12 @@ class Geometry(NamedTuple):
     @property
     def is_pointwise(self) -> bool:
         """1×1 kernel, stride 1, no padding, no dilation: the input already is the column matrix."""
-        return (self.kh, self.kw, self.sh, self.sw, self.dh, self.dw) == (1, 1, 1, 1, 1, 1) and not (
-            self.pt or self.pb or self.pl or self.pr
+        # The output grid must be the input's: geometry() sets a stride to 1 where it leaves one
+        # output row, so a 1×1 output of a larger input can look like stride 1 here.
+        return (
+            (self.kh, self.kw, self.sh, self.sw, self.dh, self.dw) == (1, 1, 1, 1, 1, 1)
+            and not (self.pt or self.pb or self.pl or self.pr)
+            and (self.OH, self.OW) == (self.H, self.W)
         )
 
     def kernel_args(self, N: int) -> tuple[int, ...]:
@@ -260,23 +268,32 @@ def geometry(
             )
         out.append(o)
     OH, OW = grid if grid is not None else out
-    # A stride with one output row, or a dilation with a one-tap kernel, never multiplies anything:
-    # any value gives the same result, so use 1 and keep absurd ones out of 64-bit index arithmetic.
-    (sh, sw), (dh, dw) = stride, dilation
-    sh, sw = (1 if OH == 1 else sh), (1 if OW == 1 else sw)
-    dh, dw = (1 if kernel_size[0] == 1 else dh), (1 if kernel_size[1] == 1 else dw)
-    for axis, size, k, s, (before, after), d, o in zip(
-        ("height", "width"), (H, W), kernel_size, (sh, sw), padding, (dh, dw), (OH, OW)
-    ):
-        reach = (o - 1) * s + d * (k - 1) + before + after + size  # bounds every index the kernels form
+    (sh, sw), (dh, dw) = normalise_and_check_reach(
+        fn, ("height", "width"), (H, W), kernel_size, stride, padding, dilation, (OH, OW)
+    )
+    return Geometry(N, C, H, W, *kernel_size, sh, sw, *padding[0], *padding[1], dh, dw, OH, OW)
+
+
+@lru_cache(maxsize=1)
+def normalise_and_check_reach(fn, axes, size, kernel_size, stride, padding, dilation, out):
+    """Strides and dilations with no effect set to 1; refuse sizes too large for 64-bit indices.
+
+    A stride with one output position, or a dilation of a one-tap kernel, never multiplies
+    anything: any value gives the same result, so use 1 and keep absurd ones (2**63) out of the
+    kernels' index arithmetic. Returns (strides, dilations), one per axis.
+    """
+    strides = tuple(1 if o == 1 else s for s, o in zip(stride, out))
+    dilations = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel_size))
+    for axis, n, k, s, (before, after), d, o in zip(axes, size, kernel_size, strides, padding, dilations, out):
+        reach = (o - 1) * s + d * (k - 1) + before + after + n  # bounds every index the kernels form
         if reach >= 2**62:
             raise ValueError(
                 f"{fn}(): this configuration is too large for 64-bit index arithmetic along {axis}: "
                 f"(output − 1)·stride + dilation·(kernel − 1) + padding + size = {reach} ≥ 2**62. "
-                f"Given input of spatial size {(H, W)}, kernel_size={kernel_size}, dilation={dilation}, "
-                f"padding={padding}, stride={stride}"
+                f"Given input of spatial size {tuple(size)}, kernel_size={tuple(kernel_size)}, "
+                f"dilation={tuple(dilation)}, padding={tuple(padding)}, stride={tuple(stride)}"
             )
-    return Geometry(N, C, H, W, *kernel_size, sh, sw, *padding[0], *padding[1], dh, dw, OH, OW)
+    return strides, dilations
 
 
 @lru_cache(maxsize=1)
