@@ -353,6 +353,7 @@ def im2col(
     *,
     padding_mode: str = "zeros",
     pad_value: Any = 0,
+    out: Any = None,
 ) -> Any:
     """Unroll every receptive field of an image batch into a column: ``torch.nn.functional.unfold``.
 
@@ -376,11 +377,16 @@ def im2col(
         Done inside the kernel: no padded copy of the input is made.
     pad_value : number, default 0
         The value of the padding with ``padding_mode='constant'``.
+    out : ndarray or Tensor, optional
+        Where to write the result: C-contiguous, writable, of the result's shape and dtype, not
+        overlapping the input. Reusing one buffer across calls saves the page faults of a fresh
+        allocation, which measured 1.6–1.7× the time of the copy itself on 55 MiB column matrices
+        (``benchmarks/floor_breakdown.py``).
 
     Returns
     -------
     ndarray or Tensor, shape (N, C·kh·kw, L) or (C·kh·kw, L)
-        The column matrix, a new array of the input's type and dtype. Row ``(c·kh + i)·kw + j`` is
+        The column matrix (``out`` when given, else a new array) of the input's type and dtype. Row ``(c·kh + i)·kw + j`` is
         kernel tap ``(i, j)`` of channel ``c``; column ``oh·OW + ow`` is output position
         ``(oh, ow)``; ``L = OH·OW`` with ``OH = (H + top + bottom − dh·(kh − 1) − 1) // sh + 1``.
 
@@ -410,6 +416,12 @@ def im2col(
 
     >>> im2col.im2col(np.zeros((64, 1, 28, 28), np.float32), 3).shape
     (64, 9, 676)
+
+    Writing into a buffer that is reused across calls:
+
+    >>> buf = np.empty((1, 9, 4), np.float32)
+    >>> im2col.im2col(x, 3, out=buf) is buf
+    True
     """
     fn = "im2col"
     x = to_array(input, "input", fn)
@@ -421,17 +433,47 @@ def im2col(
     _nd.check_mode(fn, padding_mode, pad_value)
     n = _nd.im2col_dims(x.ndim, kernel_size)
     if n != 2 or padding_mode not in ("zeros", "constant") or pad_value != 0:
-        return _nd.im2col(x, is_tensor(input), kernel_size, dilation, padding, stride, padding_mode, pad_value, n)
+        result = _nd.im2col(x, False, kernel_size, dilation, padding, stride, padding_mode, pad_value, n)
+        if out is None:
+            return wrap_like(result, is_tensor(input))
+        np.copyto(_out_array(fn, out, result.shape, result.dtype, x), result)
+        return out
     x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
     k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
     d = as_pair(dilation, "dilation", fn, minimum=1)
     s = as_pair(stride, "stride", fn, minimum=1)
     p = parse_padding(padding, fn, k, d, s)
     g = geometry(fn, x4.shape, k, s, p, d)
+    shape = (g.rows, g.L) if unbatched else (g.N, g.rows, g.L)
+    if out is not None:
+        _im2col_into(x4, g, _out_array(fn, out, shape, x4.dtype, x).reshape(g.N, g.rows, g.L), folded=False)
+        return out
     check_alloc(fn, "column matrix", (g.N, g.rows, g.L), x4.dtype)
-    out = np.empty((g.N, g.rows, g.L), dtype=x4.dtype)
-    _im2col_into(x4, g, out, folded=False)
-    return wrap_like(out[0] if unbatched else out, is_tensor(input))
+    result = np.empty((g.N, g.rows, g.L), dtype=x4.dtype)
+    _im2col_into(x4, g, result, folded=False)
+    return wrap_like(result[0] if unbatched else result, is_tensor(input))
+
+
+def _out_array(fn: str, out: Any, shape: tuple[int, ...], dtype: np.dtype, x: np.ndarray) -> np.ndarray:
+    """The ndarray behind a user's ``out=`` (array or CPU tensor), checked to take the result."""
+    if is_tensor(out):
+        if out.device.type != "cpu" or out.requires_grad:
+            raise ValueError(f"{fn}(): argument 'out' must be a CPU tensor that does not require grad, got {out!r:.60}")
+        arr = out.numpy()
+    elif isinstance(out, np.ndarray):
+        arr = out
+    else:
+        raise TypeError(f"{fn}(): argument 'out' must be a numpy.ndarray or a torch.Tensor, got {type(out).__name__}")
+    if arr.shape != shape or arr.dtype != dtype:
+        raise ValueError(
+            f"{fn}(): argument 'out' must have shape {shape} and dtype {dtype}, got shape {arr.shape} "
+            f"and dtype {arr.dtype}"
+        )
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        raise ValueError(f"{fn}(): argument 'out' must be C-contiguous and writable")
+    if np.may_share_memory(arr, x):
+        raise ValueError(f"{fn}(): argument 'out' must not overlap the input")
+    return arr
 
 
 def col2im(

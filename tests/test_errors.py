@@ -10,6 +10,7 @@ import im2col
 
 x4 = np.zeros((2, 3, 8, 8), np.float32)
 w4 = np.zeros((4, 3, 3, 3), np.float32)
+_shared = np.zeros(512, np.float32)  # an input and an out= that are the same memory
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,17 @@ w4 = np.zeros((4, 3, 3, 3), np.float32)
         (lambda: im2col.im2col(torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16), 3), TypeError,
          r"argument 'input' has dtype torch.bfloat16, which NumPy cannot hold"),
         (lambda: im2col.im2col(torch.zeros(1, 1, 4, 4).to_sparse(), 3), TypeError, r"must be a dense \(strided\) tensor"),
+        # out= that cannot take the result
+        (lambda: im2col.im2col(x4, 3, out=np.empty((2, 27, 35), np.float32)), ValueError,
+         r"argument 'out' must have shape \(2, 27, 36\) and dtype float32, got shape \(2, 27, 35\)"),
+        (lambda: im2col.im2col(x4, 3, out=np.empty((2, 27, 36))), ValueError, r"and dtype float32, got .* dtype float64"),
+        (lambda: im2col.im2col(x4, 3, out=np.empty((2, 36, 27), np.float32).transpose(0, 2, 1)), ValueError,
+         r"argument 'out' must be C-contiguous and writable"),
+        (lambda: im2col.im2col(x4, 3, out=[]), TypeError, r"argument 'out' must be a numpy.ndarray or a torch.Tensor, got list"),
+        (lambda: im2col.im2col(x4, 3, out=torch.empty(2, 27, 36, requires_grad=True)), ValueError,
+         r"argument 'out' must be a CPU tensor that does not require grad"),
+        (lambda: im2col.im2col(_shared.reshape(2, 1, 16, 16), 1, out=_shared.reshape(2, 1, 256)),
+         ValueError, r"argument 'out' must not overlap the input"),
         # sizes that cannot be allocated: refused before allocating
         (lambda: im2col.im2col(np.zeros((1, 1, 2**14, 2**14), np.float32), 31), ValueError,  # calloc: not touched
          r"the column matrix of shape \(1, 961, \d+\) and dtype float32 would need \d+\.\d GiB, more than this machine's"),

@@ -350,3 +350,19 @@ def test_output_size():
     assert im2col.output_size((5, 5), 3, padding=2) == (7, 7)
     assert im2col.output_size((9, 8), (3, 2), stride=(2, 1), padding=((1, 0), (0, 3)), dilation=2) == (3, 9)  # (9+1-2·2-1)//2+1, (8+0+3-2·1-1)//1+1
     assert im2col.output_size(10, 4, padding="same") == (10, 10)
+
+
+@pytest.mark.parametrize("kind", ["array", "tensor"])
+@pytest.mark.parametrize("unbatched", [False, True])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_im2col_out_is_filled_and_returned(kind, unbatched, mode):
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    if unbatched:
+        x = x[0]
+    expected = im2col.im2col(x, 3, padding=1, padding_mode=mode)
+    buf = np.full(expected.shape, np.nan, np.float32)
+    out = torch.from_numpy(buf) if kind == "tensor" else buf
+    xin = torch.from_numpy(x) if kind == "tensor" else x
+    got = im2col.im2col(xin, 3, padding=1, padding_mode=mode, out=out)
+    assert got is out
+    assert_close(buf, expected, exact=True)
