@@ -24,12 +24,13 @@ from . import _nd_kernels
 from ._threads import threads_for
 from ._validation import (
     as_int,
+    as_tuple,
     batched,
     check_alloc,
-    normalise_and_check_reach,
     check_float,
     check_same_dtype,
     is_tensor,
+    normalise_and_check_reach,
     to_array,
     wrap_like,
 )
@@ -68,27 +69,6 @@ def col2im_dims(output_size: Any, kernel_size: Any) -> int:
         if _is_seq(v) and len(v) in (1, 3):
             return len(v)
     return 2
-
-
-def as_tuple(value: Any, name: str, fn: str, n: int, *, minimum: int) -> tuple[int, ...]:
-    """An int or a tuple of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
-        value = value[()]
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        t = (int(value),) * n
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        if len(value) != n:
-            raise ValueError(
-                f"{fn}(): argument '{name}' must be an int or a tuple of {n} ints (one per spatial axis), "
-                f"got {value!r} with {len(value)} elements"
-            )
-        t = tuple(as_int(v, name, fn) for v in value)
-    else:
-        raise TypeError(f"{fn}(): argument '{name}' must be an int or a tuple of {n} ints, got {value!r}")
-    if min(t) < minimum:
-        what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{fn}(): argument '{name}' must be {what}, got {name}={value!r}")
-    return t
 
 
 def parse_padding(value: Any, fn: str, n: int, k, d, s) -> tuple[tuple[int, int], ...]:

@@ -139,24 +139,31 @@ def as_int(value: Any, name: str, fn: str) -> int:
     return int(value)
 
 
-def as_pair(value: Any, name: str, fn: str, *, minimum: int) -> Pair:
-    """An int or a pair of ints, each at least ``minimum``, as a pair."""
+def as_tuple(value: Any, name: str, fn: str, n: int, *, minimum: int) -> tuple[int, ...]:
+    """An int or a sequence of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
     if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
         value = value[()]
+    many = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        pair = (int(value), int(value))
+        t = (int(value),) * n
     elif isinstance(value, (list, tuple, np.ndarray)):
-        if len(value) != 2:
+        if len(value) != n:
+            per_axis = "" if n == 2 else " (one per spatial axis)"
             raise ValueError(
-                f"{fn}(): argument '{name}' must be an int or a pair of ints, got {value!r} with {len(value)} elements"
+                f"{fn}(): argument '{name}' must be an int or {many}{per_axis}, got {value!r} with {len(value)} elements"
             )
-        pair = (as_int(value[0], name, fn), as_int(value[1], name, fn))
+        t = tuple(as_int(v, name, fn) for v in value)
     else:
-        raise TypeError(f"{fn}(): argument '{name}' must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
+        raise TypeError(f"{fn}(): argument '{name}' must be an int or {many}, got {value!r}")
+    if min(t) < minimum:
         what = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{fn}(): argument '{name}' must be {what}, got {name}={value!r}")
-    return pair
+    return t
+
+
+def as_pair(value: Any, name: str, fn: str, *, minimum: int) -> Pair:
+    """An int or a pair of ints, each at least ``minimum``, as a pair."""
+    return as_tuple(value, name, fn, 2, minimum=minimum)  # type: ignore[return-value]
 
 
 def parse_padding(
