@@ -49,6 +49,35 @@ def assert_close(actual, expected, *, dtype=None, exact: bool = False, what: str
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol * max(scale, 1.0), err_msg=what)
 
 
+#: Memory layouts every op must read correctly (and never write): see :func:`array_layout`.
+ARRAY_LAYOUTS = ["C", "F", "strided", "reversed", "readonly", "byteswapped"]
+
+
+def array_layout(x: np.ndarray, kind: str) -> np.ndarray:
+    """The same values as ``x`` in another memory layout.
+
+    'F' Fortran order; 'strided' a view with a gap after every element of the last axis; 'reversed'
+    a view with negative strides on the last axis; 'readonly' a non-writable copy; 'byteswapped'
+    the non-native byte order; 'C' ``x`` itself.
+    """
+    if kind == "F":
+        return np.asfortranarray(x)
+    if kind == "strided":
+        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
+        big[..., ::2] = x
+        return big[..., ::2]
+    if kind == "reversed":
+        return np.ascontiguousarray(x[..., ::-1])[..., ::-1]
+    if kind == "readonly":
+        x = x.copy()
+        x.flags.writeable = False
+        return x
+    if kind == "byteswapped":
+        return x.astype(x.dtype.newbyteorder("S"))
+    assert kind == "C", kind
+    return x
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_close
+from conftest import array_layout, assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,18 +93,8 @@ def geometries(draw, *, per_side: bool = True, max_c: int = 4):
 def as_input(draw, x: np.ndarray):
     """The same values as a NumPy array in some memory layout, or as a torch tensor."""
     kind = draw(st.sampled_from(["C", "F", "strided", "reversed", "readonly", "tensor", "tensor-perm", "tensor-grad"]))
-    if kind == "F":
-        return np.asfortranarray(x)
-    if kind == "strided":
-        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
-        big[..., ::2] = x
-        return big[..., ::2]
-    if kind == "reversed":
-        return np.ascontiguousarray(x[..., ::-1])[..., ::-1]
-    if kind == "readonly":
-        x = x.copy()
-        x.flags.writeable = False
-        return x
+    if not kind.startswith("tensor"):
+        return array_layout(x, kind)
     if x.dtype.kind not in "f" or x.dtype == np.float16:
         return x
     t = torch.from_numpy(x.copy())

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_close
+from conftest import array_layout, assert_close
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -156,20 +156,8 @@ def as_input(draw, x: np.ndarray):
     """The same values as a NumPy array in some memory layout or byte order, or as a torch tensor."""
     kind = draw(st.sampled_from(["C", "F", "strided", "reversed", "readonly", "byteswapped",
                                  "tensor", "tensor-perm", "tensor-strided", "tensor-grad"]))  # fmt: skip
-    if kind == "F":
-        return np.asfortranarray(x)
-    if kind == "strided":
-        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
-        big[..., ::2] = x
-        return big[..., ::2]
-    if kind == "reversed":
-        return np.ascontiguousarray(x[..., ::-1])[..., ::-1]
-    if kind == "readonly":
-        x = x.copy()
-        x.flags.writeable = False
-        return x
-    if kind == "byteswapped":
-        return x.astype(x.dtype.newbyteorder("S"))
+    if not kind.startswith("tensor"):
+        return array_layout(x, kind)
     t = torch.from_numpy(x.copy())
     if kind == "tensor-perm" and t.dim() >= 2:  # non-contiguous: the last two axes swapped in memory
         return t.transpose(-1, -2).contiguous().transpose(-1, -2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_close
+from conftest import ARRAY_LAYOUTS, array_layout, assert_close
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -156,20 +156,8 @@ def configs(draw):
 
 @st.composite
 def layouts(draw, x):
-    """The same values in another memory layout: Fortran order, a strided view, negative strides."""
-    kind = draw(st.sampled_from(["C", "F", "strided", "reversed", "readonly"]))
-    if kind == "F":
-        return np.asfortranarray(x)
-    if kind == "strided":
-        big = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), x.dtype)
-        big[..., ::2] = x
-        return big[..., ::2]
-    if kind == "reversed":
-        return x[:, ::-1][:, ::-1] if x.ndim > 1 else x
-    if kind == "readonly":
-        x = x.copy()
-        x.flags.writeable = False
-    return x
+    """The same values in another memory layout (conftest.array_layout)."""
+    return array_layout(x, draw(st.sampled_from(ARRAY_LAYOUTS)))
 
 
 @given(c=configs(), dtype=st.sampled_from(DTYPES), data=st.data(), as_tensor=st.booleans())
@@ -178,7 +166,7 @@ def test_hypothesis_all_ops_match_torch(c, dtype, data, as_tensor):
     xin = data.draw(layouts(x))
     before = xin.copy()
     if as_tensor:
-        xin = torch.from_numpy(np.array(xin)).permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
+        xin = torch.from_numpy(np.array(xin, dtype=x.dtype)).permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
     kw = dict(stride=c.stride, padding=c.padding, dilation=c.dilation, groups=c.groups)
     tx = torch.from_numpy(x).requires_grad_()
     tw = torch.from_numpy(w).requires_grad_()
