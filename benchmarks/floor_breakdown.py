@@ -1,4 +1,5 @@
 """Where im2col's time goes against the plain-copy floor: the kernel, or the fresh output's pages?
+And what a stride of 2 costs col2im.
 
     python benchmarks/floor_breakdown.py
 
@@ -56,5 +57,28 @@ def main(rounds: int = 30) -> None:
             print(f"  {key:40s} {med / 1e6:8.3f} ms  {med / floor:5.2f}x the copy floor")
 
 
+def col2im_stride(rounds: int = 20) -> None:
+    """col2im's throughput (column bytes per second) with stride 1 and stride 2 on equal-sized columns.
+
+    With stride 1 each kernel tap adds a contiguous run into the image row, which the compiler
+    vectorises; with stride 2 it adds into every other pixel, one element at a time.
+    """
+    print("col2im, column bytes per second")
+    for N, C, H, W, k, s, p in [(8, 3, 224, 224, 7, 2, 3), (8, 3, 112, 112, 7, 1, 3),
+                                (8, 64, 112, 112, 3, 2, 1), (8, 64, 56, 56, 3, 1, 1)]:  # fmt: skip
+        x = np.random.default_rng(0).random((N, C, H, W), dtype=np.float32)
+        cols = im2col.im2col(x, k, padding=p, stride=s)
+        im2col.col2im(cols, (H, W), k, padding=p, stride=s)
+        ts = []
+        for _ in range(rounds):
+            t0 = time.perf_counter_ns()
+            im2col.col2im(cols, (H, W), k, padding=p, stride=s)
+            ts.append(time.perf_counter_ns() - t0)
+        med = statistics.median(ts)
+        print(f"  {N}×{C}×{H}×{W}, {k}×{k} stride {s}: {cols.nbytes / 2**20:.1f} MiB of columns, "
+              f"{med / 1e6:.2f} ms, {cols.nbytes / med:.1f} GB/s")  # fmt: skip
+
+
 if __name__ == "__main__":
     main()
+    col2im_stride()
