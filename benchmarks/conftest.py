@@ -4,9 +4,10 @@ Each ``test_bench_<op>.py`` lists the implementations; this file parametrizes th
 shapes: all of them when benchmarking is enabled
 (``pytest benchmarks --benchmark-enable --benchmark-only``), only ``SMALL_SHAPES`` when it is
 disabled (a plain ``pytest`` run calls each benchmark once as a test, so the suite cannot rot;
-all eight shapes would add about 17 s to it, the small ones about 5 s, measured on 2 busy cores).
+all eight 2-D shapes would add about 17 s to it, the small ones about 5 s, measured on 2 busy cores;
+the 1-D and 3-D shapes ``seq1d`` and ``vol3d`` add about 0.6 s).
 ``BENCH_SHAPES=stem,vgg`` picks shapes by hand either way. Every call's result is checked against
-torch's once; the runner checks all eight shapes before it times them.
+torch's once; the runner checks every shape before it times it. col2im is parametrized over the 2-D shapes only.
 
 The cases themselves come from :func:`im2col.bench.make_cases`, so the suite and the interleaved
 runner (``python -m im2col.bench``) time exactly the same calls.
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 from benchmarks.shapes import SHAPES, SMALL_SHAPES
-from im2col.bench import TORCH_REF, Cases, _as_list, make_cases
+from im2col.bench import Cases, _as_list, make_cases, nd, torch_ref
 
 _cache: dict[tuple[str, str], tuple[Cases, list[np.ndarray]]] = {}
 
@@ -41,10 +42,11 @@ def _shape_names(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "shape_name" in metafunc.fixturenames and "impl" in metafunc.fixturenames:
-        impls = metafunc.module.IMPLS
-        names = _shape_names(metafunc.config)
+        impls, op = metafunc.module.IMPLS, metafunc.function.__name__.removeprefix("test_")
+        names = [s for s in _shape_names(metafunc.config) if op in SHAPES[s].ops]
         # impl varies fastest, so consecutive tests share one set of inputs (see cases()).
-        params = [(s, i) for s in names for i in impls]
+        # On 1-D and 3-D shapes "torch conv2d" is torch conv1d / conv3d.
+        params = [(s, nd(i, SHAPES[s].dims)) for s in names for i in impls]
         metafunc.parametrize(
             ("shape_name", "impl"), params, ids=[f"{s}-{i.replace(' ', '_')}" for s, i in params]
         )
@@ -56,7 +58,7 @@ def cases(op: str, shape_name: str) -> tuple[Cases, list[np.ndarray]]:
     if key not in _cache:
         _cache.clear()  # the big shapes' inputs are hundreds of MB: hold one set only
         c = make_cases(op, SHAPES[shape_name])
-        _cache[key] = (c, _as_list(c.fns[TORCH_REF[op]]()))
+        _cache[key] = (c, _as_list(c.fns[torch_ref(op, c.shape)]()))
     return _cache[key]
 
 

@@ -29,6 +29,11 @@ How it measures (the machine this was written on has 2 shared cores and noisy ne
   ~0.1 MiB. A figure below the output's own size (marked ``*``) means already-resident pages were
   reused: read it as unknown.
 
+The 1-D and 3-D shapes (``seq1d``, ``vol3d``) time im2col, conv forward and backward (ours
+``conv1d``/``conv3d``) against torch's ``conv1d``/``conv3d``; their "torch unfold" is ``F.unfold`` on an
+(N, C, 1, L) view, and for 3-D (no ``F.unfold``) ``F.pad`` + ``Tensor.unfold`` along D, H, W + a copy
+into the same layout. col2im is timed on the 2-D shapes only; issue 4's goals apply to 2-D shapes.
+
 Rates: conv2d forward is ``2·N·K·(C/groups)·kh·kw·L`` flops, its backward (grad input + grad weight)
 twice that; im2col and col2im report column-matrix bytes ÷ time (so the copy floor, which reads and
 writes those bytes, moves twice the figure shown).
@@ -70,7 +75,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Shape:
-    """A convolution layer: input (N, C, H, W), K kernels of kh × kw, one stride and padding."""
+    """A convolution layer: input (N, C, H, W), K kernels of kh × kw, one stride and padding.
+
+    ``dims=1`` is an (N, C, W) layer with kw-wide kernels (H = kh = 1); ``dims=3`` an
+    (N, C, D, H, W) layer with kd × kh × kw kernels. ``pad`` applies to each spatial axis.
+    """
 
     name: str
     N: int
@@ -83,6 +92,29 @@ class Shape:
     stride: int = 1
     pad: int = 0
     note: str = ""
+    dims: int = 2
+    D: int = 1
+    kd: int = 1
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        return (self.D, self.H, self.W)[3 - self.dims :]
+
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        return (self.kd, self.kh, self.kw)[3 - self.dims :]
+
+    @property
+    def out(self) -> tuple[int, ...]:
+        """The output's spatial sizes."""
+        return tuple(
+            (n + 2 * self.pad - k) // self.stride + 1 for n, k in zip(self.spatial, self.kernel)
+        )
+
+    @property
+    def ops(self) -> list[str]:
+        """The ops timed on this shape: col2im on 2-D shapes only (torch has no fold beyond 2-D)."""
+        return OPS if self.dims == 2 else [op for op in OPS if op != "col2im"]
 
     @property
     def OH(self) -> int:
@@ -94,11 +126,11 @@ class Shape:
 
     @property
     def L(self) -> int:
-        return self.OH * self.OW
+        return int(np.prod(self.out))
 
     @property
     def rows(self) -> int:
-        return self.C * self.kh * self.kw
+        return self.C * int(np.prod(self.kernel))
 
     def cols_bytes(self, itemsize: int = 4) -> int:
         """Size of the full column matrix (N, C·kh·kw, L)."""
@@ -111,7 +143,8 @@ class Shape:
 
     @property
     def label(self) -> str:
-        s = f"{self.N}×{self.C}×{self.H}×{self.W}, {self.K} {self.kh}×{self.kw}"
+        s = "×".join(map(str, (self.N, self.C, *self.spatial)))
+        s += f", {self.K} " + "×".join(map(str, self.kernel))
         if self.stride != 1:
             s += f" s{self.stride}"
         if self.pad:
@@ -130,17 +163,19 @@ SHAPES: dict[str, Shape] = {
         Shape("vgg", 4, 64, 112, 112, 128, 3, 3, pad=1, note="VGG"),
         Shape("pointwise", 8, 256, 56, 56, 64, 1, 1, note="1×1"),
         Shape("batch1", 1, 64, 56, 56, 64, 3, 3, pad=1, note="batch 1"),
+        Shape("seq1d", 16, 64, 1, 1024, 64, 1, 5, pad=2, dims=1, note="1-D, conv1d"),
+        Shape("vol3d", 2, 16, 16, 16, 32, 3, 3, pad=1, dims=3, D=16, kd=3, note="3-D, conv3d"),
     ]
 }
 
 #: Shapes small enough to run in well under a second per case (used by ``--quick`` for extra
 #: rounds, and by the pytest suite when benchmarking is disabled).
-SMALL_SHAPES = ["seed", "teaching", "res14", "batch1"]
+SMALL_SHAPES = ["seed", "teaching", "res14", "batch1", "seq1d", "vol3d"]
 
 OPS = ["im2col", "col2im", "conv2d", "backward"]
 
 #: Which case is "ours" in each op, and the goals of issue 4: (baseline, limit on ours/baseline,
-#: shapes it applies to or None for all). "per call" goals limit ours' absolute time in µs.
+#: shapes it applies to or None for all 2-D ones). "per call" goals limit ours' absolute time in µs.
 OURS = "ours"
 GOALS: dict[str, list[tuple[str, float, list[str] | None]]] = {
     "im2col": [
@@ -157,13 +192,24 @@ GOALS: dict[str, list[tuple[str, float, list[str] | None]]] = {
     "backward": [("torch autograd", 1.5, ["res56", "res14"])],
 }
 
-#: The case each op's result is checked against, and the case whose memory is set beside ours.
+#: The case each op's result is checked against, and the case whose memory is set beside ours
+#: (on 1-D and 3-D shapes, "conv2d" reads conv1d / conv3d: see :func:`nd`).
 TORCH_REF = {
     "im2col": "torch unfold",
     "col2im": "torch fold",
     "conv2d": "torch conv2d",
     "backward": "torch autograd",
 }
+
+
+def nd(text: str, dims: int) -> str:
+    """``text`` with "conv2d" made "conv1d" or "conv3d" for a shape of ``dims`` dimensions."""
+    return text.replace("conv2d", f"conv{dims}d")
+
+
+def torch_ref(op: str, s: Shape) -> str:
+    """The name of the torch case ``op``'s results on ``s`` are checked against."""
+    return nd(TORCH_REF[op], s.dims)
 
 
 # --- cases ---------------------------------------------------------------------------------------
@@ -173,7 +219,7 @@ TORCH_REF = {
 class Cases:
     """The implementations of one op on one shape: name → zero-argument callable.
 
-    ``checked`` names the cases whose return value must equal ``TORCH_REF[op]``'s (floors return
+    ``checked`` names the cases whose return value must equal ``torch_ref(op, shape)``'s (floors return
     nothing meaningful); ``exact`` says the comparison is bitwise (im2col only moves data).
     """
 
@@ -186,11 +232,25 @@ class Cases:
 
 def _np_im2col(x: np.ndarray, s: Shape) -> np.ndarray:
     """im2col with ``sliding_window_view``: pad, take a strided view, copy it into columns."""
-    p = s.pad
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    v = np.lib.stride_tricks.sliding_window_view(xp, (s.kh, s.kw), axis=(2, 3))
-    v = v[:, :, :: s.stride, :: s.stride]  # (N, C, OH, OW, kh, kw)
-    return v.transpose(0, 1, 4, 5, 2, 3).reshape(s.N, s.rows, s.L)
+    d, p, axes = s.dims, s.pad, tuple(range(2, 2 + s.dims))
+    xp = np.pad(x, ((0, 0), (0, 0)) + ((p, p),) * d) if p else x
+    v = np.lib.stride_tricks.sliding_window_view(xp, s.kernel, axis=axes)
+    v = v[(slice(None),) * 2 + (slice(None, None, s.stride),) * d]  # (N, C, *out, *kernel)
+    return v.transpose(0, 1, *(a + d for a in axes), *axes).reshape(s.N, s.rows, s.L)
+
+
+def _torch_im2col(xt: Any, s: Shape) -> Any:
+    """torch's im2col: ``F.unfold`` (1-D: on an (N, C, 1, L) view); 3-D, which ``F.unfold`` lacks:
+    ``F.pad``, then ``Tensor.unfold`` along D, H and W, then a copy into (N, C·kd·kh·kw, L)."""
+    import torch.nn.functional as F
+
+    p, st = s.pad, s.stride
+    if s.dims == 2:
+        return F.unfold(xt, s.kernel, padding=p, stride=st)
+    if s.dims == 1:
+        return F.unfold(xt.unsqueeze(2), (1, s.kw), padding=(0, p), stride=st)
+    v = F.pad(xt, (p,) * 6).unfold(2, s.kd, st).unfold(3, s.kh, st).unfold(4, s.kw, st)
+    return v.permute(0, 1, 5, 6, 7, 2, 3, 4).reshape(s.N, s.rows, s.L)
 
 
 def _np_col2im(cols: np.ndarray, s: Shape) -> np.ndarray:
@@ -212,17 +272,20 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
     import im2col
 
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((s.N, s.C, s.H, s.W), dtype=np.float32)
-    w = rng.standard_normal((s.K, s.C, s.kh, s.kw), dtype=np.float32)
+    if op not in s.ops:
+        raise ValueError(f"{op} is not timed on the {s.dims}-D shape {s.name}")
+    x = rng.standard_normal((s.N, s.C, *s.spatial), dtype=np.float32)
+    w = rng.standard_normal((s.K, s.C, *s.kernel), dtype=np.float32)
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-    k, st, p = (s.kh, s.kw), s.stride, s.pad
+    k, st, p = s.kernel, s.stride, s.pad
+    conv, ref = getattr(F, nd("conv2d", s.dims)), torch_ref(op, s)
     fns: dict[str, Callable[[], Any]] = {}
 
     if op == "im2col":
         src = np.full(s.N * s.rows * s.L, 0.5, np.float32)
         dst = np.zeros_like(src)
         fns[OURS] = lambda: im2col.im2col(x, k, padding=p, stride=st)
-        fns["torch unfold"] = lambda: F.unfold(xt, k, padding=p, stride=st)
+        fns["torch unfold"] = lambda: _torch_im2col(xt, s)
         fns["numpy sliding_window_view"] = lambda: _np_im2col(x, s)
         fns["copy floor"] = lambda: np.copyto(dst, src)
         return Cases(op, s, fns, checked=[OURS, "numpy sliding_window_view"], exact=True)
@@ -244,25 +307,24 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
     c_t = torch.from_numpy(c_np)
 
     if op == "conv2d":
-        fns[OURS] = lambda: im2col.conv2d(x, w, stride=st, padding=p)
-        fns["torch conv2d"] = lambda: F.conv2d(xt, wt, stride=st, padding=p)
-        fns["torch unfold+matmul"] = lambda: (w2t @ F.unfold(xt, k, padding=p, stride=st)).view(
-            s.N, s.K, s.OH, s.OW
-        )
-        fns["numpy swv+matmul"] = lambda: (w2 @ _np_im2col(x, s)).reshape(s.N, s.K, s.OH, s.OW)
+        ours = getattr(im2col, nd("conv2d", s.dims))
+        fns[OURS] = lambda: ours(x, w, stride=st, padding=p)
+        fns[ref] = lambda: conv(xt, wt, stride=st, padding=p)
+        fns["torch unfold+matmul"] = lambda: (w2t @ _torch_im2col(xt, s)).view(s.N, s.K, *s.out)
+        fns["numpy swv+matmul"] = lambda: (w2 @ _np_im2col(x, s)).reshape(s.N, s.K, *s.out)
         fns["GEMM floor torch.mm"] = lambda: torch.mm(w2t, b_t, out=c_t)
         fns["GEMM floor np.matmul"] = lambda: np.matmul(w2, b_np, out=c_np)
         return Cases(op, s, fns, checked=[OURS, "torch unfold+matmul", "numpy swv+matmul"])
 
     if op == "backward":
-        gy = rng.standard_normal((s.N, s.K, s.OH, s.OW), dtype=np.float32)
+        gy = rng.standard_normal((s.N, s.K, *s.out), dtype=np.float32)
         gyt = torch.from_numpy(gy)
         xg = xt.clone().requires_grad_(True)
         wg = wt.clone().requires_grad_(True)
         with torch.enable_grad():
-            y = F.conv2d(xg, wg, stride=st, padding=p)
+            y = conv(xg, wg, stride=st, padding=p)
         gcols_t, gw_t = torch.zeros((s.rows, s.N * s.L)), torch.zeros((s.K, s.rows))
-        gy2 = torch.from_numpy(gy.transpose(1, 0, 2, 3).reshape(s.K, s.N * s.L).copy())
+        gy2 = torch.from_numpy(np.moveaxis(gy, 1, 0).reshape(s.K, s.N * s.L).copy())
 
         def torch_bw():
             return torch.autograd.grad(y, (xg, wg), gyt, retain_graph=True)
@@ -271,7 +333,8 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
             torch.mm(w2t.T, gy2, out=gcols_t)  # grad of the columns: Wᵀ · dY
             torch.mm(gy2, b_t.T, out=gw_t)  # grad of the weight: dY · colsᵀ
 
-        fns[OURS] = lambda: im2col.conv2d_backward(gy, x, w, stride=st, padding=p)[:2]
+        ours_bw = getattr(im2col, nd("conv2d_backward", s.dims))
+        fns[OURS] = lambda: ours_bw(gy, x, w, stride=st, padding=p)[:2]
         fns["torch autograd"] = torch_bw
         fns["2 GEMMs floor torch.mm"] = gemm_floor
         return Cases(op, s, fns, checked=[OURS])
@@ -291,12 +354,13 @@ def check(cases: Cases, results: dict[str, Any] | None = None) -> None:
     """
     results = results or {}
     get = lambda name: results[name] if name in results else cases.fns[name]()  # noqa: E731
-    ref = _as_list(get(TORCH_REF[cases.op]))
+    ref_name = torch_ref(cases.op, cases.shape)
+    ref = _as_list(get(ref_name))
     for name in cases.checked:
         got = _as_list(get(name))
         assert len(got) == len(ref), f"{cases.op} {cases.shape.name} {name}: {len(got)} outputs"
         for a, e in zip(got, ref, strict=True):
-            what = f"{cases.op} on {cases.shape.name}: {name} vs {TORCH_REF[cases.op]}"
+            what = f"{cases.op} on {cases.shape.name}: {name} vs {ref_name}"
             assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
             if cases.exact:
                 np.testing.assert_array_equal(a, e, err_msg=what)
@@ -341,7 +405,7 @@ def time_cases(
     number, results = {}, {}
     for name in names:
         t, out = _warm(cases.fns[name], warmup_s, min_warm_calls)
-        if name in cases.checked or name == TORCH_REF[cases.op]:
+        if name in cases.checked or name == torch_ref(cases.op, cases.shape):
             results[name] = out
         del out
         number[name] = max(1, min(10_000, round(sample_s / max(t, 1e-9))))
@@ -427,8 +491,10 @@ def measure_memory(ops: list[str], shapes: list[str], seed: int = 0) -> dict[str
     out: dict[str, Any] = {}
     for op in ops:
         for name in shapes:
+            if op not in SHAPES[name].ops:
+                continue
             cases = make_cases(op, SHAPES[name], seed)
-            for case in (OURS, TORCH_REF[op]):
+            for case in (OURS, torch_ref(op, SHAPES[name])):
                 extra, out_bytes = peak_extra_bytes(cases.fns[case], with_output=True)
                 out[f"{op}/{name}/{case}"] = {"extra": extra, "output": out_bytes}
             del cases
@@ -540,7 +606,7 @@ def summarize(cases: Cases, timing: dict[str, Any]) -> dict[str, Any]:
     )
     goals = []
     for base, limit, where in GOALS.get(op, []):
-        if where is not None and s.name not in where:
+        if s.name not in (where or [n for n, v in SHAPES.items() if v.dims == 2]):
             continue
         if base == "per call µs":
             value = med[OURS] / 1e3
@@ -593,17 +659,20 @@ def run(
     mem = _memory_in_child(ops, shapes, seed) if memory and memory_supported() else None
     for op in ops:
         for name in shapes:
+            if op not in SHAPES[name].ops:
+                continue
             t0 = time.perf_counter()
             cases = make_cases(op, SHAPES[name], seed)
+            ref = torch_ref(op, SHAPES[name])
             timing = time_cases(cases, rounds, warmup_s, sample_s, rng, min_warm_calls)
             r = summarize(cases, timing)
             r["rounds"] = rounds
             if mem is not None:
                 r["peak_extra_bytes"] = {
-                    n: mem[f"{op}/{name}/{n}"]["extra"] for n in (OURS, TORCH_REF[op])
+                    n: mem[f"{op}/{name}/{n}"]["extra"] for n in (OURS, ref)
                 }
                 r["output_bytes"] = {
-                    n: mem[f"{op}/{name}/{n}"]["output"] for n in (OURS, TORCH_REF[op])
+                    n: mem[f"{op}/{name}/{n}"]["output"] for n in (OURS, ref)
                 }
             results.append(r)
             if log:
@@ -674,10 +743,11 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
             "(output included); * = below the output's size, so not trustworthy."
         )
     lines = [ln for ln in lines if ln != ""]
-    by_op: dict[str, list[dict[str, Any]]] = {}
-    for r in data["results"]:
-        by_op.setdefault(r["op"], []).append(r)
-    for op, rs in by_op.items():
+    by_op: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in data["results"]:  # one table per op and number of dimensions (their cases differ)
+        by_op.setdefault((r["op"], r["geometry"].get("dims", 2)), []).append(r)
+    for (op, dims), rs in by_op.items():
+        ref = nd(TORCH_REF[op], dims)
         bases = [n for n in rs[0]["median_ns"] if n != OURS]
         has_mem = all("peak_extra_bytes" in r for r in rs)
         head = (
@@ -686,8 +756,9 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
             + ["goal"]
         )
         if has_mem:
-            head += [f"extra MiB ours / {TORCH_REF[op]}"]
-        lines += ["", f"## {TITLES.get(op, op)} ({rs[0]['rounds']} rounds)", ""]
+            head += [f"extra MiB ours / {ref}"]
+        title = nd(TITLES.get(op, op), dims) + ("" if dims == 2 else f", {dims}-D shapes")
+        lines += ["", f"## {title} ({rs[0]['rounds']} rounds)", ""]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for r in rs:
@@ -710,7 +781,6 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
             if has_mem:
                 m, o = r["peak_extra_bytes"], r.get("output_bytes", {})
                 # "*": below the output's own size, so the call reused already-resident pages.
-                ref = TORCH_REF[op]
                 marks = {n: "*" if m[n] < 0.95 * o.get(n, 0) - 2**16 else "" for n in (OURS, ref)}
                 cells.append(f"{_mib(m[OURS])}{marks[OURS]} / {_mib(m[ref])}{marks[ref]}")
             lines.append("| " + " | ".join(cells) + " |")

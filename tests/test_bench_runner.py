@@ -126,6 +126,16 @@ def test_ops_and_shapes_options(capsys):
     assert "unknown shape nope" in capsys.readouterr().err
 
 
+def test_1d_and_3d_shapes_get_their_own_tables_without_col2im(capsys):
+    assert bench.main(["--quick", "--shapes", "teaching,seq1d", "--ops", "col2im,conv2d", "--rounds", "1",
+                       "--no-memory"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "## col2im (ours) vs torch fold (1 rounds)" in out and "| seq1d (" in out
+    assert out.count("| seq1d (16×64×1024, 64 5 p2)") == 1  # conv only: no col2im on 1-D shapes
+    assert "## conv1d forward, 1-D shapes (1 rounds)" in out and "÷ torch conv1d" in out
+    assert bench.SHAPES["vol3d"].label == "2×16×16×16×16, 32 3×3×3 p1"
+
+
 def test_module_runs_as_a_script():
     r = subprocess.run(
         [sys.executable, "-m", "im2col.bench", "--help"], capture_output=True, text=True, timeout=60
