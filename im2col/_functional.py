@@ -83,8 +83,12 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     if N == 0:
         return
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
+    n_threads = threads_for(cols.size)
+    # with a horizontal stride, each thread accumulates a plane split by column phase first
+    phased = g.H * g.sw * -(-g.W // g.sw) if g.sw > 1 else 0
+    scratch = workspace("col2im_phases", max(1, n_threads * phased), out.dtype)
     _kernels.col2im(
-        cols.reshape(-1), out.reshape(-1), *g.kernel_args(N), n_stride, row_stride, threads_for(cols.size)
+        cols.reshape(-1), out.reshape(-1), scratch, *g.kernel_args(N), n_stride, row_stride, n_threads
     )
 
 
