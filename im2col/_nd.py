@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _nd_kernels
+from ._gemm import matmul
 from ._threads import threads_for
 from ._validation import (
     as_int,
@@ -452,8 +453,11 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
         m = min(nb, N - n0)
         cols = np.empty((m, R, g.L), xb.dtype)
         _im2col_into(xb[n0 : n0 + m], g, cols, 0)
-        for gi in range(groups):  # (Kg, Rg) @ (m, Rg, L) -> (m, Kg, L)
-            out[n0 : n0 + m, gi * Kg : (gi + 1) * Kg] = np.matmul(wmat[gi], cols[:, gi * Rg : (gi + 1) * Rg])
+        # (Kg, Rg) @ (Rg, L) per image and group, on the kernels' own threads (im2col/_gemm.py: a
+        # numpy.matmul right after the OpenMP gather made the two thread pools fight)
+        for i in range(m):
+            for gi in range(groups):
+                matmul(wmat[gi], cols[i, gi * Rg : (gi + 1) * Rg], out[n0 + i, gi * Kg : (gi + 1) * Kg])
     if b is not None:
         out += b[:, None]
     out = out.reshape(N, K, *g.out)
@@ -496,10 +500,12 @@ def conv3d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding
         cols = np.empty((m, R, g.L), xb.dtype)
         _im2col_into(xb[n0 : n0 + m], g, cols, 0)
         dcols = np.empty_like(cols)
-        for gi in range(groups):
-            gyg = gy3[n0 : n0 + m, gi * Kg : (gi + 1) * Kg]  # (m, Kg, L)
-            gw[gi] += np.einsum("nkl,nrl->kr", gyg, cols[:, gi * Rg : (gi + 1) * Rg], optimize=True)
-            dcols[:, gi * Rg : (gi + 1) * Rg] = np.matmul(wmat[gi].T, gyg)
+        for i in range(m):
+            for gi in range(groups):
+                gyg = gy3[n0 + i, gi * Kg : (gi + 1) * Kg]  # (Kg, L)
+                cg = cols[i, gi * Rg : (gi + 1) * Rg]  # (Rg, L)
+                matmul(gyg, cg.T, gw[gi], beta=1.0)  # gw += gy · colsᵀ
+                matmul(wmat[gi].T, gyg, dcols[i, gi * Rg : (gi + 1) * Rg])  # dcols = Wᵀ · gy
         _col2im_into(dcols, g, gx[n0 : n0 + m], "sum")
     gb = gy3.sum(axis=(0, 2))
     like = is_tensor(input)
