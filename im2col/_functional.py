@@ -29,6 +29,7 @@ from ._validation import (
     check_same_dtype,
     geometry,
     is_tensor,
+    out_array,
     parse_padding,
     to_array,
     wrap_like,
@@ -437,11 +438,9 @@ def im2col(
     _nd.check_mode(fn, padding_mode, pad_value)
     n = _nd.im2col_dims(x.ndim, kernel_size)
     if n != 2 or padding_mode not in ("zeros", "constant") or pad_value != 0:
-        result = _nd.im2col(x, False, kernel_size, dilation, padding, stride, padding_mode, pad_value, n)
-        if out is None:
-            return wrap_like(result, is_tensor(input))
-        np.copyto(_out_array(fn, out, result.shape, result.dtype, x), result)
-        return out
+        return _nd.im2col(
+            x, is_tensor(input), kernel_size, dilation, padding, stride, padding_mode, pad_value, n, out=out
+        )
     x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
     k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
     d = as_pair(dilation, "dilation", fn, minimum=1)
@@ -450,34 +449,13 @@ def im2col(
     g = geometry(fn, x4.shape, k, s, p, d)
     shape = (g.rows, g.L) if unbatched else (g.N, g.rows, g.L)
     if out is not None:
-        _im2col_into(x4, g, _out_array(fn, out, shape, x4.dtype, x).reshape(g.N, g.rows, g.L), folded=False)
+        _im2col_into(x4, g, out_array(fn, out, shape, x4.dtype, x).reshape(g.N, g.rows, g.L), folded=False)
         return out
     check_alloc(fn, "column matrix", (g.N, g.rows, g.L), x4.dtype)
     result = np.empty((g.N, g.rows, g.L), dtype=x4.dtype)
     _im2col_into(x4, g, result, folded=False)
     return wrap_like(result[0] if unbatched else result, is_tensor(input))
 
-
-def _out_array(fn: str, out: Any, shape: tuple[int, ...], dtype: np.dtype, x: np.ndarray) -> np.ndarray:
-    """The ndarray behind a user's ``out=`` (array or CPU tensor), checked to take the result."""
-    if is_tensor(out):
-        if out.device.type != "cpu" or out.requires_grad:
-            raise ValueError(f"{fn}(): argument 'out' must be a CPU tensor that does not require grad, got {out!r:.60}")
-        arr = out.numpy()
-    elif isinstance(out, np.ndarray):
-        arr = out
-    else:
-        raise TypeError(f"{fn}(): argument 'out' must be a numpy.ndarray or a torch.Tensor, got {type(out).__name__}")
-    if arr.shape != shape or arr.dtype != dtype:
-        raise ValueError(
-            f"{fn}(): argument 'out' must have shape {shape} and dtype {dtype}, got shape {arr.shape} "
-            f"and dtype {arr.dtype}"
-        )
-    if not (arr.flags.c_contiguous and arr.flags.writeable):
-        raise ValueError(f"{fn}(): argument 'out' must be C-contiguous and writable")
-    if np.may_share_memory(arr, x):
-        raise ValueError(f"{fn}(): argument 'out' must not overlap the input")
-    return arr
 
 
 def col2im(

@@ -32,6 +32,7 @@ from ._validation import (
     check_same_dtype,
     is_tensor,
     normalise_and_check_reach,
+    out_array,
     to_array,
     wrap_like,
 )
@@ -218,8 +219,10 @@ def _pad_value_for(fn: str, pad_value, dtype: np.dtype):
 # --- im2col / col2im (called from im2col._functional) -----------------------------------------
 
 
-def im2col(x, like_tensor, kernel_size, dilation, padding, stride, padding_mode, pad_value, n):
-    """:func:`im2col.im2col` for ``n`` spatial axes and any padding mode; ``x`` is the converted input."""
+def im2col(x, like_tensor, kernel_size, dilation, padding, stride, padding_mode, pad_value, n, out=None):
+    """:func:`im2col.im2col` for ``n`` spatial axes and any padding mode; ``x`` is the converted input.
+
+    With ``out`` (the user's array or tensor) the columns are written there and ``out`` is returned."""
     fn = "im2col"
     xb, unbatched = batched(x, "input", fn, _LAYOUT[n])
     k = as_tuple(kernel_size, "kernel_size", fn, n, minimum=1)
@@ -230,10 +233,15 @@ def im2col(x, like_tensor, kernel_size, dilation, padding, stride, padding_mode,
         _pad_value_for(fn, pad_value, xb.dtype)
     g = NdGeometry(fn, xb.shape[2:], k, s, pads, d, padding_mode)
     N, C = xb.shape[:2]
-    check_alloc(fn, "column matrix", (N, C * g.taps, g.L), xb.dtype)
-    out = np.empty((N, C * g.taps, g.L), dtype=xb.dtype)
-    _im2col_into(xb, g, out, pad_value)
-    return wrap_like(out[0] if unbatched else out, like_tensor)
+    shape = (N, C * g.taps, g.L)
+    if out is not None:
+        target = out_array(fn, out, shape[1:] if unbatched else shape, xb.dtype, x)
+        _im2col_into(xb, g, target.reshape(shape), pad_value)
+        return out
+    check_alloc(fn, "column matrix", shape, xb.dtype)
+    result = np.empty(shape, dtype=xb.dtype)
+    _im2col_into(xb, g, result, pad_value)
+    return wrap_like(result[0] if unbatched else result, like_tensor)
 
 
 def col2im(cols, like_tensor, output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n):

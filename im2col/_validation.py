@@ -82,6 +82,28 @@ def to_array(obj: Any, name: str, fn: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def out_array(fn: str, out: Any, shape: tuple[int, ...], dtype: np.dtype, x: np.ndarray) -> np.ndarray:
+    """The ndarray behind a user's ``out=`` (array or CPU tensor), checked to take the result."""
+    if is_tensor(out):
+        if out.device.type != "cpu" or out.requires_grad:
+            raise ValueError(f"{fn}(): argument 'out' must be a CPU tensor that does not require grad, got {out!r:.60}")
+        arr = out.numpy()
+    elif isinstance(out, np.ndarray):
+        arr = out
+    else:
+        raise TypeError(f"{fn}(): argument 'out' must be a numpy.ndarray or a torch.Tensor, got {type(out).__name__}")
+    if arr.shape != shape or arr.dtype != dtype:
+        raise ValueError(
+            f"{fn}(): argument 'out' must have shape {shape} and dtype {dtype}, got shape {arr.shape} "
+            f"and dtype {arr.dtype}"
+        )
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        raise ValueError(f"{fn}(): argument 'out' must be C-contiguous and writable")
+    if np.may_share_memory(arr, x):
+        raise ValueError(f"{fn}(): argument 'out' must not overlap the input")
+    return arr
+
+
 def wrap_like(result: np.ndarray, like_tensor: bool):
     """Return ``result`` as a torch tensor (zero-copy) when the input was one."""
     if like_tensor:
