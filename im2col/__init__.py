@@ -2,7 +2,7 @@
 
 ``im2col`` unrolls every receptive field of an image batch into a column, a single GEMM with the
 flattened kernels computes the convolution, and ``col2im`` folds gradients back. The operations
-match ``torch.nn.functional.unfold``, ``fold``, ``conv2d`` and ``conv_transpose2d`` and accept NumPy
+match ``torch.nn.functional.unfold``, ``fold``, ``conv1d/2d/3d`` and ``conv_transpose1d/2d/3d`` and accept NumPy
 arrays or CPU torch tensors.
 
 >>> import numpy as np, im2col
@@ -25,7 +25,7 @@ from ._functional import (
     im2col,
     output_size,
 )
-from ._nd import conv1d, conv1d_backward, conv3d, conv3d_backward
+from ._nd import conv1d, conv1d_backward, conv3d, conv3d_backward, conv_transpose1d, conv_transpose3d
 from ._threads import get_num_threads, set_num_threads
 from . import data, kernels, plots
 from .explain import Explanation, explain  # after the submodules: the name is the function
@@ -37,7 +37,9 @@ __all__ = [
     "col2im",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "conv1d",
     "conv1d_backward",
     "conv3d",

@@ -37,7 +37,7 @@ from ._validation import (
     wrap_like,
 )
 
-__all__ = ["conv1d", "conv1d_backward", "conv3d", "conv3d_backward"]
+__all__ = ["conv1d", "conv1d_backward", "conv3d", "conv3d_backward", "conv_transpose1d", "conv_transpose3d"]
 
 #: What ``padding_mode`` may be. 'zeros' and 'constant' read ``pad_value`` (0 for 'zeros') outside
 #: the input; the others read the input itself, as ``torch.nn.functional.pad`` does.
@@ -145,7 +145,7 @@ def axis_table(n: int, k: int, s: int, before: int, d: int, o: int, mode: str) -
 class NdGeometry:
     """Checked sizes of one N-d im2col: spatial size, kernel, stride, padding, dilation, output, tables."""
 
-    def __init__(self, fn, size, k, s, pads, d, mode):
+    def __init__(self, fn, size, k, s, pads, d, mode, grid=None):
         if mode == "reflect":
             for axis, n, (before, after) in zip(_AXES[len(size)], size, pads):
                 if max(before, after) >= n:
@@ -153,7 +153,11 @@ class NdGeometry:
                         f"{fn}(): padding_mode='reflect' needs padding smaller than the input, as "
                         f"torch.nn.functional.pad: {axis} padding ({before}, {after}) on size {n}"
                     )
-        self.size, self.k, self.out = tuple(size), tuple(k), out_sizes(fn, size, k, s, pads, d)
+        # grid overrides the number of output positions: a transposed convolution's grid is its
+        # input, which can have fewer positions than a convolution of its output would (when
+        # output_padding ≥ stride, allowed if dilation > stride)
+        self.size, self.k = tuple(size), tuple(k)
+        self.out = tuple(grid) if grid is not None else out_sizes(fn, size, k, s, pads, d)
         s, d = normalise_and_check_reach(fn, _AXES[len(size)], size, k, s, pads, d, self.out)
         # the tables are built before the caller allocates the columns: check them first
         check_alloc(fn, "index tables", (sum(kk * o for kk, o in zip(k, self.out)),), np.dtype(np.int64))
@@ -282,8 +286,10 @@ def check_reduce(fn: str, reduce: Any) -> None:
 # --- conv1d and conv3d ------------------------------------------------------------------------
 
 
-def _conv_args(fn: str, input, weight, bias, groups, n: int):
-    """Convert and check a convolution's input (N, C, *size), weight (K, C/groups, *k) and bias (K,)."""
+def _conv_args(fn: str, input, weight, bias, groups, n: int, transposed: bool = False):
+    """Convert and check a convolution's input (N, C, *size), weight (K, C/groups, *k) and bias (K,).
+
+    ``transposed``: a transposed convolution's, whose weight is (C, K/groups, *k) and bias (K,)."""
     x = to_array(input, "input", fn)
     w = to_array(weight, "weight", fn)
     check_float(x, "input", fn)
@@ -298,12 +304,21 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int):
     if groups < 1:
         raise ValueError(f"{fn}(): argument 'groups' must be positive, got groups={groups}")
     C, (K, Cg) = xb.shape[1], w.shape[:2]
-    if C != Cg * groups:
+    if transposed:
+        if C != K:
+            raise ValueError(
+                f"{fn}(): input has {C} channels but weight of shape {w.shape} expects weight.shape[0] = {K} "
+                f"input channels (weight is (C_in, C_out/groups, {', '.join('k' + a[0] for a in _AXES[n])}))"
+            )
+        if C % groups:
+            raise ValueError(f"{fn}(): input channels {C} must be divisible by groups={groups}")
+        K = Cg * groups
+    elif C != Cg * groups:
         raise ValueError(
             f"{fn}(): input has {C} channels but weight of shape {w.shape} with groups={groups} expects "
             f"weight.shape[1]·groups = {Cg}·{groups} = {Cg * groups}"
         )
-    if K % groups:
+    elif K % groups:
         raise ValueError(f"{fn}(): weight.shape[0] = {K} output channels must be divisible by groups={groups}")
     b = None
     if bias is not None:
@@ -472,7 +487,15 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
     return wrap_like(out[0] if unbatched else out, is_tensor(input))
 
 
-def conv3d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding=0, dilation=1, groups: int = 1):
+def conv3d_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+):
     """Gradients of :func:`conv3d`: ``col2im(Wᵀ · gy)``, ``Σ gy · colsᵀ`` and ``Σ gy``.
 
     Returns
@@ -488,6 +511,11 @@ def conv3d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding
     >>> gx.shape, float(gx.sum()), float(gw.sum()), gb
     ((1, 1, 3, 3, 3), 54.0, 27.0, array([1.]))
     """
+    return _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, True, True)
+
+
+def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, want_input, want_weight):
+    """:func:`conv3d_backward`, computing only the gradients asked for (None in place of the others)."""
     fn = "conv3d_backward"
     xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 3)
     _, _, _, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 3)
@@ -495,26 +523,184 @@ def conv3d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding
     check_same_dtype(xb, "input", gy, "grad_output", fn)
     K = w.shape[0]
     _check_grad_output(fn, gy, xb, unbatched, K, g.out)
-    N, C = xb.shape[:2]
+    gy3 = gy.reshape(xb.shape[0], K, g.L)
+    gx = _grad_input(gy3, w, g, groups, xb.shape[1]) if want_input else None
+    gw = _grad_weight(gy3, xb, w.shape, g, groups) if want_weight else None
+    gb = gy3.sum(axis=(0, 2))
+    like = is_tensor(input)
+    if gx is not None:
+        gx = wrap_like(gx[0] if unbatched else gx, like)
+    return gx, None if gw is None else wrap_like(gw, like), wrap_like(gb, like)
+
+
+def _grad_input(gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int) -> np.ndarray:
+    """``col2im(Wᵀ · gy)``: (N, K, L) output gradients to the (N, C, *g.size) input gradient.
+
+    Also the whole of a transposed convolution (its input is ``gy3``, its weight ``w``)."""
+    N, K = gy3.shape[:2]
     R = C * g.taps
     Kg, Rg = K // groups, R // groups
-    gy3 = gy.reshape(N, K, g.L)
     wmat = w.reshape(groups, Kg, Rg)
-    gx = np.empty(xb.shape, xb.dtype)
+    check_alloc("conv", "output", (N, C, *g.size), gy3.dtype)
+    gx = np.empty((N, C, *g.size), gy3.dtype)
+    nb = _chunk(R, g.L, N, gy3.dtype.itemsize)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        dcols = np.empty((m, R, g.L), gy3.dtype)
+        for i in range(m):
+            for gi in range(groups):
+                matmul(wmat[gi].T, gy3[n0 + i, gi * Kg : (gi + 1) * Kg], dcols[i, gi * Rg : (gi + 1) * Rg])
+        _col2im_into(dcols, g, gx[n0 : n0 + m], "sum")
+    return gx
+
+
+def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry, groups: int) -> np.ndarray:
+    """``Σ gy · colsᵀ`` over the batch: the weight gradient, shaped like the weight."""
+    N, C = xb.shape[:2]
+    K, R = gy3.shape[1], C * g.taps
+    Kg, Rg = K // groups, R // groups
     gw = np.zeros((groups, Kg, Rg), xb.dtype)
     nb = _chunk(R, g.L, N, xb.dtype.itemsize)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         cols = np.empty((m, R, g.L), xb.dtype)
         _im2col_into(xb[n0 : n0 + m], g, cols, 0)
-        dcols = np.empty_like(cols)
         for i in range(m):
             for gi in range(groups):
-                gyg = gy3[n0 + i, gi * Kg : (gi + 1) * Kg]  # (Kg, L)
-                cg = cols[i, gi * Rg : (gi + 1) * Rg]  # (Rg, L)
-                matmul(gyg, cg.T, gw[gi], beta=1.0)  # gw += gy · colsᵀ
-                matmul(wmat[gi].T, gyg, dcols[i, gi * Rg : (gi + 1) * Rg])  # dcols = Wᵀ · gy
-        _col2im_into(dcols, g, gx[n0 : n0 + m], "sum")
-    gb = gy3.sum(axis=(0, 2))
-    like = is_tensor(input)
-    return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw.reshape(w.shape), like), wrap_like(gb, like)
+                matmul(gy3[n0 + i, gi * Kg : (gi + 1) * Kg], cols[i, gi * Rg : (gi + 1) * Rg].T, gw[gi], beta=1.0)
+    return gw.reshape(w_shape)
+
+
+# --- transposed convolutions ------------------------------------------------------------------
+
+
+def transposed_size(fn: str, spatial, k, stride, padding, output_padding, dilation):
+    """Check a transposed convolution's arguments; return (stride, padding, output_padding, dilation,
+    output size), each a tuple with one entry per spatial axis.
+
+    The output size per axis is ``(n − 1)·s − 2·p + d·(k − 1) + output_padding + 1``: the size whose
+    convolution (same kernel, stride, padding, dilation) has the input's size ``n``."""
+    n = len(k)
+    s = as_tuple(stride, "stride", fn, n, minimum=1)
+    d = as_tuple(dilation, "dilation", fn, n, minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{fn}(): argument 'padding' must be an int or a tuple of {n} ints, got {padding!r}")
+    p = as_tuple(padding, "padding", fn, n, minimum=0)
+    op = as_tuple(output_padding, "output_padding", fn, n, minimum=0)
+    size = []
+    for axis, nn, kk, ss, pp, dd, o in zip(_AXES[n], spatial, k, s, p, d, op):
+        if o >= max(ss, dd):
+            raise ValueError(
+                f"{fn}(): output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={op}, stride={s}, dilation={d} ({axis}: {o} ≥ max({ss}, {dd}))"
+            )
+        out = (nn - 1) * ss - 2 * pp + dd * (kk - 1) + o + 1
+        if out < 1:
+            raise ValueError(
+                f"{fn}(): output {axis} = ({nn} − 1)·{ss} − 2·{pp} + {dd}·({kk} − 1) + {o} + 1 = {out}, "
+                f"but it must be at least 1. Given input of spatial size {tuple(spatial)}, kernel_size={tuple(k)}, "
+                f"stride={s}, padding={p}, output_padding={op}, dilation={d}"
+            )
+        size.append(out)
+    return s, p, op, d, tuple(size)
+
+
+def conv_transpose1d(
+    input: Any, weight: Any, bias: Any = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1
+) -> Any:
+    """Transposed 1-D convolution (``torch.nn.functional.conv_transpose1d``), as a 2-D one of height 1.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C_in, L) or (C_in, L), float32 or float64
+    weight : ndarray or Tensor, shape (C_in, C_out/groups, k), same dtype
+    bias : ndarray or Tensor, shape (C_out,), optional
+    stride, padding, dilation : int or (int,)
+        Those of the convolution this one transposes.
+    output_padding : int or (int,), default 0
+        Extra samples at the end; smaller than the stride or the dilation.
+    groups : int, default 1
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, C_out, OL) or (C_out, OL)
+        ``OL = (L − 1)·s − 2·p + d·(k − 1) + output_padding + 1``.
+
+    See Also
+    --------
+    im2col.conv_transpose2d : the 2-D version, which this calls with a unit height.
+
+    Examples
+    --------
+    Each input sample stamps the kernel into the output, ``stride`` samples apart:
+
+    >>> import numpy as np, im2col
+    >>> im2col.conv_transpose1d(np.array([[[1.0, 10.0]]]), np.array([[[1.0, 2.0, 3.0]]]), stride=2)
+    array([[[ 1.,  2., 13., 20., 30.]]])
+    """
+    from . import _functional  # noqa: PLC0415  (it imports this module)
+
+    fn = "conv_transpose1d"
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, transposed=True)
+    s, p, op, d, _ = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
+    y = _functional.conv_transpose2d(
+        xb[:, :, None], w[:, :, None], b, (1, s[0]), (0, p[0]), (0, op[0]), groups, (1, d[0])
+    )[:, :, 0]
+    return wrap_like(y[0] if unbatched else y, is_tensor(input))
+
+
+def conv_transpose3d(
+    input: Any, weight: Any, bias: Any = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1
+) -> Any:
+    """Transposed 3-D convolution (``torch.nn.functional.conv_transpose3d``): one GEMM, then col2im.
+
+    Parameters
+    ----------
+    input : ndarray or Tensor, shape (N, C_in, D, H, W) or (C_in, D, H, W), float32 or float64
+    weight : ndarray or Tensor, shape (C_in, C_out/groups, kd, kh, kw), same dtype
+    bias : ndarray or Tensor, shape (C_out,), optional
+    stride, padding, dilation : int or (int, int, int)
+        Those of the convolution this one transposes; ``padding`` removes voxels from the borders.
+    output_padding : int or (int, int, int), default 0
+        Extra voxels at the far end of each axis; each smaller than the stride or the dilation.
+    groups : int, default 1
+
+    Returns
+    -------
+    ndarray or Tensor, shape (N, C_out, OD, OH, OW) or (C_out, OD, OH, OW)
+        ``OD = (D − 1)·sd − 2·pd + dd·(kd − 1) + output_padding + 1``, and so on.
+
+    Notes
+    -----
+    The input gradient of :func:`conv3d`, with the roles swapped: each input voxel's channels are
+    multiplied by the weight matrix transposed (``C_out/groups·kd·kh·kw × C_in/groups`` per group),
+    giving one column per input voxel, and col2im sums the columns into the output volume.
+
+    Examples
+    --------
+    >>> import numpy as np, im2col
+    >>> x = np.ones((1, 1, 2, 2, 2), np.float32)
+    >>> y = im2col.conv_transpose3d(x, np.ones((1, 1, 3, 3, 3), np.float32), stride=2, padding=1, output_padding=1)
+    >>> y.shape
+    (1, 1, 4, 4, 4)
+    >>> y[0, 0, 0]                          # 1 under one 3×3×3 stamp, 2 where two overlap, 4 where four
+    array([[1., 2., 1., 1.],
+           [2., 4., 2., 2.],
+           [1., 2., 1., 1.],
+           [1., 2., 1., 1.]], dtype=float32)
+    >>> y[0, 0, 1]                          # the depth where the two layers of stamps overlap
+    array([[2., 4., 2., 2.],
+           [4., 8., 4., 4.],
+           [2., 4., 2., 2.],
+           [2., 4., 2., 2.]], dtype=float32)
+    """
+    fn = "conv_transpose3d"
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, transposed=True)
+    s, p, op, d, size = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
+    # The convolution this transposes maps the output volume to our input's grid.
+    g = NdGeometry(fn, size, w.shape[2:], s, tuple((q, q) for q in p), d, "zeros", grid=xb.shape[2:])
+    N, C = xb.shape[:2]
+    out = _grad_input(xb.reshape(N, C, -1), w, g, groups, w.shape[1] * groups)
+    if b is not None:
+        out += b.reshape(-1, 1, 1, 1)
+    return wrap_like(out[0] if unbatched else out, is_tensor(input))

@@ -1,6 +1,6 @@
 """PyTorch integration: this library's kernels as torch operators, autograd and ``torch.nn`` modules.
 
-``import im2col.nn`` (it imports torch; ``import im2col`` does not) registers seven operators with
+``import im2col.nn`` (it imports torch; ``import im2col`` does not) registers eight operators with
 :func:`torch.library.custom_op`, each with a fake (shape-only) implementation and an autograd
 formula, so they work under ``torch.compile(fullgraph=True)``, ``gradcheck`` and ``gradgradcheck``::
 
@@ -9,6 +9,7 @@ formula, so they work under ``torch.compile(fullgraph=True)``, ``gradcheck`` and
     im2col::conv3d(input, weight, bias?, stride, padding, dilation, groups)
     im2col::conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, output_mask)
     im2col::conv_transpose2d(input, weight, bias?, stride, padding, output_padding, groups, dilation)
+    im2col::conv_transpose3d(input, weight, bias?, stride, padding, output_padding, groups, dilation)
     im2col::unfold(input, kernel_size, dilation, padding, stride)
     im2col::fold(input, output_size, kernel_size, dilation, padding, stride)
 
@@ -16,15 +17,18 @@ Every backward is written with these same operators, so it is differentiable aga
 backward for gradient penalties and Hessian-vector products). The operators take batched tensors
 and symmetric padding; the functions and modules below add what ``torch.nn.functional``
 and ``torch.nn`` accept on top (unbatched input, ``padding='same'``, ``padding_mode``, 1-D) with
-ordinary torch code that autograd and the compiler see through.
+ordinary torch code that autograd and the compiler see through. ``unfold`` and ``fold`` take 1, 2
+or 3 spatial axes (torch's are 2-D only).
 
-Modules ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose2d``, ``Unfold`` and ``Fold`` subclass their
-``torch.nn`` twins and only replace the computation: constructor arguments, parameters, their
-initialisation and ``state_dict`` are torch's own.
+Modules ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d``, ``ConvTranspose2d``,
+``ConvTranspose3d``, ``Unfold`` and ``Fold`` subclass their ``torch.nn`` twins and only replace the
+computation: constructor arguments, parameters, their initialisation and ``state_dict`` are
+torch's own.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Optional
 
@@ -38,13 +42,17 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "unfold",
     "fold",
     "Conv1d",
     "Conv2d",
     "Conv3d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "Unfold",
     "Fold",
 ]
@@ -150,31 +158,55 @@ def _conv_transpose2d_op(
     )
 
 
-@_conv_transpose2d_op.register_fake
-def _(input, weight, bias, stride, padding, output_padding, groups, dilation):
-    N, _, H, W = input.shape
-    _, Cog, kh, kw = weight.shape
-    size = [
+def _transposed_size(input, weight, stride, padding, output_padding, dilation) -> list:
+    """A transposed convolution's output size per axis: ``(n − 1)·s − 2·p + d·(k − 1) + o + 1``."""
+    return [
         (n - 1) * s - 2 * p + d * (k - 1) + o + 1
-        for n, k, s, p, d, o in zip((H, W), (kh, kw), stride, padding, dilation, output_padding)
+        for n, k, s, p, d, o in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding)
     ]
-    return input.new_empty((N, Cog * groups, *size))
+
+
+@_conv_transpose2d_op.register_fake
+def _conv_transpose_fake(input, weight, bias, stride, padding, output_padding, groups, dilation):
+    size = _transposed_size(input, weight, stride, padding, output_padding, dilation)
+    return input.new_empty((input.shape[0], weight.shape[1] * groups, *size))
+
+
+@torch.library.custom_op("im2col::conv_transpose3d", mutates_args=())
+def _conv_transpose3d_op(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    groups: int,
+    dilation: Sequence[int],
+) -> Tensor:
+    # input (N, C_in, D, H, W), weight (C_in, C_out/groups, kd, kh, kw) -> (N, C_out, OD, OH, OW)
+    return _nd.conv_transpose3d(
+        input, weight, bias, tuple(stride), tuple(padding), tuple(output_padding), groups, tuple(dilation)
+    )
+
+
+_conv_transpose3d_op.register_fake(_conv_transpose_fake)
 
 
 @torch.library.custom_op("im2col::unfold", mutates_args=())
 def _unfold_op(
     input: Tensor, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int], stride: Sequence[int]
 ) -> Tensor:
-    # (N, C, H, W) -> (N, C·kh·kw, L)
+    # (N, C, *size) -> (N, C·taps, L), with 1, 2 or 3 spatial axes (the length of kernel_size)
     return _functional.im2col(input, tuple(kernel_size), tuple(dilation), tuple(padding), tuple(stride))
 
 
 @_unfold_op.register_fake
 def _(input, kernel_size, dilation, padding, stride):
-    N, C, H, W = input.shape
-    OH = _out_len("unfold", H, kernel_size[0], stride[0], padding[0], dilation[0])
-    OW = _out_len("unfold", W, kernel_size[1], stride[1], padding[1], dilation[1])
-    return input.new_empty((N, C * kernel_size[0] * kernel_size[1], OH * OW))
+    N, C = input.shape[:2]
+    L = 1
+    for n, k, s, p, d in zip(input.shape[2:], kernel_size, stride, padding, dilation):
+        L = L * _out_len("unfold", n, k, s, p, d)
+    return input.new_empty((N, C * math.prod(kernel_size), L))
 
 
 @torch.library.custom_op("im2col::fold", mutates_args=())
@@ -186,7 +218,7 @@ def _fold_op(
     padding: Sequence[int],
     stride: Sequence[int],
 ) -> Tensor:
-    # (N, C·kh·kw, L) -> (N, C, H, W), overlapping windows summed
+    # (N, C·taps, L) -> (N, C, *output_size), overlapping windows summed
     return _functional.col2im(
         input, tuple(output_size), tuple(kernel_size), tuple(dilation), tuple(padding), tuple(stride)
     )
@@ -195,7 +227,7 @@ def _fold_op(
 @_fold_op.register_fake
 def _(input, output_size, kernel_size, dilation, padding, stride):
     N, R, _ = input.shape
-    return input.new_empty((N, R // (kernel_size[0] * kernel_size[1]), *output_size))
+    return input.new_empty((N, R // math.prod(kernel_size), *output_size))
 
 
 @torch.library.custom_op("im2col::conv3d", mutates_args=())
@@ -231,9 +263,13 @@ def _conv3d_backward_op(
     output_mask: Sequence[bool],
 ) -> tuple[Tensor, Tensor, Tensor]:
     # Gradients of conv3d w.r.t. (input, weight, bias); those not asked for in output_mask are zeros.
-    gx, gw, gb = _nd.conv3d_backward(grad_output, input, weight, tuple(stride), tuple(padding), tuple(dilation), groups)
-    zeros = (torch.zeros_like(input), torch.zeros_like(weight), grad_output.new_zeros(weight.shape[0]))
-    return tuple(g if m else z for g, m, z in zip((gx, gw, gb), output_mask, zeros))
+    want_x, want_w, want_b = output_mask
+    gx, gw, gb = _nd._conv3d_backward(
+        grad_output, input, weight, tuple(stride), tuple(padding), tuple(dilation), groups, want_x, want_w
+    )
+    gx = gx if want_x else torch.zeros_like(input, memory_format=torch.contiguous_format)
+    gw = gw if want_w else torch.zeros_like(weight, memory_format=torch.contiguous_format)
+    return gx, gw, gb if want_b else grad_output.new_zeros(weight.shape[0])
 
 
 @_conv3d_backward_op.register_fake
@@ -300,23 +336,32 @@ _conv3d_op.register_autograd(_g, setup_context=_s)
 _conv3d_backward_op.register_autograd(_bg, setup_context=_bs)
 
 
-def _conv_transpose2d_setup(ctx, inputs, output):
-    input, weight, bias, stride, padding, output_padding, groups, dilation = inputs
-    ctx.save_for_backward(input, weight)
-    ctx.conf = (stride, padding, dilation, groups)
+def _conv_transpose_autograd(conv: str, conv_backward: str):
+    """Autograd of a transposed convolution, the adjoint of ``im2col::<conv>``: its input gradient is
+    the convolution of the output gradient, and its weight gradient the convolution's weight gradient
+    with the roles of input and output gradient swapped."""
+
+    def setup(ctx, inputs, output):
+        input, weight, bias, stride, padding, output_padding, groups, dilation = inputs
+        ctx.save_for_backward(input, weight)
+        ctx.conf = (stride, padding, dilation, groups)
+
+    def grad(ctx, grad):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        fwd, bwd = getattr(torch.ops.im2col, conv), getattr(torch.ops.im2col, conv_backward)
+        gx = fwd(grad, w, None, *ctx.conf) if need_x else None
+        gw = bwd(x, grad, w, *ctx.conf, [False, True, False])[1] if need_w else None
+        gb = grad.sum([0, *range(2, grad.dim())]) if need_b else None
+        return gx, gw, gb, None, None, None, None, None
+
+    return grad, setup
 
 
-def _conv_transpose2d_grad(ctx, grad):
-    # conv_transpose2d is the adjoint of conv2d: its input gradient is conv2d of the output gradient.
-    x, w = ctx.saved_tensors
-    need_x, need_w, need_b = ctx.needs_input_grad[:3]
-    gx = torch.ops.im2col.conv2d(grad, w, None, *ctx.conf) if need_x else None
-    gw = torch.ops.im2col.conv2d_backward(x, grad, w, *ctx.conf, [False, True, False])[1] if need_w else None
-    gb = grad.sum((0, 2, 3)) if need_b else None
-    return gx, gw, gb, None, None, None, None, None
-
-
-_conv_transpose2d_op.register_autograd(_conv_transpose2d_grad, setup_context=_conv_transpose2d_setup)
+_g, _s = _conv_transpose_autograd("conv2d", "conv2d_backward")
+_conv_transpose2d_op.register_autograd(_g, setup_context=_s)
+_g, _s = _conv_transpose_autograd("conv3d", "conv3d_backward")
+_conv_transpose3d_op.register_autograd(_g, setup_context=_s)
 
 
 def _unfold_setup(ctx, inputs, output):
@@ -532,6 +577,69 @@ def conv3d(
     return y.squeeze(0) if unbatched else y
 
 
+def _transpose_conf(fn: str, n: int, stride, padding, output_padding, dilation) -> list[list[int]]:
+    """[stride, padding, output_padding, dilation] of an n-D transposed convolution, as lists."""
+    s, p, op, d = (list(_tuple(fn, name, v, n)) for name, v in
+                   (("stride", stride), ("padding", padding), ("output_padding", output_padding),
+                    ("dilation", dilation)))  # fmt: skip
+    for o, ss, dd in zip(op, s, d):
+        if o >= max(ss, dd):
+            raise ValueError(
+                f"{fn}(): output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={tuple(op)}, stride={tuple(s)}, dilation={tuple(d)}"
+            )
+    return [s, p, op, d]
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """``torch.nn.functional.conv_transpose1d`` as a 2-D one of height 1, differentiable.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C_in, L) or (C_in, L)
+    weight : Tensor, shape (C_in, C_out/groups, k)
+    bias : Tensor, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int,)
+    groups : int
+
+    Returns
+    -------
+    Tensor, shape (N, C_out, OL) or (C_out, OL)
+        ``OL = (L − 1)·s − 2·p + d·(k − 1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x, w = torch.randn(2, 4, 10), torch.randn(4, 3, 5)
+    >>> y = im2col.nn.conv_transpose1d(x, w, stride=2, padding=2, output_padding=1)
+    >>> y.shape
+    torch.Size([2, 3, 20])
+    >>> torch.allclose(y, torch.nn.functional.conv_transpose1d(x, w, stride=2, padding=2, output_padding=1),
+    ...                atol=1e-5)
+    True
+    """
+    fn = "conv_transpose1d"
+    x, unbatched = _batched(fn, input, 1, "(N, C_in, L)")
+    if weight.dim() != 3:
+        raise ValueError(
+            f"{fn}(): argument 'weight' must be 3-D (C_in, C_out/groups, k), got shape {tuple(weight.shape)}"
+        )
+    s, p, op, d = _transpose_conf(fn, 1, stride, padding, output_padding, dilation)
+    y = torch.ops.im2col.conv_transpose2d(
+        x.unsqueeze(2), weight.unsqueeze(2), bias, [1, *s], [0, *p], [0, *op], groups, [1, *d]
+    ).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
@@ -566,14 +674,78 @@ def conv_transpose2d(
     """
     fn = "conv_transpose2d"
     x, unbatched = _batched(fn, input, 2, "(N, C_in, H, W)")
-    args = [_tuple(fn, n, v, 2) for n, v in (("stride", stride), ("padding", padding), ("output_padding", output_padding))]
-    d = _tuple(fn, "dilation", dilation, 2)
-    y = torch.ops.im2col.conv_transpose2d(x, weight, bias, *map(list, args), groups, list(d))
+    s, p, op, d = _transpose_conf(fn, 2, stride, padding, output_padding, dilation)
+    y = torch.ops.im2col.conv_transpose2d(x, weight, bias, s, p, op, groups, d)
     return y.squeeze(0) if unbatched else y
 
 
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """``torch.nn.functional.conv_transpose3d`` as a GEMM and col2im, differentiable.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C_in, D, H, W) or (C_in, D, H, W)
+    weight : Tensor, shape (C_in, C_out/groups, kd, kh, kw)
+    bias : Tensor, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int, int)
+    groups : int
+
+    Returns
+    -------
+    Tensor, shape (N, C_out, OD, OH, OW) or (C_out, OD, OH, OW)
+        ``OD = (D − 1)·sd − 2·pd + dd·(kd − 1) + output_padding + 1``, and so on.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> x, w = torch.randn(1, 4, 3, 4, 5), torch.randn(4, 2, 3, 3, 3)
+    >>> y = im2col.nn.conv_transpose3d(x, w, stride=2, padding=1, output_padding=1)
+    >>> y.shape
+    torch.Size([1, 2, 6, 8, 10])
+    >>> torch.allclose(y, torch.nn.functional.conv_transpose3d(x, w, stride=2, padding=1, output_padding=1),
+    ...                atol=1e-5)
+    True
+    """
+    fn = "conv_transpose3d"
+    x, unbatched = _batched(fn, input, 3, "(N, C_in, D, H, W)")
+    s, p, op, d = _transpose_conf(fn, 3, stride, padding, output_padding, dilation)
+    y = torch.ops.im2col.conv_transpose3d(x, weight, bias, s, p, op, groups, d)
+    return y.squeeze(0) if unbatched else y
+
+
+def _spatial_dims(kernel_size, input_dim: int) -> int:
+    """1, 2 or 3: the length of a tuple ``kernel_size``; for an int, 3 for a 5-D input, else 2 (torch's
+    rule for ``unfold``, where a 3-D input is one unbatched image)."""
+    if isinstance(kernel_size, (list, tuple)):
+        return len(kernel_size) if len(kernel_size) in (1, 2, 3) else 2  # a bad length is refused below
+    return 3 if input_dim == 5 else 2
+
+
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
-    """``torch.nn.functional.unfold`` (im2col), differentiable; its gradient is :func:`fold`.
+    """``torch.nn.functional.unfold`` (im2col), for 1, 2 or 3 spatial axes; differentiable, its gradient
+    is :func:`fold`.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, *size) or (C, *size)
+        ``size`` is (L,), (H, W) or (D, H, W).
+    kernel_size : int or tuple of 1, 2 or 3 ints
+        Its length sets the number of spatial axes; an int means 2-D (3-D for a 5-D input), as torch.
+    dilation, padding, stride : int or tuple of as many ints
+
+    Returns
+    -------
+    Tensor, shape (N, C·prod(kernel_size), L) or (C·prod(kernel_size), L)
+        One column per window, rows in torch's order (channel slowest, last kernel axis fastest).
 
     Examples
     --------
@@ -583,17 +755,37 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     torch.Size([1, 9, 4])
     >>> torch.equal(im2col.nn.unfold(x, 3), torch.nn.functional.unfold(x, 3))
     True
+    >>> im2col.nn.unfold(torch.randn(2, 3, 10), (4,), stride=2).shape              # 1-D
+    torch.Size([2, 12, 4])
+    >>> im2col.nn.unfold(torch.randn(1, 2, 4, 5, 6), (2, 2, 2)).shape              # 3-D
+    torch.Size([1, 16, 60])
     """
     fn = "unfold"
-    x, unbatched = _batched(fn, input, 2, "(N, C, H, W)")
-    conf = [list(_tuple(fn, n, v, 2)) for n, v in
-            (("kernel_size", kernel_size), ("dilation", dilation), ("padding", padding), ("stride", stride))]  # fmt: skip
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}(): argument 'input' must be a torch.Tensor, got {type(input).__name__}")
+    n = _spatial_dims(kernel_size, input.dim())
+    x, unbatched = _batched(fn, input, n, _nd._LAYOUT[n])
+    args = (("kernel_size", kernel_size), ("dilation", dilation), ("padding", padding), ("stride", stride))
+    conf = [list(_tuple(fn, arg, v, n)) for arg, v in args]
     y = torch.ops.im2col.unfold(x, *conf)
     return y.squeeze(0) if unbatched else y
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
-    """``torch.nn.functional.fold`` (col2im, overlaps summed), differentiable; its gradient is :func:`unfold`.
+    """``torch.nn.functional.fold`` (col2im, overlaps summed), for 1, 2 or 3 spatial axes;
+    differentiable, its gradient is :func:`unfold`.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C·prod(kernel_size), L) or (C·prod(kernel_size), L)
+    output_size : int or tuple of 1, 2 or 3 ints
+        The spatial size of the result; the length of ``output_size`` (or else of ``kernel_size``)
+        sets the number of spatial axes, 2 for ints.
+    kernel_size, dilation, padding, stride : int or tuple of as many ints
+
+    Returns
+    -------
+    Tensor, shape (N, C, *output_size) or (C, *output_size)
 
     Examples
     --------
@@ -604,18 +796,21 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
             [2., 4., 4., 2.],
             [2., 4., 4., 2.],
             [1., 2., 2., 1.]])
+    >>> im2col.nn.fold(torch.ones(1, 3, 4), (6,), (3,))                              # 1-D
+    tensor([[[1., 2., 3., 3., 2., 1.]]])
     """
     fn = "fold"
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn}(): argument 'input' must be a torch.Tensor, got {type(input).__name__}")
     if input.dim() not in (2, 3):
         raise ValueError(
-            f"{fn}(): argument 'input' must be a 2-D (unbatched) or 3-D (N, C·kh·kw, L) tensor, "
+            f"{fn}(): argument 'input' must be a 2-D (unbatched) or 3-D (N, C·taps, L) tensor, "
             f"got a {input.dim()}-D tensor of shape {tuple(input.shape)}"
         )
+    n = _nd.col2im_dims(output_size, kernel_size)
     unbatched = input.dim() == 2
     x = input.unsqueeze(0) if unbatched else input
-    conf = [list(_tuple(fn, n, v, 2)) for n, v in
+    conf = [list(_tuple(fn, name, v, n)) for name, v in
             (("output_size", output_size), ("kernel_size", kernel_size), ("dilation", dilation),
              ("padding", padding), ("stride", stride))]  # fmt: skip
     y = torch.ops.im2col.fold(x, *conf)
@@ -684,6 +879,37 @@ class Conv3d(torch.nn.Conv3d):
         return _module_conv(conv3d, self, input, weight, bias)
 
 
+def _module_transpose(fn, module, input: Tensor, output_size: Optional[list[int]], dims: int) -> Tensor:
+    """A torch.nn ConvTransposeNd's forward, with its ``output_size`` rule, through ``fn``."""
+    if module.padding_mode != "zeros":
+        raise ValueError(
+            f"{type(module).__name__}(): only padding_mode='zeros' is supported (as in torch), "
+            f"got {module.padding_mode!r}"
+        )
+    output_padding = module._output_padding(
+        input, output_size, module.stride, module.padding, module.kernel_size, dims, module.dilation
+    )
+    return fn(
+        input, module.weight, module.bias, module.stride, module.padding, output_padding, module.groups, module.dilation
+    )
+
+
+class ConvTranspose1d(torch.nn.ConvTranspose1d):
+    """``torch.nn.ConvTranspose1d`` as a GEMM and col2im of height 1; same arguments, ``output_size``
+    and state_dict.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> up = im2col.nn.ConvTranspose1d(4, 2, 5, stride=2, padding=2)
+    >>> up(torch.randn(3, 4, 8), output_size=[16]).shape
+    torch.Size([3, 2, 16])
+    """
+
+    def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
+        return _module_transpose(conv_transpose1d, self, input, output_size, 1)
+
+
 class ConvTranspose2d(torch.nn.ConvTranspose2d):
     """``torch.nn.ConvTranspose2d`` as a GEMM and col2im; same arguments, ``output_size`` and state_dict.
 
@@ -696,26 +922,36 @@ class ConvTranspose2d(torch.nn.ConvTranspose2d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        if self.padding_mode != "zeros":
-            raise ValueError(
-                f"ConvTranspose2d(): only padding_mode='zeros' is supported (as in torch), got {self.padding_mode!r}"
-            )
-        output_padding = self._output_padding(
-            input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation
-        )
-        return conv_transpose2d(
-            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
-        )
+        return _module_transpose(conv_transpose2d, self, input, output_size, 2)
+
+
+class ConvTranspose3d(torch.nn.ConvTranspose3d):
+    """``torch.nn.ConvTranspose3d`` as a GEMM and col2im over volumes; same arguments, ``output_size``
+    and state_dict.
+
+    Examples
+    --------
+    >>> import torch, im2col.nn
+    >>> up = im2col.nn.ConvTranspose3d(2, 3, 3, stride=2, padding=1)
+    >>> up(torch.randn(1, 2, 4, 4, 4), output_size=(8, 8, 8)).shape
+    torch.Size([1, 3, 8, 8, 8])
+    """
+
+    def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
+        return _module_transpose(conv_transpose3d, self, input, output_size, 3)
 
 
 class Unfold(torch.nn.Unfold):
-    """``torch.nn.Unfold`` through this library's im2col kernel.
+    """``torch.nn.Unfold`` through this library's im2col kernel, also for 1-D and 3-D inputs: a
+    ``kernel_size`` of 1 or 3 ints (see :func:`unfold`).
 
     Examples
     --------
     >>> import torch, im2col.nn
     >>> im2col.nn.Unfold(kernel_size=(2, 3))(torch.randn(2, 5, 3, 4)).shape
     torch.Size([2, 30, 4])
+    >>> im2col.nn.Unfold(kernel_size=(3, 3, 3), padding=1)(torch.randn(1, 2, 4, 4, 4)).shape
+    torch.Size([1, 54, 64])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -723,13 +959,16 @@ class Unfold(torch.nn.Unfold):
 
 
 class Fold(torch.nn.Fold):
-    """``torch.nn.Fold`` through this library's col2im kernel.
+    """``torch.nn.Fold`` through this library's col2im kernel, also for 1-D and 3-D outputs: an
+    ``output_size`` of 1 or 3 ints (see :func:`fold`).
 
     Examples
     --------
     >>> import torch, im2col.nn
     >>> im2col.nn.Fold(output_size=(4, 5), kernel_size=(2, 2))(torch.randn(1, 12, 12)).shape
     torch.Size([1, 3, 4, 5])
+    >>> im2col.nn.Fold(output_size=(6,), kernel_size=(3,))(torch.randn(2, 6, 4)).shape
+    torch.Size([2, 2, 6])
     """
 
     def forward(self, input: Tensor) -> Tensor:

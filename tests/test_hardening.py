@@ -58,6 +58,14 @@ def calls(a):
                                                              output_padding=1, groups=2, dilation=2),
          [a["x"], a["wt"], a["b"]]),
         ("unbatched_conv2d", lambda: im2col.conv2d(a["x"][0], a["w"], groups=2, padding="same"), [a["x"], a["w"]]),
+        ("conv3d", lambda: im2col.conv3d(a["x"].reshape(N, C, 1, H, W), a["w"].reshape(K, C // 2, 1, k, k), a["b"],
+                                         groups=2, padding=1), [a["x"], a["w"], a["b"]]),
+        ("conv_transpose1d", lambda: im2col.conv_transpose1d(a["x"].reshape(N, C, H * W), a["wt"][:, :, 0], a["b"],
+                                                             stride=2, groups=2), [a["x"], a["wt"], a["b"]]),
+        ("conv_transpose3d", lambda: im2col.conv_transpose3d(a["x"].reshape(N, C, 1, H, W),
+                                                             a["wt"].reshape(C, K // 2, 1, k, k), a["b"],
+                                                             stride=(1, 2, 2), padding=(0, 1, 1), groups=2),
+         [a["x"], a["wt"], a["b"]]),
     ]  # fmt: skip
 
 

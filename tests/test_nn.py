@@ -173,8 +173,14 @@ def _op_cases():
             torch.ops.im2col.conv_transpose2d,
             (x, _t(4, 3, 3, 2), _t(6), [2, 2], [1, 1], [1, 1], 2, [1, 1]),
         ),
+        "conv_transpose3d": (
+            torch.ops.im2col.conv_transpose3d,
+            (_t(1, 4, 2, 3, 2), _t(4, 1, 2, 3, 2), _t(2), [2, 1, 2], [1, 0, 0], [1, 0, 0], 2, [1, 2, 1]),
+        ),
         "unfold": (torch.ops.im2col.unfold, (x, [2, 3], [1, 1], [1, 1], [1, 2])),
         "fold": (torch.ops.im2col.fold, (_t(2, 24, 16), [5, 6], [2, 3], [1, 1], [0, 0], [1, 1])),
+        "unfold-1d": (torch.ops.im2col.unfold, (_t(2, 3, 7), [3], [2], [1], [2])),
+        "fold-3d": (torch.ops.im2col.fold, (_t(1, 16, 12), [3, 3, 4], [2, 2, 2], [1, 1, 1], [0, 0, 0], [1, 1, 1])),
     }
 
 
@@ -283,7 +289,7 @@ def test_compile_fullgraph_transpose_unfold_fold():
         (lambda: inn.conv1d(torch.randn(1, 2, 5), torch.randn(1, 2, 3, 3)),
          ValueError, r"conv1d\(\): argument 'weight' must be 3-D \(K, C/groups, k\), got shape \(1, 2, 3, 3\)"),
         (lambda: inn.fold(torch.randn(9), (4, 4), 3),
-         ValueError, r"fold\(\): argument 'input' must be a 2-D \(unbatched\) or 3-D \(N, C·kh·kw, L\) tensor, got a 1-D"),
+         ValueError, r"fold\(\): argument 'input' must be a 2-D \(unbatched\) or 3-D \(N, C·taps, L\) tensor, got a 1-D"),
         # the library's own checks come through the operator unchanged
         (lambda: inn.conv2d(torch.randn(1, 1, 2, 5), torch.randn(1, 1, 3, 3)),
          ValueError, r"conv2d\(\): output height = \(2 \+ 0 \+ 0 − 1·\(3 − 1\) − 1\) // 1 \+ 1 = 0"),

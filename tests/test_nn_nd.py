@@ -1,0 +1,234 @@
+"""Transposed convolutions in 1-D and 3-D, and Unfold/Fold beyond 2-D, against torch.
+
+The numpy API (``im2col.conv_transpose1d/3d``) and the torch one (``im2col.nn``: functions and
+modules, forward and every gradient) are both compared with ``torch.nn.functional`` / ``torch.nn``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import assert_close
+
+import im2col
+import im2col.nn as inn
+
+
+def _transpose_config(r: np.random.Generator, dims: int) -> tuple[dict, tuple[int, ...]]:
+    """ConvTransposeNd constructor kwargs (output_padding included) and an input shape."""
+    groups = int(r.choice([1, 1, 2]))
+    k = tuple(int(v) for v in r.integers(1, 4, dims))
+    s = tuple(int(v) for v in r.integers(1, 4, dims))
+    d = tuple(int(v) for v in r.integers(1, 3, dims))
+    p = tuple(int(r.integers(0, dd * (kk - 1) + 1)) for kk, dd in zip(k, d))
+    op = tuple(int(r.integers(0, max(ss, dd))) for ss, dd in zip(s, d))
+    kwargs = dict(in_channels=groups * int(r.integers(1, 3)), out_channels=groups * int(r.integers(1, 3)),
+                  kernel_size=k, stride=s, padding=p, output_padding=op, dilation=d, groups=groups,
+                  bias=bool(r.random() < 0.7))  # fmt: skip
+    size = tuple(int(v) for v in r.integers(1, 5, dims))
+    batch = () if r.random() < 0.2 else (int(r.integers(1, 3)),)
+    return kwargs, (*batch, kwargs["in_channels"], *size)
+
+
+def _module_twins(ours_cls, torch_cls, kwargs):
+    ours = ours_cls(**kwargs).double()
+    twin = torch_cls(**kwargs).double()
+    twin.load_state_dict(ours.state_dict())
+    return ours, twin
+
+
+def _check(ours, twin, x, what):
+    """Forward and the gradients of input, weight and bias agree."""
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    try:
+        yb = twin(xb)
+    except RuntimeError:  # torch refuses a negative output size
+        yb = None
+    if yb is None or yb.numel() == 0:  # ... and returns an empty one for 0, which we refuse (README)
+        with pytest.raises(ValueError, match="must be at least 1"):
+            ours(xa)
+        return
+    ya = ours(xa)
+    assert_close(ya, yb, what=f"{what}: forward")
+    g = torch.randn_like(yb)
+    ya.backward(g)
+    yb.backward(g)
+    assert_close(xa.grad, xb.grad, what=f"{what}: input grad")
+    for (name, pa), (_, pb) in zip(ours.named_parameters(), twin.named_parameters()):
+        assert_close(pa.grad, pb.grad, what=f"{what}: {name} grad")
+
+
+@pytest.mark.parametrize("dims, ours_cls, torch_cls", [(1, inn.ConvTranspose1d, torch.nn.ConvTranspose1d),
+                                                      (2, inn.ConvTranspose2d, torch.nn.ConvTranspose2d),
+                                                      (3, inn.ConvTranspose3d, torch.nn.ConvTranspose3d)])  # fmt: skip
+@pytest.mark.parametrize("seed", range(8))
+def test_conv_transpose_modules_match_torch(dims, ours_cls, torch_cls, seed):
+    r = np.random.default_rng(1000 * dims + seed)
+    kwargs, shape = _transpose_config(r, dims)
+    ours, twin = _module_twins(ours_cls, torch_cls, kwargs)
+    _check(ours, twin, torch.randn(shape, dtype=torch.float64), f"{ours_cls.__name__}({kwargs}) on {shape}")
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+def test_conv_transpose_module_output_size(dims):
+    kwargs = dict(in_channels=2, out_channels=3, kernel_size=3, stride=2, padding=1)
+    ours, twin = _module_twins(*{1: (inn.ConvTranspose1d, torch.nn.ConvTranspose1d),
+                                 3: (inn.ConvTranspose3d, torch.nn.ConvTranspose3d)}[dims], kwargs)  # fmt: skip
+    x = torch.randn(1, 2, *[3] * dims, dtype=torch.float64)
+    for size in ([5] * dims, [6] * dims):  # stride 2 maps both back to 3
+        assert_close(ours(x, output_size=size), twin(x, output_size=size), what=f"output_size={size}")
+    assert ours(x, output_size=[6] * dims).shape[2:] == (6,) * dims
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_numpy_conv_transpose1d_3d_match_torch(seed):
+    r = np.random.default_rng(seed)
+    dims = 1 if seed % 2 else 3
+    kwargs, shape = _transpose_config(r, dims)
+    groups, cin, cout = kwargs["groups"], kwargs["in_channels"], kwargs["out_channels"]
+    dtype = np.float32 if seed % 3 == 0 else np.float64
+    x = r.standard_normal(shape).astype(dtype)
+    w = r.standard_normal((cin, cout // groups, *kwargs["kernel_size"])).astype(dtype)
+    b = r.standard_normal(cout).astype(dtype) if kwargs["bias"] else None
+    conf = [kwargs[n] for n in ("stride", "padding", "output_padding", "groups", "dilation")]
+    ours = {1: im2col.conv_transpose1d, 3: im2col.conv_transpose3d}[dims]
+    theirs = {1: F.conv_transpose1d, 3: F.conv_transpose3d}[dims]
+    try:
+        expected = theirs(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), *conf)
+    except RuntimeError:  # a negative output size
+        expected = None
+    if expected is None or expected.numel() == 0:  # an empty output, which we refuse (README)
+        with pytest.raises(ValueError, match="must be at least 1"):
+            ours(x, w, b, *conf)
+        return
+    got = ours(x, w, b, *conf)
+    assert isinstance(got, np.ndarray)
+    assert_close(got, expected, what=f"conv_transpose{dims}d({kwargs}) on {shape}")
+    # tensors in, a tensor out
+    got_t = ours(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), *conf)
+    assert isinstance(got_t, torch.Tensor)
+    assert_close(got_t, expected, what="tensor input")
+
+
+def test_conv_transpose3d_is_the_input_gradient_of_conv3d():
+    """conv_transpose3d(gy, w) = ∂⟨gy, conv3d(x, w)⟩/∂x when the sizes line up (output_padding)."""
+    r = np.random.default_rng(5)
+    x, w = r.standard_normal((2, 4, 5, 6, 7)), r.standard_normal((6, 2, 3, 2, 3))
+    conf = dict(stride=(2, 1, 3), padding=(1, 0, 1), dilation=(1, 2, 1), groups=2)
+    y = im2col.conv3d(x, w, **conf)
+    gy = r.standard_normal(y.shape)
+    gx, _, _ = im2col.conv3d_backward(gy, x, w, **conf)
+    sizes = zip(x.shape[2:], y.shape[2:], w.shape[2:], conf["stride"], conf["padding"], conf["dilation"])
+    op = tuple(n - ((o - 1) * s - 2 * p + d * (k - 1) + 1) for n, o, k, s, p, d in sizes)
+    assert_close(im2col.conv_transpose3d(gy, w, output_padding=op, **conf), gx)
+
+
+def _reflecting(module):
+    """torch's constructor refuses padding_mode='reflect' for a transposed convolution; set it after."""
+    module.padding_mode = "reflect"
+    return module
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: im2col.conv_transpose3d(np.zeros((1, 3, 2, 2, 2)), np.zeros((2, 1, 3, 3, 3))), ValueError,
+         r"conv_transpose3d\(\): input has 3 channels but weight of shape \(2, 1, 3, 3, 3\) expects "
+         r"weight.shape\[0\] = 2 input channels \(weight is \(C_in, C_out/groups, kd, kh, kw\)\)"),
+        (lambda: im2col.conv_transpose3d(np.zeros((1, 3, 2, 2, 2)), np.zeros((3, 1, 3, 3, 3)), groups=2),
+         ValueError, r"conv_transpose3d\(\): input channels 3 must be divisible by groups=2"),
+        (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 2, 2, 2)), np.zeros((2, 1, 3, 3, 3)), output_padding=1),
+         ValueError, r"conv_transpose3d\(\): output_padding must be smaller than either stride or dilation"),
+        (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 1, 2, 2)), np.zeros((2, 1, 1, 3, 3)), padding=1),
+         ValueError, r"conv_transpose3d\(\): output depth = \(1 − 1\)·1 − 2·1 \+ 1·\(1 − 1\) \+ 0 \+ 1 = -1, "
+                     r"but it must be at least 1"),
+        (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 2, 2, 2)), np.zeros((2, 1, 3, 3, 3)), padding="same"),
+         ValueError, r"conv_transpose3d\(\): argument 'padding' must be an int or a tuple of 3 ints, got 'same'"),
+        (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 2, 2, 2)), np.zeros((2, 1, 3, 3, 3)), np.zeros(2)),
+         ValueError, r"conv_transpose3d\(\): argument 'bias' must have shape \(1,\)"),
+        (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 3, 3))), ValueError,
+         r"conv_transpose1d\(\): argument 'weight' must be a 3-D \(K, C/groups, kl\)"),
+        (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4), np.int32), np.zeros((2, 1, 3), np.int32)), TypeError,
+         r"conv_transpose1d\(\): argument 'input' must have dtype float32 or float64, got int32"),
+        (lambda: inn.conv_transpose1d(torch.zeros(1, 2, 4), torch.zeros(2, 1, 3, 3)), ValueError,
+         r"conv_transpose1d\(\): argument 'weight' must be 3-D \(C_in, C_out/groups, k\)"),
+        (lambda: inn.conv_transpose3d(torch.zeros(1, 2, 4, 4, 4), torch.zeros(2, 1, 3, 3, 3), stride=2,
+                                      output_padding=2), ValueError,
+         r"conv_transpose3d\(\): output_padding must be smaller than either stride or dilation, got "
+         r"output_padding=\(2, 2, 2\), stride=\(2, 2, 2\)"),
+        (lambda: _reflecting(inn.ConvTranspose3d(2, 2, 3))(torch.zeros(1, 2, 3, 3, 3)), ValueError,
+         r"ConvTranspose3d\(\): only padding_mode='zeros' is supported"),
+        (lambda: inn.unfold(torch.zeros(2, 3, 4), (2, 2, 2)), ValueError,
+         r"unfold\(\): argument 'input' must be a 4-D \(unbatched\) or 5-D \(N, C, D, H, W\) tensor, got a 3-D"),
+        (lambda: inn.unfold(torch.zeros(1, 2, 5), (2,), stride=(1, 1)), TypeError,
+         r"unfold\(\): argument 'stride' must be an int or a tuple of 1 ints, got \(1, 1\)"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_raise(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# --- Unfold and Fold beyond 2-D: torch has no such op, so the reference is pad + unfold by hand ---
+
+
+def _unfold_reference(x: torch.Tensor, k, d, p, s) -> torch.Tensor:
+    """N-d unfold from torch primitives: zero-pad, then Tensor.unfold along every spatial axis."""
+    n = len(k)
+    x = F.pad(x, [q for pp in reversed(p) for q in (pp, pp)])
+    for axis in range(n):
+        # windows of span d·(k−1)+1, stepping s; keep every d-th element of each window
+        x = x.unfold(2 + axis, d[axis] * (k[axis] - 1) + 1, s[axis])[..., :: d[axis]]
+    # (N, C, *out, *k) -> (N, C, *k, *out) -> (N, C·taps, L)
+    N, C = x.shape[:2]
+    perm = [0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n)]
+    return x.permute(perm).reshape(N, C * int(np.prod(k)), -1)
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+@pytest.mark.parametrize("seed", range(6))
+def test_unfold_fold_beyond_2d(dims, seed):
+    r = np.random.default_rng(50 * dims + seed)
+    k = tuple(int(v) for v in r.integers(1, 4, dims))
+    d = tuple(int(v) for v in r.integers(1, 3, dims))
+    p = tuple(int(v) for v in r.integers(0, 2, dims))
+    s = tuple(int(v) for v in r.integers(1, 3, dims))
+    size = tuple(int(dd * (kk - 1) + 1 + r.integers(0, 4)) for kk, dd in zip(k, d))
+    x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
+    conf = dict(kernel_size=k, dilation=d, padding=p, stride=s)
+    cols = inn.Unfold(**conf)(x)
+    expected = _unfold_reference(x, k, d, p, s)
+    assert torch.equal(cols, expected)
+    g = torch.randn_like(cols)
+    (gx,) = torch.autograd.grad(cols, x, g)
+    (gx_ref,) = torch.autograd.grad(expected, x, g)
+    assert_close(gx, gx_ref, what="Unfold input grad")
+    # Fold is Unfold's adjoint: ⟨fold(c), x⟩ = ⟨c, unfold(x)⟩, and its gradient is unfold
+    c = torch.randn_like(cols, requires_grad=True)
+    folded = inn.Fold(output_size=size, **conf)(c)
+    assert folded.shape == x.shape
+    assert_close((folded * x).sum(), (c * expected).sum(), what="Fold adjoint")
+    (gc,) = torch.autograd.grad(folded, c, x.detach())
+    assert_close(gc, _unfold_reference(x.detach(), k, d, p, s), what="Fold grad")
+    # unbatched
+    assert_close(inn.unfold(x[0], k, d, p, s), cols[0], what="unbatched unfold")
+    assert_close(inn.fold(c[0], size, k, d, p, s), folded[0], what="unbatched fold")
+
+
+def test_compile_fullgraph_transpose_3d():
+    def f(x, w):
+        y = inn.conv_transpose3d(x, w, stride=2, padding=1, output_padding=1)
+        return inn.fold(inn.unfold(y, (3, 3, 3), padding=1), y.shape[-3:], (3, 3, 3), padding=1)
+
+    x, w = torch.randn(1, 2, 3, 3, 3, requires_grad=True), torch.randn(2, 2, 3, 3, 3, requires_grad=True)
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    got = compiled(x, w)
+    got.sum().backward()
+    gx = x.grad.clone()
+    x.grad = None
+    expected = f(x, w)
+    expected.sum().backward()
+    assert_close(got, expected, what="compiled forward")
+    assert_close(gx, x.grad, what="compiled input grad")
