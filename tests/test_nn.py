@@ -252,13 +252,10 @@ def test_compile_fullgraph_trains_like_eager():
         assert_close(g, p.grad, what="compiled backward")
 
 
-def test_compile_fullgraph_transpose_unfold_fold():
-    # aot_eager traces through dynamo and AOT autograd (what fullgraph needs) without inductor's codegen
-    def f(x, w):
-        y = inn.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
-        return inn.fold(inn.unfold(y, 3, padding=1), y.shape[-2:], 3, padding=1)
+def check_compiled_like_eager(f, x, w):
+    """``torch.compile(f, fullgraph=True)`` gives eager's output and input gradient.
 
-    x, w = torch.randn(2, 3, 5, 5, requires_grad=True), torch.randn(3, 2, 3, 3, requires_grad=True)
+    aot_eager traces through dynamo and AOT autograd (what fullgraph needs) without inductor's codegen."""
     compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
     got = compiled(x, w)
     got.sum().backward()
@@ -268,6 +265,14 @@ def test_compile_fullgraph_transpose_unfold_fold():
     expected.sum().backward()
     assert_close(got, expected, what="compiled forward")
     assert_close(gx, x.grad, what="compiled input grad")
+
+
+def test_compile_fullgraph_transpose_unfold_fold():
+    def f(x, w):
+        y = inn.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+        return inn.fold(inn.unfold(y, 3, padding=1), y.shape[-2:], 3, padding=1)
+
+    check_compiled_like_eager(f, torch.randn(2, 3, 5, 5, requires_grad=True), torch.randn(3, 2, 3, 3, requires_grad=True))
 
 
 # --- errors and packaging ---------------------------------------------------------------------

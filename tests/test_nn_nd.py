@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import assert_close
+from test_nn import check_compiled_like_eager
 
 import im2col
 import im2col.nn as inn
@@ -223,12 +224,4 @@ def test_compile_fullgraph_transpose_3d():
         return inn.fold(inn.unfold(y, (3, 3, 3), padding=1), y.shape[-3:], (3, 3, 3), padding=1)
 
     x, w = torch.randn(1, 2, 3, 3, 3, requires_grad=True), torch.randn(2, 2, 3, 3, 3, requires_grad=True)
-    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
-    got = compiled(x, w)
-    got.sum().backward()
-    gx = x.grad.clone()
-    x.grad = None
-    expected = f(x, w)
-    expected.sum().backward()
-    assert_close(got, expected, what="compiled forward")
-    assert_close(gx, x.grad, what="compiled input grad")
+    check_compiled_like_eager(f, x, w)
