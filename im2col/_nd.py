@@ -524,7 +524,7 @@ def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, grou
     K = w.shape[0]
     _check_grad_output(fn, gy, xb, unbatched, K, g.out)
     gy3 = gy.reshape(xb.shape[0], K, g.L)
-    gx = _grad_input(gy3, w, g, groups, xb.shape[1]) if want_input else None
+    gx = _grad_input(fn, gy3, w, g, groups, xb.shape[1]) if want_input else None
     gw = _grad_weight(gy3, xb, w.shape, g, groups) if want_weight else None
     gb = gy3.sum(axis=(0, 2))
     like = is_tensor(input)
@@ -533,7 +533,7 @@ def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, grou
     return gx, None if gw is None else wrap_like(gw, like), wrap_like(gb, like)
 
 
-def _grad_input(gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int) -> np.ndarray:
+def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int) -> np.ndarray:
     """``col2im(Wᵀ · gy)``: (N, K, L) output gradients to the (N, C, *g.size) input gradient.
 
     Also the whole of a transposed convolution (its input is ``gy3``, its weight ``w``)."""
@@ -541,7 +541,7 @@ def _grad_input(gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: i
     R = C * g.taps
     Kg, Rg = K // groups, R // groups
     wmat = w.reshape(groups, Kg, Rg)
-    check_alloc("conv", "output", (N, C, *g.size), gy3.dtype)
+    check_alloc(fn, "output", (N, C, *g.size), gy3.dtype)
     gx = np.empty((N, C, *g.size), gy3.dtype)
     nb = _chunk(R, g.L, N, gy3.dtype.itemsize)
     for n0 in range(0, N, nb):
@@ -642,7 +642,8 @@ def conv_transpose1d(
 
     fn = "conv_transpose1d"
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, transposed=True)
-    s, p, op, d, _ = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
+    s, p, op, d, size = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
+    check_alloc(fn, "output", (xb.shape[0], w.shape[1] * groups, *size), xb.dtype)
     y = _functional.conv_transpose2d(
         xb[:, :, None], w[:, :, None], b, (1, s[0]), (0, p[0]), (0, op[0]), groups, (1, d[0])
     )[:, :, 0]
@@ -700,7 +701,7 @@ def conv_transpose3d(
     # The convolution this transposes maps the output volume to our input's grid.
     g = NdGeometry(fn, size, w.shape[2:], s, tuple((q, q) for q in p), d, "zeros", grid=xb.shape[2:])
     N, C = xb.shape[:2]
-    out = _grad_input(xb.reshape(N, C, -1), w, g, groups, w.shape[1] * groups)
+    out = _grad_input(fn, xb.reshape(N, C, -1), w, g, groups, w.shape[1] * groups)
     if b is not None:
         out += b.reshape(-1, 1, 1, 1)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))

@@ -449,7 +449,7 @@ class Call:
 
 
 NAMES = ("kernel_size", "output_size", "input", "weight", "padding", "stride", "dilation", "groups", "channels",
-         "grad_output", "bias", "padding_mode", "pad_value", "reduce", "would need")  # fmt: skip
+         "grad_output", "bias", "padding_mode", "pad_value", "reduce", "would need", "output_padding")  # fmt: skip
 
 
 def _base(fn: str, n: int, dtype, mode: str):
@@ -466,6 +466,9 @@ def _base(fn: str, n: int, dtype, mode: str):
         return dict(input=np.ones((N, C * int(np.prod(k)), L), np.float64 if dtype not in FLOATS else dtype),
                     output_size=size, kernel_size=k, dilation=1, padding=(1,) * n, stride=1, padding_mode=mode,
                     reduce="mean" if mode == "zeros" else "sum")  # fmt: skip
+    if fn.startswith("conv_transpose"):  # weight (C_in, C_out/groups, *k)
+        return dict(input=x, weight=np.ones((C, K, *k), dtype), bias=np.ones(K, dtype), stride=1, padding=(1,) * n,
+                    output_padding=0, groups=1, dilation=1)  # fmt: skip
     w = np.ones((K, C, *k), dtype)
     if fn in ("conv1d", "conv3d"):
         return dict(input=x, weight=w, bias=np.ones(K, dtype), stride=1, padding=(1,) * n, dilation=1, groups=1)
@@ -476,8 +479,10 @@ def _base(fn: str, n: int, dtype, mode: str):
 
 @st.composite
 def invalid_calls(draw):
-    fn = draw(st.sampled_from(["im2col", "col2im", "conv1d", "conv1d_backward", "conv3d", "conv3d_backward"]))
-    n = 3 if fn.startswith("conv3d") else 1 if fn.startswith("conv1d") else draw(st.sampled_from([1, 3]))
+    fn = draw(st.sampled_from(["im2col", "col2im", "conv1d", "conv1d_backward", "conv3d", "conv3d_backward",
+                               "conv_transpose1d", "conv_transpose3d"]))  # fmt: skip
+    n = int(fn[-2]) if fn[-2:] in ("1d", "3d") else 3 if fn.startswith("conv3d") else 1 if fn.startswith("conv1d") \
+        else draw(st.sampled_from([1, 3]))
     dtype = draw(st.sampled_from(FLOATS + ([np.int8, np.uint8, np.int32, np.bool_, np.complex64] if fn == "im2col" else [])))
     mode = draw(st.sampled_from(MODES))
     base = _base(fn, n, dtype, mode)
@@ -506,9 +511,14 @@ def invalid_calls(draw):
                    np.ones((4, 2, *((12,) * n)), dtype)],  # larger than the padded input
         "grad_output": [np.ones((2, 4, *((1,) * n)), dtype), np.ones((2, 4), dtype), np.ones((4, *((1,) * n)), dtype),
                         np.ones(gy_shape, other_float), np.ones(gy_shape, np.int64), None, 0.0],
+        "output_padding": [1, -1, (0,) * (n + 1), (1,) * n, 1.5, "0", None, (2**63,) * n, True],
         "pad_value": BAD_PAD_VALUE_TYPES + [1, -1, 0.5, float("nan"), True],  # non-zero with a non-constant mode
         "input": bad_inputs(n),
     }[arg]
+    if fn.startswith("conv_transpose") and arg == "weight":  # (C_in, C_out/groups, *k): a large kernel is valid
+        pool = [pool[0], np.ones((3, 4, *k), dtype), np.ones((0, 4, *k), dtype), np.ones((2, 0, *k), dtype),
+                np.ones((2, 4, *((0,) * n)), dtype), np.ones((2, 4, *k), np.int32), np.ones((2, 4, *k), other_float),
+                [1.0], None]  # fmt: skip
     value = draw(st.sampled_from(pool))
     kwargs = {**base, arg: value}
     if arg == "pad_value" and not isinstance(value, (str, bytes, list, tuple, dict, np.ndarray, Fraction, type(None))):
