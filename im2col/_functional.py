@@ -477,6 +477,10 @@ def im2col(
         overlapping the input. Reusing one buffer across calls saves the page faults of a fresh
         allocation, which measured 1.6–1.7× the time of the copy itself on 55 MiB column matrices
         (``benchmarks/floor_breakdown.py``).
+    layout : {None, 'NCHW', 'NHWC', 'NCL', 'NLC', 'NCDHW', 'NDHWC', 'channels_first', 'channels_last'}
+        The input's layout. None (the default) and the channels-first names mean (N, C, H, W);
+        'NHWC' (1-D 'NLC', 3-D 'NDHWC') or 'channels_last' mean (N, H, W, C). Channels-last data is
+        read in place, without a copy. The columns are in the same layout either way.
 
     Returns
     -------
@@ -516,6 +520,12 @@ def im2col(
 
     >>> buf = np.empty((1, 9, 4), np.float32)
     >>> im2col.im2col(x, 3, out=buf) is buf
+    True
+
+    A channels-last (N, H, W, C) batch gives the same columns:
+
+    >>> x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))     # (1, 4, 4, 1)
+    >>> np.array_equal(im2col.im2col(x_nhwc, 3, layout="NHWC"), cols)
     True
     """
     fn = "im2col"
@@ -581,10 +591,13 @@ def col2im(
     reduce : {'sum', 'mean'}, default 'sum'
         'sum' as torch's fold; 'mean' divides each pixel by the number of column entries added
         into it, so ``col2im(im2col(x), reduce='mean') = x`` wherever a window covers x.
+    layout : {None, 'NCHW', 'NHWC', ...}, default None
+        The layout of the *output* image, as in :func:`im2col`: 'NHWC' (or 'NLC', 'NDHWC',
+        'channels_last') returns (N, H, W, C), folded straight into that layout.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, C, H, W) or (C, H, W)
+    ndarray or Tensor, shape (N, C, H, W) or (C, H, W) (or channels-last, see ``layout``)
         Every column entry added into the pixel it was read from; entries that came from padding
         are dropped. Pixels covered by several windows receive the sum, so
         ``col2im(im2col(x)) = count · x`` where ``count`` is the number of windows covering each pixel.
@@ -670,10 +683,17 @@ def conv2d(
     groups : int, default 1
         Split channels into groups convolved separately; ``groups = C = K`` is a depthwise
         convolution.
+    layout : {'NCHW', 'NHWC', 'channels_first', 'channels_last'}, default 'NCHW'
+        Of the input and the output. With 'NHWC' the input is (N, H, W, C), read in place, and the
+        output (N, OH, OW, K) is written directly in that layout (the weight stays
+        (K, C/groups, kh, kw)). Independently of ``layout``, any strided view (such as
+        ``x.transpose(0, 3, 1, 2)`` of an NHWC array) is read without a copy, and a tensor in
+        ``torch.channels_last`` memory format (input or weight) gives a channels_last output,
+        as torch does.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, K, OH, OW) or (K, OH, OW)
+    ndarray or Tensor, shape (N, K, OH, OW) or (K, OH, OW); (N, OH, OW, K) with 'NHWC'
         Of the input's type and dtype, with ``OH = (H + top + bottom − dh·(kh − 1) − 1) // sh + 1``.
 
     Notes
@@ -710,6 +730,15 @@ def conv2d(
     >>> y = (weight.reshape(4, 9) @ cols).reshape(64, 4, 26, 26)
     >>> bool(np.allclose(im2col.conv2d(x, weight), y, atol=1e-6))
     True
+
+    The same batch stored channels-last, (N, H, W, C), gives the output channels-last:
+
+    >>> x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    >>> y_nhwc = im2col.conv2d(x_nhwc, weight, layout="NHWC")
+    >>> y_nhwc.shape
+    (64, 26, 26, 4)
+    >>> bool(np.allclose(y_nhwc.transpose(0, 3, 1, 2), y, atol=1e-6))
+    True
     """
     fn = "conv2d"
     cl = parse_layout(fn, layout, 2)
@@ -745,6 +774,9 @@ def conv2d_backward(
         Gradient of the loss with respect to ``conv2d(input, weight, ...)``.
     input, weight, stride, padding, dilation, groups
         The arguments of the forward :func:`conv2d`.
+    layout : {'NCHW', 'NHWC', 'channels_first', 'channels_last'}, default 'NCHW'
+        Of ``input``, ``grad_output`` and ``grad_input``, as in :func:`conv2d`: with 'NHWC'
+        grad_output is (N, OH, OW, K) and grad_input comes back (N, H, W, C).
 
     Returns
     -------
@@ -831,6 +863,8 @@ def conv_transpose2d(
         Extra rows/columns at the bottom/right, to pick among the sizes a strided convolution maps
         to the same output; each must be smaller than the stride or the dilation.
     groups : int, default 1
+    layout : {'NCHW', 'NHWC', 'channels_first', 'channels_last'}, default 'NCHW'
+        Of the input and the output, as in :func:`conv2d`.
 
     Returns
     -------

@@ -377,10 +377,13 @@ def conv1d(
     stride, dilation : int or (int,), default 1
     padding : int, (int,), ((before, after),), 'valid' or 'same', default 0
     groups : int, default 1
+    layout : {'NCL', 'NLC', 'channels_first', 'channels_last'}, default 'NCL'
+        Of the input and the output: with 'NLC' the input is (N, L, C), read in place, and the
+        output is (N, OL, K).
 
     Returns
     -------
-    ndarray or Tensor, shape (N, K, OL) or (K, OL)
+    ndarray or Tensor, shape (N, K, OL) or (K, OL); (N, OL, K) with 'NLC'
         ``OL = (L + before + after − d·(k − 1) − 1) // s + 1``.
 
     Notes
@@ -425,6 +428,8 @@ def conv1d_backward(
     layout: str = "NCL",
 ):
     """Gradients of :func:`conv1d` with respect to its input, weight and bias (through conv2d_backward).
+
+    ``layout`` is that of ``input``, ``grad_output`` and ``grad_input``, as in the forward.
 
     Returns
     -------
@@ -487,10 +492,14 @@ def conv3d(
     stride, dilation : int or (int, int, int), default 1
     padding : int, 3 ints, 3 (before, after) pairs, 'valid' or 'same', default 0
     groups : int, default 1
+    layout : {'NCDHW', 'NDHWC', 'channels_first', 'channels_last'}, default 'NCDHW'
+        Of the input and the output: with 'NDHWC' the input is (N, D, H, W, C), read in place,
+        and the output (N, OD, OH, OW, K). A tensor in ``torch.channels_last_3d`` memory format
+        gives a channels_last_3d output, as torch does.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, K, OD, OH, OW) or (K, OD, OH, OW)
+    ndarray or Tensor, shape (N, K, OD, OH, OW) or (K, OD, OH, OW); (N, OD, OH, OW, K) with 'NDHWC'
 
     Notes
     -----
@@ -555,6 +564,8 @@ def conv3d_backward(
     layout: str = "NCDHW",
 ):
     """Gradients of :func:`conv3d`: ``col2im(Wᵀ · gy)``, ``Σ gy · colsᵀ`` and ``Σ gy``.
+
+    ``layout`` is that of ``input``, ``grad_output`` and ``grad_input``, as in the forward.
 
     Returns
     -------
