@@ -25,7 +25,7 @@ if [ ! -e "$libasan" ]; then
     exit 2
 fi
 # The extension must really be instrumented, or a clean run proves nothing.
-if ! ldd "$COPY"/im2col/_kernels*.so | grep -q libasan; then
+if ! ldd "$COPY"/im2col/_kernels*.so | grep libasan >/dev/null; then  # not -q: an early exit SIGPIPEs ldd (pipefail)
     echo "sanitize: the built extension does not link libasan" >&2
     exit 2
 fi
