@@ -4,9 +4,11 @@
 # im2col/_validation.py; the kernels only do index arithmetic (after Caffe's and PyTorch's im2col).
 # The algorithmic reference, a plain NumPy version of the same loops, is im2col/reference.py.
 #
-# Layout. `im` is a C-contiguous (N, C, H, W) array flattened to 1-D. `col` is flattened too; the
-# element for image n, column-matrix row r = (c*kh + i)*kw + j and output position l = oh*OW + ow
-# lives at   n*col_n_stride + r*col_row_stride + l.
+# Layout. `im` is a 1-D buffer holding an (N, C, H, W) image batch with any non-negative element
+# strides: pixel (n, c, h, w) lives at n*im_sn + c*im_sc + h*im_sh + w*im_sw. C-contiguous NCHW
+# has im_sw = 1 (the fast, vectorised inner loops); channels-last NHWC has im_sc = 1, im_sw = C.
+# `col` is flattened too; the element for image n, column-matrix row r = (c*kh + i)*kw + j and
+# output position l = oh*OW + ow lives at   n*col_n_stride + r*col_row_stride + l.
 #   torch's unfold layout (N, C*kh*kw, L):  col_n_stride = C*kh*kw*L, col_row_stride = L
 #   batch folded into columns (C*kh*kw, N*L): col_n_stride = L,       col_row_stride = N*L
 # The second one lets a convolution over the whole batch be a single GEMM.
@@ -69,15 +71,17 @@ cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t size, Py_ssize_t str
 
 
 cdef void _im2col_plane(const plane_t[::1] im, plane_t[::1] col,
-                        Py_ssize_t im_base, Py_ssize_t col_base, Py_ssize_t col_row_stride,
+                        Py_ssize_t im_base, Py_ssize_t im_sh, Py_ssize_t im_sw,
+                        Py_ssize_t col_base, Py_ssize_t col_row_stride,
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                         Py_ssize_t dh, Py_ssize_t dw,
                         Py_ssize_t oh_begin, Py_ssize_t oh_end, Py_ssize_t OW) noexcept nogil:
-    # One input plane (n, c) of H*W at im_base -> its kh*kw column-matrix rows, the first at col_base,
-    # for output rows oh_begin <= oh < oh_end only (all OH of them, or one tile of a tiled GEMM).
-    # Column (oh, ow) of a row sits at (oh - oh_begin)*OW + ow.
+    # One input plane (n, c) of H*W, pixel (h, w) at im_base + h*im_sh + w*im_sw -> its kh*kw
+    # column-matrix rows, the first at col_base, for output rows oh_begin <= oh < oh_end only (all
+    # OH of them, or one tile of a tiled GEMM). Column (oh, ow) of a row sits at (oh - oh_begin)*OW + ow.
     cdef Py_ssize_t i, j, oh, ow, src, dst, row, lo, hi
+    cdef Py_ssize_t step = sw * im_sw          # input elements between two output columns
     cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
     for i in range(kh):
         _valid_range(i * dh - pt, H, sh, oh_end, &oh_lo, &oh_hi)
@@ -91,15 +95,15 @@ cdef void _im2col_plane(const plane_t[::1] im, plane_t[::1] col,
             for oh in range(lo, hi):
                 dst = row + oh * OW
                 # input index that output column 0 would read (h = oh*sh - pt + i*dh, w = j*dw - pl)
-                src = im_base + (oh * sh - pt + i * dh) * W + j * dw - pl
+                src = im_base + (oh * sh - pt + i * dh) * im_sh + (j * dw - pl) * im_sw
                 for ow in range(ow_lo):
                     col[dst + ow] = 0
-                if sw == 1:                               # contiguous: the compiler vectorises it
+                if step == 1:                             # contiguous: the compiler vectorises it
                     for ow in range(ow_lo, ow_hi):
                         col[dst + ow] = im[src + ow]
-                else:
+                else:                                     # horizontal stride, or channels-last
                     for ow in range(ow_lo, ow_hi):
-                        col[dst + ow] = im[src + ow * sw]
+                        col[dst + ow] = im[src + ow * step]
                 for ow in range(ow_hi, OW):
                     col[dst + ow] = 0
             for ow in range(hi * OW, oh_end * OW):        # output rows below the image: padding
@@ -111,24 +115,26 @@ def im2col(const moved_t[::1] im, moved_t[::1] col,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t OH, Py_ssize_t OW,
+           Py_ssize_t im_sn, Py_ssize_t im_sc, Py_ssize_t im_sh, Py_ssize_t im_sw,
            Py_ssize_t col_n_stride, Py_ssize_t col_row_stride, int n_threads):
-    """Unroll every receptive field of ``im`` (N, C, H, W) into ``col`` (see the file header).
+    """Unroll every receptive field of ``im`` (N, C, H, W; element strides im_s*) into ``col``.
 
     Writes every element of the column matrix, padding included; ``col`` may be uninitialised.
     """
     cdef Py_ssize_t p, n, c
-    cdef Py_ssize_t plane = H * W, rows_per_channel = kh * kw
+    cdef Py_ssize_t rows_per_channel = kh * kw
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=n_threads):
             n = p // C
             c = p % C
-            _im2col_plane(im, col, p * plane,
+            _im2col_plane(im, col, n * im_sn + c * im_sc, im_sh, im_sw,
                           n * col_n_stride + c * rows_per_channel * col_row_stride,
                           col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW)
 
 
 cdef void _col2im_plane(const real_t[::1] col, real_t[::1] im,
-                        Py_ssize_t im_base, Py_ssize_t col_base, Py_ssize_t col_row_stride,
+                        Py_ssize_t im_base, Py_ssize_t im_sh, Py_ssize_t im_sw,
+                        Py_ssize_t col_base, Py_ssize_t col_row_stride,
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                         Py_ssize_t dh, Py_ssize_t dw,
@@ -136,11 +142,13 @@ cdef void _col2im_plane(const real_t[::1] col, real_t[::1] im,
                         bint zero_first) noexcept nogil:
     # The adjoint of _im2col_plane: add every column entry of output rows [oh_begin, oh_end) back
     # into the pixel of plane (n, c) it was read from (zeroing the plane first if zero_first).
-    cdef Py_ssize_t i, j, oh, ow, src, dst, row, k, lo
+    cdef Py_ssize_t i, j, oh, ow, src, dst, row, h, w, lo
     cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
+    cdef Py_ssize_t step = sw * im_sw
     if zero_first:
-        for k in range(H * W):
-            im[im_base + k] = 0
+        for h in range(H):
+            for w in range(W):
+                im[im_base + h * im_sh + w * im_sw] = 0
     for i in range(kh):
         _valid_range(i * dh - pt, H, sh, oh_end, &oh_lo, &oh_hi)
         lo = oh_lo if oh_lo > oh_begin else oh_begin
@@ -149,26 +157,28 @@ cdef void _col2im_plane(const real_t[::1] col, real_t[::1] im,
             row = col_base + (i * kw + j) * col_row_stride - oh_begin * OW
             for oh in range(lo, oh_hi):
                 src = row + oh * OW
-                dst = im_base + (oh * sh - pt + i * dh) * W + j * dw - pl
-                if sw == 1:
+                dst = im_base + (oh * sh - pt + i * dh) * im_sh + (j * dw - pl) * im_sw
+                if step == 1:
                     for ow in range(ow_lo, ow_hi):
                         im[dst + ow] += col[src + ow]
                 else:
                     for ow in range(ow_lo, ow_hi):
-                        im[dst + ow * sw] += col[src + ow]
+                        im[dst + ow * step] += col[src + ow]
 
 
 cdef void _col2im_plane_phased(const real_t[::1] col, real_t[::1] im, real_t[::1] scratch,
-                               Py_ssize_t scratch_base, Py_ssize_t im_base, Py_ssize_t col_base,
-                               Py_ssize_t col_row_stride,
+                               Py_ssize_t scratch_base,
+                               Py_ssize_t im_base, Py_ssize_t im_sh, Py_ssize_t im_sw,
+                               Py_ssize_t col_base, Py_ssize_t col_row_stride,
                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                                Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                                Py_ssize_t dh, Py_ssize_t dw,
                                Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    # _col2im_plane for a horizontal stride sw > 1. There each tap adds into every sw-th pixel of a
-    # row, one element at a time (12 GB/s of columns against 34-46 with stride 1). Here the plane
-    # is first accumulated split by column phase, scratch[h, r, q] for pixel w = q*sw + r, where a
-    # tap's adds are contiguous (and vectorised); one pass then interleaves the phases into `im`.
+    # _col2im_plane into a scratch plane, then one pass writing it into `im` (strides im_sh, im_sw).
+    # For a horizontal stride sw > 1 each tap adds into every sw-th pixel of a row, one element at
+    # a time (12 GB/s of columns against 34-46 with stride 1); so is every add into a channels-last
+    # plane (im_sw = C). Here the plane is accumulated contiguously, split by column phase,
+    # scratch[h, r, q] for pixel w = q*sw + r, where a tap's adds are contiguous (and vectorised).
     cdef Py_ssize_t Wq = (W + sw - 1) // sw
     cdef Py_ssize_t i, j, oh, ow, h, w, k, src, dst, row, w0, r
     cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
@@ -190,9 +200,9 @@ cdef void _col2im_plane_phased(const real_t[::1] col, real_t[::1] im, real_t[::1
     for h in range(H):
         for r in range(sw):                       # pixels w = q*sw + r < W of phase r
             src = scratch_base + (h * sw + r) * Wq
-            dst = im_base + h * W + r
+            dst = im_base + h * im_sh + r * im_sw
             for k in range((W - r + sw - 1) // sw):
-                im[dst + k * sw] = scratch[src + k]
+                im[dst + k * sw * im_sw] = scratch[src + k]
 
 
 def col2im(const real_t[::1] col, real_t[::1] im, real_t[::1] scratch,
@@ -200,24 +210,27 @@ def col2im(const real_t[::1] col, real_t[::1] im, real_t[::1] scratch,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t OH, Py_ssize_t OW,
+           Py_ssize_t im_sn, Py_ssize_t im_sc, Py_ssize_t im_sh, Py_ssize_t im_sw,
            Py_ssize_t col_n_stride, Py_ssize_t col_row_stride, int n_threads):
-    """Fold ``col`` back into ``im`` (N, C, H, W), summing overlaps; overwrites all of ``im``.
+    """Fold ``col`` back into ``im`` (N, C, H, W; element strides im_s*), summing overlaps;
+    overwrites all of ``im``.
 
     Parallel over (image, channel) planes: each plane is written by exactly one thread, so the
     accumulation never races (the rows of one channel all add into the same plane). With a
-    horizontal stride above 1, ``scratch`` holds n_threads × H·sw·ceil(W/sw) elements (see
-    _col2im_plane_phased); otherwise it is not used.
+    horizontal stride above 1 or a plane whose rows are not contiguous (im_sw > 1, channels-last),
+    ``scratch`` holds n_threads × H·sw·ceil(W/sw) elements (see _col2im_plane_phased); otherwise
+    it is not used.
     """
     cdef Py_ssize_t p, n, c
-    cdef Py_ssize_t plane = H * W, rows_per_channel = kh * kw
+    cdef Py_ssize_t rows_per_channel = kh * kw
     cdef Py_ssize_t scratch_size = H * sw * ((W + sw - 1) // sw)
     cdef int tid
-    if sw == 1:
+    if sw == 1 and im_sw == 1:
         with nogil:
             for p in prange(N * C, schedule="static", num_threads=n_threads):
                 n = p // C
                 c = p % C
-                _col2im_plane(col, im, p * plane,
+                _col2im_plane(col, im, n * im_sn + c * im_sc, im_sh, im_sw,
                               n * col_n_stride + c * rows_per_channel * col_row_stride,
                               col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW, True)
         return
@@ -226,7 +239,8 @@ def col2im(const real_t[::1] col, real_t[::1] im, real_t[::1] scratch,
         for p in prange(N * C, schedule="static"):
             n = p // C
             c = p % C
-            _col2im_plane_phased(col, im, scratch, tid * scratch_size, p * plane,
+            _col2im_plane_phased(col, im, scratch, tid * scratch_size,
+                                 n * im_sn + c * im_sc, im_sh, im_sw,
                                  n * col_n_stride + c * rows_per_channel * col_row_stride,
                                  col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
 
@@ -322,32 +336,51 @@ def gemm(const real_t[:, ::1] a, bint trans_a, const real_t[:, ::1] b, bint tran
             (<set_threads_f>set_threads_fn)(previous)
 
 
+cdef inline const real_t* _at(const real_t[::1] im, real_t[::1] work, int pointwise,
+                              Py_ssize_t cols, Py_ssize_t row, bint trans, Py_ssize_t ld) noexcept nogil:
+    # Address of row `row` of a column block: in the input itself (pointwise) or in a tile.
+    cdef Py_ssize_t offset = cols + (row if trans else row * ld)
+    if pointwise:
+        return &im[offset]
+    return &work[offset]
+
+
 def conv_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::1] out,
                        real_t[::1] work,
                        Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
-                       Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t groups,
-                       Py_ssize_t tile_rows, bint pointwise, int n_threads,
+                       Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t im_sn, Py_ssize_t im_sc, Py_ssize_t im_sh, Py_ssize_t im_sw,
+                       Py_ssize_t K, Py_ssize_t groups,
+                       Py_ssize_t tile_rows, int pointwise, bint out_cl, int n_threads,
                        size_t gemm_fn, bint ilp64, size_t set_threads_fn):
-    """``out`` (N, K, OH·OW) := per group W_g · im2col(im)_g, one output-row tile at a time.
+    """``out`` := per group W_g · im2col(im)_g, one output-row tile at a time.
 
-    ``wmat`` is (K, C/groups·kh·kw); ``work`` holds n_threads tiles of C·kh·kw × tile_rows·OW.
+    ``im`` is (N, C, H, W) with element strides im_s*. ``out`` is (N, K, OH·OW), or with
+    ``out_cl`` channels-last (N, OH·OW, K), written as outᵀ = colsᵀ · W_gᵀ (ldc = K) so no
+    transpose follows. ``wmat`` is (K, C/groups·kh·kw); ``work`` holds n_threads tiles of
+    C·kh·kw × tile_rows·OW.
     ``pointwise`` (1×1 kernel, stride 1, no padding or dilation): the input already is the column
-    matrix, so the GEMM reads it in place and ``work`` is not used.
+    matrix, so the GEMM reads it in place and ``work`` is not used. 1: each plane is contiguous
+    (im_sw = 1, im_sh = W, so image n is C × H·W with row stride im_sc); 2: channels-last
+    (im_sc = 1, im_sh = W·im_sw, so image n is H·W × C with row stride im_sw, the columns
+    transposed); 0: not pointwise.
     ``set_threads_fn`` (0 if none) sets the calling thread's BLAS thread count; each worker
     asks for 1, since the tiles themselves are the parallelism.
     """
     cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
     cdef Py_ssize_t tiles_per_image = (OH + tile_rows - 1) // tile_rows
     cdef Py_ssize_t tile_size = R * tile_rows * OW
-    cdef Py_ssize_t t, n, oh0, oh1, T, c, g, base
+    cdef Py_ssize_t t, n, oh0, oh1, T, c, g, base, cols, ld_cols
+    cdef bint trans_cols
     cdef int tid, previous = 1
     cdef real_t[::1] outv = out
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         if set_threads_fn:
             previous = (<set_threads_f>set_threads_fn)(1)
+        base = tid * tile_size
         for t in prange(N * tiles_per_image, schedule="dynamic"):
             n = t // tiles_per_image
             oh0 = (t % tiles_per_image) * tile_rows
@@ -355,22 +388,34 @@ def conv_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::1]
             if oh1 > OH:
                 oh1 = OH
             T = (oh1 - oh0) * OW
-            if pointwise:
-                for g in range(groups):
-                    _gemm_rowmajor(gemm_fn, ilp64, False, False, Kg, T, Rg,
-                                   &wmat[g * Kg * Rg], Rg,
-                                   &im[(n * C + g * Rg) * L + oh0 * OW], L,
-                                   0, &outv[(n * K + g * Kg) * L + oh0 * OW], L)
-                continue
-            base = tid * tile_size
-            for c in range(C):
-                _im2col_plane(im, work, (n * C + c) * H * W, base + c * kh * kw * T, T,
-                              H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
+            # cols_g (Rg × T) of group g starts at cols + g*Rg*ld_cols (transposed: + g*Rg)
+            if pointwise == 1:
+                cols = n * im_sn + oh0 * OW
+                ld_cols = im_sc
+                trans_cols = False
+            elif pointwise == 2:
+                cols = n * im_sn + oh0 * OW * im_sw
+                ld_cols = im_sw
+                trans_cols = True
+            else:
+                cols = base
+                ld_cols = T
+                trans_cols = False
+                for c in range(C):
+                    _im2col_plane(im, work, n * im_sn + c * im_sc, im_sh, im_sw,
+                                  base + c * kh * kw * T, T,
+                                  H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
             for g in range(groups):
-                _gemm_rowmajor(gemm_fn, ilp64, False, False, Kg, T, Rg,
-                               &wmat[g * Kg * Rg], Rg,
-                               &work[base + g * Rg * T], T,
-                               0, &outv[(n * K + g * Kg) * L + oh0 * OW], L)
+                if out_cl:                   # out[n, oh0·OW:, g·Kg:] (T × Kg) = cols_gᵀ · W_gᵀ
+                    _gemm_rowmajor(gemm_fn, ilp64, not trans_cols, True, T, Kg, Rg,
+                                   _at(im, work, pointwise, cols, g * Rg, trans_cols, ld_cols),
+                                   ld_cols, &wmat[g * Kg * Rg], Rg,
+                                   0, &outv[(n * L + oh0 * OW) * K + g * Kg], K)
+                else:                        # out[n, g·Kg:, oh0·OW:] (Kg × T) = W_g · cols_g
+                    _gemm_rowmajor(gemm_fn, ilp64, False, trans_cols, Kg, T, Rg,
+                                   &wmat[g * Kg * Rg], Rg,
+                                   _at(im, work, pointwise, cols, g * Rg, trans_cols, ld_cols),
+                                   ld_cols, 0, &outv[(n * K + g * Kg) * L + oh0 * OW], L)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)
 
@@ -380,27 +425,33 @@ def conv_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const real
                         Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                         Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
-                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t groups,
+                        Py_ssize_t OH, Py_ssize_t OW,
+                        Py_ssize_t im_sn, Py_ssize_t im_sc, Py_ssize_t im_sh, Py_ssize_t im_sw,
+                        Py_ssize_t gx_sn, Py_ssize_t gx_sc, Py_ssize_t gx_sh, Py_ssize_t gx_sw,
+                        bint gy_cl, Py_ssize_t K, Py_ssize_t groups,
                         Py_ssize_t tile_rows, bint want_gx, bint want_gw, int n_threads,
                         size_t gemm_fn, bint ilp64, size_t set_threads_fn):
     """Both gradients of a convolution, one output-row tile at a time (see conv_forward_tiled).
 
-    gy is (N, K, OH·OW). With want_gw, each thread adds gy_tile · cols_tileᵀ into its own
-    (K, C/groups·kh·kw) slab of ``gw_parts`` (n_threads slabs, zeroed by the caller; the caller sums
-    them). With want_gx, ``gx`` (N, C, H, W), zeroed by the caller, receives
-    col2im(Wᵀ · gy_tile) for every tile. Two tiles of an image whose input rows overlap must not
-    add into ``gx`` at once, so even tiles run first, then odd ones; the caller makes tiles tall
-    enough (tile_rows·sh > dh·(kh − 1) − sh) that tiles two apart never share an input row.
+    ``im`` is (N, C, H, W) with element strides im_s* (only read with want_gw). gy is
+    (N, K, OH·OW), or with ``gy_cl`` channels-last (N, OH·OW, K), read as a transposed operand.
+    With want_gw, each thread adds gy_tile · cols_tileᵀ into its own (K, C/groups·kh·kw) slab of
+    ``gw_parts`` (n_threads slabs, zeroed by the caller; the caller sums them). With want_gx,
+    ``gx`` (N, C, H, W, element strides gx_s*), zeroed by the caller, receives col2im(Wᵀ · gy_tile)
+    for every tile. Two tiles of an image whose input rows overlap must not add into ``gx`` at
+    once, so even tiles run first, then odd ones; the caller makes tiles tall enough
+    (tile_rows·sh > dh·(kh − 1) − sh) that tiles two apart never share an input row.
     ``work`` holds 2 × n_threads tiles of C·kh·kw × tile_rows·OW.
     """
     cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
     cdef Py_ssize_t tiles_per_image = (OH + tile_rows - 1) // tile_rows
     cdef Py_ssize_t half = (tiles_per_image + 1) // 2
     cdef Py_ssize_t tile_size = R * tile_rows * OW
-    cdef Py_ssize_t u, t, n, oh0, oh1, T, c, g, cols, dcols
+    cdef Py_ssize_t u, t, n, oh0, oh1, T, c, g, cols, dcols, gy_at, ld_gy
     cdef int tid, previous = 1, phase
     cdef real_t[::1] gxv = gx
     cdef real_t[::1] gwv = gw_parts
+    ld_gy = K if gy_cl else L
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         if set_threads_fn:
@@ -422,21 +473,25 @@ def conv_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const real
                 T = (oh1 - oh0) * OW
                 if want_gw:
                     for c in range(C):
-                        _im2col_plane(im, work, (n * C + c) * H * W, cols + c * kh * kw * T, T,
+                        _im2col_plane(im, work, n * im_sn + c * im_sc, im_sh, im_sw,
+                                      cols + c * kh * kw * T, T,
                                       H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
                     for g in range(groups):          # gw_g += gy_g · cols_gᵀ
-                        _gemm_rowmajor(gemm_fn, ilp64, False, True, Kg, Rg, T,
-                                       &gy[(n * K + g * Kg) * L + oh0 * OW], L,
+                        gy_at = ((n * L + oh0 * OW) * K + g * Kg) if gy_cl else ((n * K + g * Kg) * L + oh0 * OW)
+                        _gemm_rowmajor(gemm_fn, ilp64, gy_cl, True, Kg, Rg, T,
+                                       &gy[gy_at], ld_gy,
                                        &work[cols + g * Rg * T], T,
                                        1, &gwv[(tid * K + g * Kg) * Rg], Rg)
                 if want_gx:
                     for g in range(groups):          # dcols_g = W_gᵀ · gy_g
-                        _gemm_rowmajor(gemm_fn, ilp64, True, False, Rg, T, Kg,
+                        gy_at = ((n * L + oh0 * OW) * K + g * Kg) if gy_cl else ((n * K + g * Kg) * L + oh0 * OW)
+                        _gemm_rowmajor(gemm_fn, ilp64, True, gy_cl, Rg, T, Kg,
                                        &wmat[g * Kg * Rg], Rg,
-                                       &gy[(n * K + g * Kg) * L + oh0 * OW], L,
+                                       &gy[gy_at], ld_gy,
                                        0, &work[dcols + g * Rg * T], T)
                     for c in range(C):
-                        _col2im_plane(work, gxv, (n * C + c) * H * W, dcols + c * kh * kw * T, T,
+                        _col2im_plane(work, gxv, n * gx_sn + c * gx_sc, gx_sh, gx_sw,
+                                      dcols + c * kh * kw * T, T,
                                       H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW, False)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)

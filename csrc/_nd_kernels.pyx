@@ -8,7 +8,8 @@
 # (im2col) or scatter-add (col2im) through three tables, so no padded copy of the input is made and
 # one loop serves every mode and 1-D (D = H = 1), 2-D (D = 1) and 3-D inputs.
 #
-# Layout. `im` is a C-contiguous (N, C, D, H, W) array flattened to 1-D; `col` is (N, C*kd*kh*kw, L)
+# Layout. `im` is a 1-D buffer holding an (N, C, D, H, W) batch with any non-negative element strides
+# `ims` = (sN, sC, sD, sH, sW) (C-contiguous, channels-last, or a strided view); `col` is (N, C*kd*kh*kw, L)
 # with row ((c*kd + a)*kh + b)*kw + e and column (od*OH + oh)*OW + ow: torch's unfold layout, with
 # channel slowest and the last kernel axis fastest.
 
@@ -31,16 +32,18 @@ ctypedef fused real_t:
 def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
               const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
               Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+              Py_ssize_t s_n, Py_ssize_t s_c, Py_ssize_t s_d, Py_ssize_t s_h, Py_ssize_t s_w,
               moved_t pad_value, int n_threads):
-    """col[n, row, l] = im[n, c, td[a, od], th[b, oh], tw[e, ow]], or pad_value where a table is -1."""
+    """col[n, row, l] = im[n, c, td[a, od], th[b, oh], tw[e, ow]], or pad_value where a table is -1;
+    im's element strides are s_n, s_c, s_d, s_h, s_w."""
     cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
     cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
-    cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw, plane = D * H * W
+    cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw
     cdef Py_ssize_t p, a, b, e, od, oh, ow, src_base, dst, sd, sh, sw
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=n_threads):
             # plane p = n*C + c: its rows start at p*taps*L in (N, C*taps, L)
-            src_base = p * plane
+            src_base = (p // C) * s_n + (p % C) * s_c
             dst = p * taps * L
             for a in range(kd):
                 for b in range(kh):
@@ -54,24 +57,29 @@ def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
                                     if sd < 0 or sh < 0 or sw < 0:
                                         col[dst] = pad_value
                                     else:
-                                        col[dst] = im[src_base + (sd * H + sh) * W + sw]
+                                        col[dst] = im[src_base + sd * s_d + sh * s_h + sw * s_w]
                                     dst = dst + 1
 
 
 def col2im_nd(const real_t[::1] col, real_t[::1] im,
               const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
-              Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, int n_threads):
-    """The adjoint of im2col_nd: zero ``im``, then add every column entry into the pixel it was read from."""
+              Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+              Py_ssize_t s_n, Py_ssize_t s_c, Py_ssize_t s_d, Py_ssize_t s_h, Py_ssize_t s_w,
+              int n_threads):
+    """The adjoint of im2col_nd: zero ``im`` (element strides s_*), then add every column entry
+    into the pixel it was read from."""
     cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
     cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
-    cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw, plane = D * H * W
-    cdef Py_ssize_t p, q, a, b, e, od, oh, ow, dst_base, src, sd, sh, sw
+    cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw
+    cdef Py_ssize_t p, z, y, x, a, b, e, od, oh, ow, dst_base, src, sd, sh, sw
     with nogil:
         # Parallel over (image, channel) planes only: every write of plane p lands in plane p.
         for p in prange(N * C, schedule="static", num_threads=n_threads):
-            dst_base = p * plane
-            for q in range(plane):
-                im[dst_base + q] = 0
+            dst_base = (p // C) * s_n + (p % C) * s_c
+            for z in range(D):
+                for y in range(H):
+                    for x in range(W):
+                        im[dst_base + z * s_d + y * s_h + x * s_w] = 0
             src = p * taps * L
             for a in range(kd):
                 for b in range(kh):
@@ -83,5 +91,5 @@ def col2im_nd(const real_t[::1] col, real_t[::1] im,
                                 for ow in range(OW):
                                     sw = tw[e, ow]
                                     if sd >= 0 and sh >= 0 and sw >= 0:
-                                        im[dst_base + (sd * H + sh) * W + sw] += col[src]
+                                        im[dst_base + sd * s_d + sh * s_h + sw * s_w] += col[src]
                                     src = src + 1

@@ -24,14 +24,21 @@ from ._validation import (
     as_int,
     as_pair,
     batched,
+    channels_last_like,
     check_alloc,
     check_float,
     check_same_dtype,
+    from_channels_first,
     geometry,
     is_tensor,
+    layout_dims,
     out_array,
+    parse_layout,
     parse_padding,
+    shape_in_layout,
+    strided_buffer,
     to_array,
+    to_channels_first,
     wrap_like,
 )
 
@@ -56,7 +63,8 @@ TILE_MIN_COLUMNS = 128
 
 
 def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -> None:
-    """Fill ``out`` with the columns of ``x`` (N, C, H, W), C-contiguous, same dtype.
+    """Fill ``out`` (C-contiguous, same dtype) with the columns of ``x`` (N, C, H, W), any strides
+    the kernels read (:func:`im2col._validation.kernel_readable`).
 
     ``folded=False``: ``out`` is (N, C·kh·kw, L), torch's layout. ``folded=True``: ``out`` is
     (C·kh·kw, N·L), the batch laid side by side so one GEMM covers every image.
@@ -67,30 +75,33 @@ def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -
     if x.dtype.itemsize not in _MOVER:  # complex128: move the real and imaginary parts separately
         for part in ("real", "imag"):
             tmp = np.empty(out.shape, dtype=getattr(out, part).dtype)
-            _im2col_into(np.ascontiguousarray(getattr(x, part)), g, tmp, folded=folded)
+            _im2col_into(getattr(x, part), g, tmp, folded=folded)
             setattr(out, part, tmp)
         return
     mover = _MOVER[x.dtype.itemsize]
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
+    im, im_strides = strided_buffer(x)
     _kernels.im2col(
-        x.reshape(-1).view(mover), out.reshape(-1).view(mover), *g.kernel_args(N),
+        im.view(mover), out.reshape(-1).view(mover), *g.kernel_args(N), *im_strides,
         n_stride, row_stride, threads_for(out.size),
     )  # fmt: skip
 
 
 def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -> None:
-    """Fold ``cols`` into ``out`` (N, C, H, W), overwriting it; layouts as in :func:`_im2col_into`."""
+    """Fold ``cols`` into ``out`` (N, C, H, W), overwriting it; layouts as in :func:`_im2col_into`.
+
+    ``out`` may be strided (a channels-last buffer seen as N, C, H, W)."""
     N = out.shape[0]
     if N == 0:
         return
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
     n_threads = threads_for(cols.size)
-    # with a horizontal stride, each thread accumulates a plane split by column phase first
-    phased = g.H * g.sw * -(-g.W // g.sw) if g.sw > 1 else 0
+    im, im_strides = strided_buffer(out)
+    # with a horizontal stride, or rows that are not contiguous (channels-last), each thread
+    # accumulates a plane in scratch first (split by column phase)
+    phased = g.H * g.sw * -(-g.W // g.sw) if g.sw != 1 or im_strides[3] != 1 else 0
     scratch = workspace("col2im_phases", max(1, n_threads * phased), out.dtype)
-    _kernels.col2im(
-        cols.reshape(-1), out.reshape(-1), scratch, *g.kernel_args(N), n_stride, row_stride, n_threads
-    )
+    _kernels.col2im(cols.reshape(-1), im, scratch, *g.kernel_args(N), *im_strides, n_stride, row_stride, n_threads)
 
 
 def _chunk(g: Geometry, itemsize: int) -> int:
@@ -106,29 +117,79 @@ def _tile_rows(g: Geometry, itemsize: int) -> int:
     return max(1, min(g.OH, max(by_bytes, by_width)))
 
 
-def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometry, groups: int) -> np.ndarray:
-    # x is (N, C, H, W), w is (K, C/groups, kh, kw); returns (N, K, L).
+def _pointwise(g: Geometry, strides: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """How the tiled forward reads a 1×1 convolution's input in place, and the strides to pass.
+
+    0: not in place (not pointwise, or a layout the GEMM cannot read). 1: each (C, H·W) plane a
+    matrix with unit column stride and row stride ``ld`` (NCHW). 2: each image an (H·W, C) matrix
+    with unit column stride (channels-last). Only the strides the kernel reads in that mode matter.
+    """
+    if not g.is_pointwise:
+        return 0, strides
+    sn, sc, sh, sw = strides
+    L = g.L
+    if g.W == 1 or g.H == 1 or sh == g.W * sw:  # the grid is one axis of stride sl
+        sl = sh if g.W == 1 else sw
+    else:
+        return 0, strides
+    if (sl == 1 or L == 1) and (g.C == 1 or sc >= L):
+        ld = sc if g.C > 1 else L
+        return 1, (sn, ld, g.W, 1)
+    if (sc == 1 or g.C == 1) and (L == 1 or sl >= g.C):
+        ld = sl if L > 1 else g.C
+        return 2, (sn, 1, g.W * ld, ld)
+    return 0, strides
+
+
+def _empty_image(shape: tuple[int, ...], dtype, channels_last: bool, zero: bool = False) -> np.ndarray:
+    """A new (N, C, *spatial) array, laid out channels-last (a moved-axis view) if asked."""
+    alloc = np.zeros if zero else np.empty
+    if not channels_last:
+        return alloc(shape, dtype=dtype)
+    return to_channels_first(alloc((shape[0], *shape[2:], shape[1]), dtype=dtype), True)
+
+
+def _conv_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometry, groups: int, out_cl: bool = False
+) -> np.ndarray:
+    # x is (N, C, H, W) with any kernel-readable strides, w is (K, C/groups, kh, kw);
+    # returns (N, K, OH, OW), laid out channels-last (a view of an (N, OH, OW, K) array) if out_cl.
     N, K, L = g.N, w.shape[0], g.L
-    Kg, Rg = K // groups, g.rows // groups
+    Rg = g.rows // groups
     wmat = w.reshape(K, Rg)
-    out = np.empty((N, K, L), dtype=x.dtype)
+    out4 = _empty_image((N, K, g.OH, g.OW), x.dtype, out_cl)
     if N == 0:
-        return out
+        return out4
     blas = native_blas()
     if blas is not None:
         # Each thread unrolls a few output rows into its own cache-sized tile and multiplies it at
         # once, writing into `out` in place: the column matrix never exists in full.
         rows = _tile_rows(g, x.dtype.itemsize)
         n_threads = threads_for_flops(2 * N * K * Rg * L)
-        work = workspace("tiles", 1 if g.is_pointwise else n_threads * g.rows * rows * g.OW, x.dtype)
+        im, im_strides = strided_buffer(x)
+        mode, im_strides = _pointwise(g, im_strides)
+        work = workspace("tiles", 1 if mode else n_threads * g.rows * rows * g.OW, x.dtype)
+        out_buf = from_channels_first(out4, out_cl)  # C-contiguous, (N, K, OH, OW) or (N, OH, OW, K)
         _kernels.conv_forward_tiled(
-            x.reshape(-1), wmat.reshape(-1), out.reshape(-1), work, *g.kernel_args(N), K, groups,
-            rows, g.is_pointwise, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
+            im, wmat.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
+            rows, mode, out_cl, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
             blas.ilp64, blas.set_threads_local,
         )  # fmt: skip
         if b is not None:
-            out += b[:, None]
-        return out
+            out4 += b[:, None, None]
+        return out4
+    out = _conv_forward_matmul(x, wmat, b, g, groups)
+    if not out_cl:
+        return out.reshape(N, K, g.OH, g.OW)
+    np.copyto(out4, out.reshape(N, K, g.OH, g.OW))
+    return out4
+
+
+def _conv_forward_matmul(x: np.ndarray, wmat: np.ndarray, b: np.ndarray | None, g: Geometry, groups: int):
+    # The fallback without a BLAS the kernels can call: returns (N, K, L), C-contiguous.
+    N, K, L = g.N, wmat.shape[0], g.L
+    Kg, Rg = K // groups, g.rows // groups
+    out = np.empty((N, K, L), dtype=x.dtype)
     if g.is_pointwise:
         # x[n] viewed as (C, H·W) already is image n's column matrix: no copy at all.
         xs = x.reshape(N, g.C, L)
@@ -161,10 +222,31 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geometr
     return out
 
 
+def _grad_output_buffer(gy: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(C-contiguous buffer, channels-last?) of ``gy`` (N, K, L): as it is when it is (N, K, L) or
+    (N, L, K) in memory, else copied into whichever of the two its strides are closer to."""
+    if gy.flags.c_contiguous:
+        return gy, False
+    t = gy.transpose(0, 2, 1)
+    if t.flags.c_contiguous or gy.strides[1] < gy.strides[2]:
+        return np.ascontiguousarray(t), True
+    return np.ascontiguousarray(gy), False
+
+
 def _conv_backward_tiled(
-    gy: np.ndarray, x: np.ndarray | None, w: np.ndarray, g: Geometry, groups: int, blas, *, want_gx: bool, want_gw: bool
+    gy: np.ndarray,
+    x: np.ndarray | None,
+    w: np.ndarray,
+    g: Geometry,
+    groups: int,
+    blas,
+    *,
+    want_gx: bool,
+    want_gw: bool,
+    gx_cl: bool = False,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    # gy is (N, K, L), x is (N, C, H, W) (only read for grad_weight); returns (grad_input, grad_weight).
+    # gy is (N, K, L) with any strides, x is (N, C, H, W) with kernel-readable strides (only read
+    # for grad_weight); returns (grad_input (N, C, H, W), channels-last if gx_cl; grad_weight).
     N, K = g.N, w.shape[0]
     Rg = g.rows // groups
     dtype = gy.dtype
@@ -173,26 +255,30 @@ def _conv_backward_tiled(
     rows = max(_tile_rows(g, dtype.itemsize), -(-overlap // g.sh) if overlap > 0 else 1)
     rows = min(rows, g.OH)
     n_threads = threads_for_flops(4 * N * K * Rg * g.L)
-    gx = np.zeros((N, g.C, g.H, g.W), dtype=dtype) if want_gx else np.empty(1, dtype=dtype)
+    gx = _empty_image((N, g.C, g.H, g.W), dtype, gx_cl, zero=True) if want_gx else np.empty((1,) * 4, dtype=dtype)
     gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
     work = workspace("tiles", 2 * n_threads * g.rows * rows * g.OW, dtype)
-    im = x.reshape(-1) if want_gw else gy.reshape(-1)  # not read without want_gw
     if N:
+        gy_buf, gy_cl = _grad_output_buffer(gy)
+        im, im_strides = strided_buffer(x) if want_gw else (gy_buf.reshape(-1), (0,) * 4)  # not read without want_gw
+        gx_buf, gx_strides = strided_buffer(gx) if want_gx else (gx.reshape(-1), (0,) * 4)
         _kernels.conv_backward_tiled(
-            im, w.reshape(-1), gy.reshape(-1), gx.reshape(-1), gw_parts, work, *g.kernel_args(N), K, groups,
-            rows, want_gx, want_gw, n_threads, blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64,
-            blas.set_threads_local,
+            im, w.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, *g.kernel_args(N), *im_strides,
+            *gx_strides, gy_cl, K, groups, rows, want_gx, want_gw, n_threads,
+            blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local,
         )  # fmt: skip
     gw = gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
     return (gx if want_gx else None), gw
 
 
-def _conv_grad_input(gy: np.ndarray, w: np.ndarray, g: Geometry, groups: int, dtype: np.dtype) -> np.ndarray:
+def _conv_grad_input(
+    gy: np.ndarray, w: np.ndarray, g: Geometry, groups: int, dtype: np.dtype, gx_cl: bool = False
+) -> np.ndarray:
     # gy is (N, K, L); returns d(input) (N, C, H, W) = col2im(Wᵀ · gy), chunked like the forward.
     N, K, L = g.N, w.shape[0], g.L
     Kg, Rg = K // groups, g.rows // groups
     wmat = w.reshape(K, Rg)
-    gx = np.empty((N, g.C, g.H, g.W), dtype=dtype)
+    gx = _empty_image((N, g.C, g.H, g.W), dtype, gx_cl)
     if N == 0:
         return gx
     nb = _chunk(g, dtype.itemsize)
@@ -233,13 +319,16 @@ def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g
 # --- shared argument handling -----------------------------------------------------------------
 
 
-def _conv_args(fn: str, input: Any, weight: Any, bias: Any, groups: Any):
-    """Convert and check input/weight/bias of a convolution; the shapes' agreement is checked later."""
-    x = to_array(input, "input", fn)
+def _conv_args(fn: str, input: Any, weight: Any, bias: Any, groups: Any, channels_last: bool = False):
+    """Convert and check input/weight/bias of a convolution; the shapes' agreement is checked later.
+
+    The input comes back as an (N, C, H, W) view of the user's data, whatever its layout."""
+    x = to_array(input, "input", fn, strided=True)
     w = to_array(weight, "weight", fn)
     check_float(x, "input", fn)
     check_same_dtype(x, "input", w, "weight", fn)
-    x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
+    x4, unbatched = batched(x, "input", fn, layout_dims(2, channels_last))
+    x4 = to_channels_first(x4, channels_last)
     if w.ndim != 4:
         raise ValueError(f"{fn}(): argument 'weight' must be a 4-D array, got {w.ndim}-D of shape {w.shape}")
     if 0 in w.shape:
@@ -359,6 +448,7 @@ def im2col(
     padding_mode: str = "zeros",
     pad_value: Any = 0,
     out: Any = None,
+    layout: str | None = None,
 ) -> Any:
     """Unroll every receptive field of an image batch into a column: ``torch.nn.functional.unfold``.
 
@@ -387,6 +477,10 @@ def im2col(
         overlapping the input. Reusing one buffer across calls saves the page faults of a fresh
         allocation, which measured 1.6–1.7× the time of the copy itself on 55 MiB column matrices
         (``benchmarks/floor_breakdown.py``).
+    layout : {None, 'NCHW', 'NHWC', 'NCL', 'NLC', 'NCDHW', 'NDHWC', 'channels_first', 'channels_last'}
+        The input's layout. None (the default) and the channels-first names mean (N, C, H, W);
+        'NHWC' (1-D 'NLC', 3-D 'NDHWC') or 'channels_last' mean (N, H, W, C). Channels-last data is
+        read in place, without a copy. The columns are in the same layout either way.
 
     Returns
     -------
@@ -427,9 +521,15 @@ def im2col(
     >>> buf = np.empty((1, 9, 4), np.float32)
     >>> im2col.im2col(x, 3, out=buf) is buf
     True
+
+    A channels-last (N, H, W, C) batch gives the same columns:
+
+    >>> x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))     # (1, 4, 4, 1)
+    >>> np.array_equal(im2col.im2col(x_nhwc, 3, layout="NHWC"), cols)
+    True
     """
     fn = "im2col"
-    x = to_array(input, "input", fn)
+    x = to_array(input, "input", fn, strided=True)
     if x.dtype.kind not in "biufc" or (x.dtype.itemsize not in _MOVER and x.dtype.kind != "c"):
         raise TypeError(
             f"{fn}(): argument 'input' has dtype {x.dtype}; supported are bool, integers, float16/32/64 "
@@ -437,11 +537,14 @@ def im2col(
         )
     _nd.check_mode(fn, padding_mode, pad_value)
     n = _nd.im2col_dims(x.ndim, kernel_size)
+    cl = parse_layout(fn, layout, n)
     if n != 2 or padding_mode not in ("zeros", "constant") or pad_value != 0:
         return _nd.im2col(
-            x, is_tensor(input), kernel_size, dilation, padding, stride, padding_mode, pad_value, n, out=out
-        )
-    x4, unbatched = batched(x, "input", fn, "(N, C, H, W)")
+            x, is_tensor(input), kernel_size, dilation, padding, stride, padding_mode, pad_value, n, out=out,
+            channels_last=cl,
+        )  # fmt: skip
+    x4, unbatched = batched(x, "input", fn, layout_dims(2, cl))
+    x4 = to_channels_first(x4, cl)
     k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
     d = as_pair(dilation, "dilation", fn, minimum=1)
     s = as_pair(stride, "stride", fn, minimum=1)
@@ -468,6 +571,7 @@ def col2im(
     *,
     padding_mode: str = "zeros",
     reduce: str = "sum",
+    layout: str | None = None,
 ) -> Any:
     """Sum columns back into an image batch: ``torch.nn.functional.fold``, the adjoint of :func:`im2col`.
 
@@ -487,10 +591,13 @@ def col2im(
     reduce : {'sum', 'mean'}, default 'sum'
         'sum' as torch's fold; 'mean' divides each pixel by the number of column entries added
         into it, so ``col2im(im2col(x), reduce='mean') = x`` wherever a window covers x.
+    layout : {None, 'NCHW', 'NHWC', ...}, default None
+        The layout of the *output* image, as in :func:`im2col`: 'NHWC' (or 'NLC', 'NDHWC',
+        'channels_last') returns (N, H, W, C), folded straight into that layout.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, C, H, W) or (C, H, W)
+    ndarray or Tensor, shape (N, C, H, W) or (C, H, W) (or channels-last, see ``layout``)
         Every column entry added into the pixel it was read from; entries that came from padding
         are dropped. Pixels covered by several windows receive the sum, so
         ``col2im(im2col(x)) = count · x`` where ``count`` is the number of windows covering each pixel.
@@ -519,10 +626,12 @@ def col2im(
     _nd.check_mode(fn, padding_mode, 0)
     _nd.check_reduce(fn, reduce)
     n = _nd.col2im_dims(output_size, kernel_size)
+    cl = parse_layout(fn, layout, n)
     if n != 2 or padding_mode not in ("zeros", "constant") or reduce != "sum":
         return _nd.col2im(
-            cols, is_tensor(input), output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n
-        )
+            cols, is_tensor(input), output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n,
+            channels_last=cl,
+        )  # fmt: skip
     cols3, unbatched = batched(cols, "input", fn, "(N, C·kh·kw, L)")
     size = as_pair(output_size, "output_size", fn, minimum=1)
     k = as_pair(kernel_size, "kernel_size", fn, minimum=1)
@@ -544,8 +653,9 @@ def col2im(
             f"padding={p}, stride={s}; got L={L}"
         )
     check_alloc(fn, "output", (N, C, *size), cols3.dtype)
-    out = np.empty((N, C, *size), dtype=cols3.dtype)
+    out = _empty_image((N, C, *size), cols3.dtype, cl)
     _col2im_into(cols3, g, out, folded=False)
+    out = from_channels_first(out, cl)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))
 
 
@@ -557,6 +667,8 @@ def conv2d(
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
+    *,
+    layout: str = "NCHW",
 ) -> Any:
     """2-D convolution (cross-correlation, as in deep learning) as im2col and one GEMM per group.
 
@@ -571,10 +683,17 @@ def conv2d(
     groups : int, default 1
         Split channels into groups convolved separately; ``groups = C = K`` is a depthwise
         convolution.
+    layout : {'NCHW', 'NHWC', 'channels_first', 'channels_last'}, default 'NCHW'
+        Of the input and the output. With 'NHWC' the input is (N, H, W, C), read in place, and the
+        output (N, OH, OW, K) is written directly in that layout (the weight stays
+        (K, C/groups, kh, kw)). Independently of ``layout``, any strided view (such as
+        ``x.transpose(0, 3, 1, 2)`` of an NHWC array) is read without a copy, and a tensor in
+        ``torch.channels_last`` memory format (input or weight) gives a channels_last output,
+        as torch does.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, K, OH, OW) or (K, OH, OW)
+    ndarray or Tensor, shape (N, K, OH, OW) or (K, OH, OW); (N, OH, OW, K) with 'NHWC'
         Of the input's type and dtype, with ``OH = (H + top + bottom − dh·(kh − 1) − 1) // sh + 1``.
 
     Notes
@@ -611,13 +730,29 @@ def conv2d(
     >>> y = (weight.reshape(4, 9) @ cols).reshape(64, 4, 26, 26)
     >>> bool(np.allclose(im2col.conv2d(x, weight), y, atol=1e-6))
     True
+
+    The same batch stored channels-last, (N, H, W, C), gives the output channels-last:
+
+    >>> x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    >>> y_nhwc = im2col.conv2d(x_nhwc, weight, layout="NHWC")
+    >>> y_nhwc.shape
+    (64, 26, 26, 4)
+    >>> bool(np.allclose(y_nhwc.transpose(0, 3, 1, 2), y, atol=1e-6))
+    True
     """
     fn = "conv2d"
-    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups)
+    cl = parse_layout(fn, layout, 2)
+    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, cl)
     g = _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups)
     _check_bias(fn, b, w.shape[0], "output channel (weight.shape[0])")
-    out = _conv_forward(x4, w, b, g, groups).reshape(g.N, w.shape[0], g.OH, g.OW)
+    out = _conv_forward(x4, w, b, g, groups, cl or _tensor_channels_last(input, weight))
+    out = from_channels_first(out, cl)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))
+
+
+def _tensor_channels_last(*tensors: Any) -> bool:
+    """Torch's rule: a convolution of a tensor is channels-last if its input or weight is."""
+    return is_tensor(tensors[0]) and any(channels_last_like(t) for t in tensors)
 
 
 def conv2d_backward(
@@ -628,6 +763,8 @@ def conv2d_backward(
     padding: PaddingArg = 0,
     dilation: IntOrPair = 1,
     groups: int = 1,
+    *,
+    layout: str = "NCHW",
 ) -> tuple[Any, Any, Any]:
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
@@ -637,6 +774,9 @@ def conv2d_backward(
         Gradient of the loss with respect to ``conv2d(input, weight, ...)``.
     input, weight, stride, padding, dilation, groups
         The arguments of the forward :func:`conv2d`.
+    layout : {'NCHW', 'NHWC', 'channels_first', 'channels_last'}, default 'NCHW'
+        Of ``input``, ``grad_output`` and ``grad_input``, as in :func:`conv2d`: with 'NHWC'
+        grad_output is (N, OH, OW, K) and grad_input comes back (N, H, W, C).
 
     Returns
     -------
@@ -667,27 +807,32 @@ def conv2d_backward(
     array([4.])
     """
     fn = "conv2d_backward"
-    x4, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups)
+    cl = parse_layout(fn, layout, 2)
+    x4, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, cl)
     g = _conv2d_geometry(fn, x4, w, stride, padding, dilation, groups)
-    gy = to_array(grad_output, "grad_output", fn)
+    gy = to_array(grad_output, "grad_output", fn, strided=True)
     check_same_dtype(x4, "input", gy, "grad_output", fn)
     K = w.shape[0]
-    expected = (K, g.OH, g.OW) if unbatched else (g.N, K, g.OH, g.OW)
+    expected = shape_in_layout((g.N, K, g.OH, g.OW), cl)[unbatched:]
     if gy.shape != expected:
+        given = shape_in_layout(x4.shape, cl)[unbatched:]
         raise ValueError(
             f"{fn}(): argument 'grad_output' must have shape {expected}, the shape of conv2d's output "
-            f"for input of shape {x4.shape[1:] if unbatched else x4.shape} and weight of shape {w.shape}, "
-            f"got shape {gy.shape}"
+            f"{'(N, OH, OW, K)' if cl else '(N, K, OH, OW)'} for input of shape {given} and weight of shape "
+            f"{w.shape}, got shape {gy.shape}"
         )
-    gy3 = gy.reshape(g.N, K, g.L)
+    gy4 = to_channels_first(gy[None] if unbatched else gy, cl)
+    gy3 = gy4.reshape(g.N, K, g.L)  # a view for C-contiguous and channels-last alike
+    gx_cl = cl or channels_last_like(input)
     blas = native_blas()
     if blas is not None:
-        gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True)
+        gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True, gx_cl=gx_cl)
         gw = gw.reshape(w.shape)
     else:
-        gx = _conv_grad_input(gy3, w, g, groups, x4.dtype)
+        gx = _conv_grad_input(gy3, w, g, groups, x4.dtype, gx_cl)
         gw = _conv_grad_weight(gy3, x4, w.shape, g, groups)
     gb = gy3.sum(axis=(0, 2))
+    gx = from_channels_first(gx, cl)
     like = is_tensor(input)
     return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw, like), wrap_like(gb, like)
 
@@ -701,6 +846,8 @@ def conv_transpose2d(
     output_padding: IntOrPair = 0,
     groups: int = 1,
     dilation: IntOrPair = 1,
+    *,
+    layout: str = "NCHW",
 ) -> Any:
     """Transposed convolution (``torch.nn.functional.conv_transpose2d``) as a GEMM then col2im.
 
@@ -716,6 +863,8 @@ def conv_transpose2d(
         Extra rows/columns at the bottom/right, to pick among the sizes a strided convolution maps
         to the same output; each must be smaller than the stride or the dilation.
     groups : int, default 1
+    layout : {'NCHW', 'NHWC', 'channels_first', 'channels_last'}, default 'NCHW'
+        Of the input and the output, as in :func:`conv2d`.
 
     Returns
     -------
@@ -745,7 +894,8 @@ def conv_transpose2d(
            [1., 2., 3., 2., 1.]], dtype=float32)
     """
     fn = "conv_transpose2d"
-    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups)
+    cl = parse_layout(fn, layout, 2)
+    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, cl)
     N, Cin, H, W = x4.shape
     wCin, Cog, kh, kw = w.shape
     if wCin != Cin:
@@ -783,11 +933,16 @@ def conv_transpose2d(
     g = geometry(fn, (N, Cout, *size), (kh, kw), s, ((p[0], p[0]), (p[1], p[1])), d, grid=(H, W))
     check_alloc(fn, "output", (N, Cout, *size), x4.dtype)
     check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
+    out_cl = cl or _tensor_channels_last(input, weight)
+    # x4 as the (N, C_in, H·W) "grad_output" of that convolution: a view when x4 is C-contiguous
+    # or channels-last, else a copy
+    x3 = x4.reshape(N, Cin, H * W)
     blas = native_blas()
     if blas is not None:
-        out, _ = _conv_backward_tiled(x4.reshape(N, Cin, H * W), None, w, g, groups, blas, want_gx=True, want_gw=False)
+        out, _ = _conv_backward_tiled(x3, None, w, g, groups, blas, want_gx=True, want_gw=False, gx_cl=out_cl)
     else:
-        out = _conv_grad_input(x4.reshape(N, Cin, H * W), w, g, groups, x4.dtype)
+        out = _conv_grad_input(x3, w, g, groups, x4.dtype, out_cl)
     if b is not None:
         out += b[:, None, None]
+    out = from_channels_first(out, cl)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))

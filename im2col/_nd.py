@@ -27,13 +27,20 @@ from ._validation import (
     as_int,
     as_tuple,
     batched,
+    channels_last_like,
     check_alloc,
     check_float,
     check_same_dtype,
+    from_channels_first,
     is_tensor,
+    layout_dims,
     normalise_and_check_reach,
     out_array,
+    parse_layout,
+    shape_in_layout,
+    strided_buffer,
     to_array,
+    to_channels_first,
     wrap_like,
 )
 
@@ -45,7 +52,6 @@ PADDING_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
 REDUCTIONS = ("sum", "mean")
 _MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -170,8 +176,14 @@ class NdGeometry:
         self.L = math.prod(self.out)
 
 
+def _strides5(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The buffer and (N, C, D, H, W) element strides of an (N, C, *size) array (unit axes: 0)."""
+    buf, strides = strided_buffer(x)
+    return buf, strides[:2] + (0,) * (5 - x.ndim) + strides[2:]
+
+
 def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> None:
-    # x is (N, C, *size) C-contiguous; out is (N, C·taps, L)
+    # x is (N, C, *size) with kernel-readable strides; out is (N, C·taps, L) C-contiguous
     N, C = x.shape[:2]
     if N == 0:
         return
@@ -179,25 +191,28 @@ def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> No
         pv = complex(pad_value)
         for part, value in (("real", pv.real), ("imag", pv.imag)):
             tmp = np.empty(out.shape, dtype=getattr(out, part).dtype)
-            _im2col_into(np.ascontiguousarray(getattr(x, part)), g, tmp, value)
+            _im2col_into(getattr(x, part), g, tmp, value)
             setattr(out, part, tmp)
         return
     mover = _MOVER[x.dtype.itemsize]
     pv = np.array(pad_value).astype(x.dtype).reshape(1).view(mover)[0]
-    _nd_kernels.im2col_nd(x.reshape(-1).view(mover), out.reshape(-1).view(mover), *g.tables, N, C, *g.dhw,
+    im, strides = _strides5(x)
+    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), *g.tables, N, C, *g.dhw, *strides,
                          pv, threads_for(out.size))  # fmt: skip
 
 
 def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) -> None:
-    # cols is (N, C·taps, L); out is (N, C, *size), overwritten
+    # cols is (N, C·taps, L); out is (N, C, *size), any strides (channels-last), overwritten
     N, C = out.shape[:2]
     if N == 0:
         return
-    _nd_kernels.col2im_nd(cols.reshape(-1), out.reshape(-1), *g.tables, N, C, *g.dhw, threads_for(cols.size))
+    im, strides = _strides5(out)
+    _nd_kernels.col2im_nd(cols.reshape(-1), im, *g.tables, N, C, *g.dhw, *strides, threads_for(cols.size))
     if reduce == "mean":
         # how many column entries land on each pixel: the fold of all-ones columns of one plane
         count = np.empty((1, 1, *g.size), out.dtype)
-        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), count.reshape(-1), *g.tables, 1, 1, *g.dhw, 1)
+        im, strides = _strides5(count)
+        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, *g.tables, 1, 1, *g.dhw, *strides, 1)
         np.divide(out, np.maximum(count, 1), out=out)  # pixels no window covers stay 0
 
 
@@ -223,12 +238,15 @@ def _pad_value_for(fn: str, pad_value, dtype: np.dtype):
 # --- im2col / col2im (called from im2col._functional) -----------------------------------------
 
 
-def im2col(x, like_tensor, kernel_size, dilation, padding, stride, padding_mode, pad_value, n, out=None):
+def im2col(
+    x, like_tensor, kernel_size, dilation, padding, stride, padding_mode, pad_value, n, out=None, channels_last=False
+):
     """:func:`im2col.im2col` for ``n`` spatial axes and any padding mode; ``x`` is the converted input.
 
     With ``out`` (the user's array or tensor) the columns are written there and ``out`` is returned."""
     fn = "im2col"
-    xb, unbatched = batched(x, "input", fn, _LAYOUT[n])
+    xb, unbatched = batched(x, "input", fn, layout_dims(n, channels_last))
+    xb = to_channels_first(xb, channels_last)
     k = as_tuple(kernel_size, "kernel_size", fn, n, minimum=1)
     d = as_tuple(dilation, "dilation", fn, n, minimum=1)
     s = as_tuple(stride, "stride", fn, n, minimum=1)
@@ -248,7 +266,9 @@ def im2col(x, like_tensor, kernel_size, dilation, padding, stride, padding_mode,
     return wrap_like(result[0] if unbatched else result, like_tensor)
 
 
-def col2im(cols, like_tensor, output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n):
+def col2im(
+    cols, like_tensor, output_size, kernel_size, dilation, padding, stride, padding_mode, reduce, n, channels_last=False
+):
     """:func:`im2col.col2im` for ``n`` spatial axes, any padding mode and reduction; ``cols`` is the
     converted, float input."""
     fn = "col2im"
@@ -273,8 +293,8 @@ def col2im(cols, like_tensor, output_size, kernel_size, dilation, padding, strid
         )
     C = R // g.taps
     check_alloc(fn, "output", (N, C, *size), cols3.dtype)
-    out = np.empty((N, C, *size), dtype=cols3.dtype)
-    _col2im_into(cols3, g, out, reduce)
+    out = np.empty(shape_in_layout((N, C, *size), channels_last), dtype=cols3.dtype)
+    _col2im_into(cols3, g, to_channels_first(out, channels_last), reduce)
     return wrap_like(out[0] if unbatched else out, like_tensor)
 
 
@@ -286,15 +306,17 @@ def check_reduce(fn: str, reduce: Any) -> None:
 # --- conv1d and conv3d ------------------------------------------------------------------------
 
 
-def _conv_args(fn: str, input, weight, bias, groups, n: int, transposed: bool = False):
+def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool = False, transposed: bool = False):
     """Convert and check a convolution's input (N, C, *size), weight (K, C/groups, *k) and bias (K,).
 
+    The input comes back as an (N, C, *size) view of the user's data, whatever its layout.
     ``transposed``: a transposed convolution's, whose weight is (C, K/groups, *k) and bias (K,)."""
-    x = to_array(input, "input", fn)
+    x = to_array(input, "input", fn, strided=True)
     w = to_array(weight, "weight", fn)
     check_float(x, "input", fn)
     check_same_dtype(x, "input", w, "weight", fn)
-    xb, unbatched = batched(x, "input", fn, _LAYOUT[n])
+    xb, unbatched = batched(x, "input", fn, layout_dims(n, channels_last))
+    xb = to_channels_first(xb, channels_last)
     if w.ndim != n + 2 or 0 in w.shape:
         raise ValueError(
             f"{fn}(): argument 'weight' must be a {n + 2}-D (K, C/groups, {', '.join('k' + a[0] for a in _AXES[n])}) "
@@ -337,16 +359,28 @@ def _conv_geometry(fn, xb, w, stride, padding, dilation, n):
     return s, pads, d, NdGeometry(fn, xb.shape[2:], k, s, pads, d, "zeros")
 
 
-def _check_grad_output(fn, gy, xb, unbatched, K, out):
-    expected = (K, *out) if unbatched else (xb.shape[0], K, *out)
+def _check_grad_output(fn, gy, xb, unbatched, K, out, channels_last=False):
+    expected = shape_in_layout((xb.shape[0], K, *out), channels_last)[unbatched:]
     if gy.shape != expected:
+        axes = {1: ["OL"], 2: ["OH", "OW"], 3: ["OD", "OH", "OW"]}[len(out)]
+        dims = "(" + ", ".join(["N", *axes, "K"] if channels_last else ["N", "K", *axes]) + ")"
         raise ValueError(
-            f"{fn}(): argument 'grad_output' must have shape {expected}, the shape of the convolution's output, "
-            f"got shape {gy.shape}"
+            f"{fn}(): argument 'grad_output' must have shape {expected}, the shape of the convolution's output "
+            f"{dims}, got shape {gy.shape}"
         )
 
 
-def conv1d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Any:
+def conv1d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    *,
+    layout: str = "NCL",
+) -> Any:
     """1-D convolution (``torch.nn.functional.conv1d``), run as a 2-D convolution of height 1.
 
     Parameters
@@ -357,10 +391,13 @@ def conv1d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
     stride, dilation : int or (int,), default 1
     padding : int, (int,), ((before, after),), 'valid' or 'same', default 0
     groups : int, default 1
+    layout : {'NCL', 'NLC', 'channels_first', 'channels_last'}, default 'NCL'
+        Of the input and the output: with 'NLC' the input is (N, L, C), read in place, and the
+        output is (N, OL, K).
 
     Returns
     -------
-    ndarray or Tensor, shape (N, K, OL) or (K, OL)
+    ndarray or Tensor, shape (N, K, OL) or (K, OL); (N, OL, K) with 'NLC'
         ``OL = (L + before + after − d·(k − 1) − 1) // s + 1``.
 
     Notes
@@ -382,14 +419,31 @@ def conv1d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
     from . import _functional  # noqa: PLC0415  (it imports this module)
 
     fn = "conv1d"
-    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1)
+    cl = parse_layout(fn, layout, 1)
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl)
     s, pads, d, _ = _conv_geometry(fn, xb, w, stride, padding, dilation, 1)
-    y = _functional.conv2d(xb[:, :, None], w[:, :, None], b, (1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups)[:, :, 0]
+    # (N, C, 1, L) or, channels-last, (N, 1, L, C): views of the input
+    x4 = from_channels_first(xb[:, :, None], cl)
+    args = ((1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups)
+    y = _functional.conv2d(x4, w[:, :, None], b, *args, layout="NHWC" if cl else "NCHW")
+    y = y[:, 0] if cl else y[:, :, 0]
     return wrap_like(y[0] if unbatched else y, is_tensor(input))
 
 
-def conv1d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding=0, dilation=1, groups: int = 1):
+def conv1d_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    *,
+    layout: str = "NCL",
+):
     """Gradients of :func:`conv1d` with respect to its input, weight and bias (through conv2d_backward).
+
+    ``layout`` is that of ``input``, ``grad_output`` and ``grad_input``, as in the forward.
 
     Returns
     -------
@@ -408,17 +462,20 @@ def conv1d_backward(grad_output: Any, input: Any, weight: Any, stride=1, padding
     from . import _functional  # noqa: PLC0415
 
     fn = "conv1d_backward"
-    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 1)
+    cl = parse_layout(fn, layout, 1)
+    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 1, cl)
     s, pads, d, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 1)
-    gy = to_array(grad_output, "grad_output", fn)
+    gy = to_array(grad_output, "grad_output", fn, strided=True)
     check_same_dtype(xb, "input", gy, "grad_output", fn)
-    _check_grad_output(fn, gy, xb, unbatched, w.shape[0], g.out)
+    _check_grad_output(fn, gy, xb, unbatched, w.shape[0], g.out, cl)
     gy = gy[None] if unbatched else gy
+    # as 2-D with height 1: (N, K, 1, OL) or, channels-last, (N, 1, OL, K), views
+    gy4, x4 = (gy[:, None], from_channels_first(xb[:, :, None], True)) if cl else (gy[:, :, None], xb[:, :, None])
     gx, gw, gb = _functional.conv2d_backward(
-        gy[:, :, None], xb[:, :, None], w[:, :, None], (1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups
+        gy4, x4, w[:, :, None], (1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups, layout="NHWC" if cl else "NCHW"
     )
     like = is_tensor(input)
-    gx = gx[:, :, 0]
+    gx = gx[:, 0] if cl else gx[:, :, 0]
     return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw[:, :, 0], like), wrap_like(gb, like)
 
 
@@ -428,7 +485,17 @@ def _chunk(rows: int, L: int, N: int, itemsize: int) -> int:
     return max(1, min(N, WORKSPACE_BYTES // max(rows * L * itemsize, 1)))
 
 
-def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Any:
+def conv3d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    *,
+    layout: str = "NCDHW",
+) -> Any:
     """3-D convolution (``torch.nn.functional.conv3d``) as vol2col and one GEMM per group.
 
     Parameters
@@ -439,10 +506,14 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
     stride, dilation : int or (int, int, int), default 1
     padding : int, 3 ints, 3 (before, after) pairs, 'valid' or 'same', default 0
     groups : int, default 1
+    layout : {'NCDHW', 'NDHWC', 'channels_first', 'channels_last'}, default 'NCDHW'
+        Of the input and the output: with 'NDHWC' the input is (N, D, H, W, C), read in place,
+        and the output (N, OD, OH, OW, K). A tensor in ``torch.channels_last_3d`` memory format
+        gives a channels_last_3d output, as torch does.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, K, OD, OH, OW) or (K, OD, OH, OW)
+    ndarray or Tensor, shape (N, K, OD, OH, OW) or (K, OD, OH, OW); (N, OD, OH, OW, K) with 'NDHWC'
 
     Notes
     -----
@@ -462,13 +533,17 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
     (np.float32(8.0), np.float32(27.0))
     """
     fn = "conv3d"
-    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3)
+    cl = parse_layout(fn, layout, 3)
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, cl)
     _, _, _, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 3)
     N, C = xb.shape[:2]
     K, R = w.shape[0], C * g.taps
     Kg, Rg = K // groups, R // groups
     check_alloc(fn, "output", (N, K, g.L), xb.dtype)
-    out = np.empty((N, K, g.L), xb.dtype)
+    # channels-last output (the layout asks for it, or torch would give it): an (N, L, K) array,
+    # seen as (N, K, L); each GEMM writes outᵀ = colsᵀ · Wᵀ into a column block of it
+    out_cl = cl or (is_tensor(input) and (channels_last_like(input) or channels_last_like(weight)))
+    out = np.empty((N, g.L, K), xb.dtype).transpose(0, 2, 1) if out_cl else np.empty((N, K, g.L), xb.dtype)
     wmat = w.reshape(groups, Kg, Rg)
     nb = _chunk(R, g.L, N, xb.dtype.itemsize)
     check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
@@ -480,10 +555,14 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride=1, padding=0, dilat
         # numpy.matmul right after the OpenMP gather made the two thread pools fight)
         for i in range(m):
             for gi in range(groups):
-                matmul(wmat[gi], cols[i, gi * Rg : (gi + 1) * Rg], out[n0 + i, gi * Kg : (gi + 1) * Kg])
+                if out_cl:
+                    matmul(cols[i, gi * Rg : (gi + 1) * Rg].T, wmat[gi].T, out[n0 + i, gi * Kg : (gi + 1) * Kg].T)
+                else:
+                    matmul(wmat[gi], cols[i, gi * Rg : (gi + 1) * Rg], out[n0 + i, gi * Kg : (gi + 1) * Kg])
     if b is not None:
         out += b[:, None]
-    out = out.reshape(N, K, *g.out)
+    out = out.transpose(0, 2, 1).reshape(N, *g.out, K) if out_cl else out.reshape(N, K, *g.out)
+    out = out if cl else to_channels_first(out, out_cl)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))
 
 
@@ -495,8 +574,12 @@ def conv3d_backward(
     padding=0,
     dilation=1,
     groups: int = 1,
+    *,
+    layout: str = "NCDHW",
 ):
     """Gradients of :func:`conv3d`: ``col2im(Wᵀ · gy)``, ``Σ gy · colsᵀ`` and ``Σ gy``.
+
+    ``layout`` is that of ``input``, ``grad_output`` and ``grad_input``, as in the forward.
 
     Returns
     -------
@@ -511,30 +594,35 @@ def conv3d_backward(
     >>> gx.shape, float(gx.sum()), float(gw.sum()), gb
     ((1, 1, 3, 3, 3), 54.0, 27.0, array([1.]))
     """
-    return _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, True, True)
+    return _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, True, True, layout)
 
 
-def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, want_input, want_weight):
+def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, want_input, want_weight,
+                     layout="NCDHW"):  # fmt: skip
     """:func:`conv3d_backward`, computing only the gradients asked for (None in place of the others)."""
     fn = "conv3d_backward"
-    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 3)
+    cl = parse_layout(fn, layout, 3)
+    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 3, cl)
     _, _, _, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 3)
-    gy = to_array(grad_output, "grad_output", fn)
+    gy = to_array(grad_output, "grad_output", fn, strided=True)
     check_same_dtype(xb, "input", gy, "grad_output", fn)
     K = w.shape[0]
-    _check_grad_output(fn, gy, xb, unbatched, K, g.out)
-    gy3 = gy.reshape(xb.shape[0], K, g.L)
-    gx = _grad_input(fn, gy3, w, g, groups, xb.shape[1]) if want_input else None
-    gw = _grad_weight(gy3, xb, w.shape, g, groups) if want_weight else None
-    gb = gy3.sum(axis=(0, 2))
+    _check_grad_output(fn, gy, xb, unbatched, K, g.out, cl)
+    gy3 = to_channels_first(gy[None] if unbatched else gy, cl).reshape(xb.shape[0], K, g.L)  # a view unless oddly strided
     like = is_tensor(input)
-    if gx is not None:
+    gx = gw = None
+    if want_input:
+        gx = _grad_input(fn, gy3, w, g, groups, xb.shape[1], cl or channels_last_like(input))
+        gx = from_channels_first(gx, cl)
         gx = wrap_like(gx[0] if unbatched else gx, like)
-    return gx, None if gw is None else wrap_like(gw, like), wrap_like(gb, like)
+    if want_weight:
+        gw = wrap_like(_grad_weight(gy3, xb, w.shape, g, groups), like)
+    return gx, gw, wrap_like(gy3.sum(axis=(0, 2)), like)
 
 
-def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int) -> np.ndarray:
-    """``col2im(Wᵀ · gy)``: (N, K, L) output gradients to the (N, C, *g.size) input gradient.
+def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int, out_cl: bool) -> np.ndarray:
+    """``col2im(Wᵀ · gy)``: (N, K, L) output gradients to the (N, C, *g.size) input gradient, a view
+    of a channels-last buffer when ``out_cl``.
 
     Also the whole of a transposed convolution (its input is ``gy3``, its weight ``w``)."""
     N, K = gy3.shape[:2]
@@ -542,7 +630,7 @@ def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: 
     Kg, Rg = K // groups, R // groups
     wmat = w.reshape(groups, Kg, Rg)
     check_alloc(fn, "output", (N, C, *g.size), gy3.dtype)
-    gx = np.empty((N, C, *g.size), gy3.dtype)
+    gx = to_channels_first(np.empty(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
     nb = _chunk(R, g.L, N, gy3.dtype.itemsize)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
@@ -606,7 +694,16 @@ def transposed_size(fn: str, spatial, k, stride, padding, output_padding, dilati
 
 
 def conv_transpose1d(
-    input: Any, weight: Any, bias: Any = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+    *,
+    layout: str = "NCL",
 ) -> Any:
     """Transposed 1-D convolution (``torch.nn.functional.conv_transpose1d``), as a 2-D one of height 1.
 
@@ -620,10 +717,13 @@ def conv_transpose1d(
     output_padding : int or (int,), default 0
         Extra samples at the end; smaller than the stride or the dilation.
     groups : int, default 1
+    layout : {'NCL', 'NLC', 'channels_first', 'channels_last'}, default 'NCL'
+        Of the input and the output: with 'NLC' the input is (N, L, C_in), read in place, and the
+        output is (N, OL, C_out).
 
     Returns
     -------
-    ndarray or Tensor, shape (N, C_out, OL) or (C_out, OL)
+    ndarray or Tensor, shape (N, C_out, OL) or (C_out, OL); (N, OL, C_out) with 'NLC'
         ``OL = (L − 1)·s − 2·p + d·(k − 1) + output_padding + 1``.
 
     See Also
@@ -641,17 +741,29 @@ def conv_transpose1d(
     from . import _functional  # noqa: PLC0415  (it imports this module)
 
     fn = "conv_transpose1d"
-    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, transposed=True)
+    cl = parse_layout(fn, layout, 1)
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl, transposed=True)
     s, p, op, d, size = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
     check_alloc(fn, "output", (xb.shape[0], w.shape[1] * groups, *size), xb.dtype)
-    y = _functional.conv_transpose2d(
-        xb[:, :, None], w[:, :, None], b, (1, s[0]), (0, p[0]), (0, op[0]), groups, (1, d[0])
-    )[:, :, 0]
+    # as 2-D with height 1: (N, C, 1, L) or, channels-last, (N, 1, L, C), views of the input
+    x4 = from_channels_first(xb[:, :, None], cl)
+    args = ((1, s[0]), (0, p[0]), (0, op[0]), groups, (1, d[0]))
+    y = _functional.conv_transpose2d(x4, w[:, :, None], b, *args, layout="NHWC" if cl else "NCHW")
+    y = y[:, 0] if cl else y[:, :, 0]
     return wrap_like(y[0] if unbatched else y, is_tensor(input))
 
 
 def conv_transpose3d(
-    input: Any, weight: Any, bias: Any = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+    *,
+    layout: str = "NCDHW",
 ) -> Any:
     """Transposed 3-D convolution (``torch.nn.functional.conv_transpose3d``): one GEMM, then col2im.
 
@@ -665,10 +777,14 @@ def conv_transpose3d(
     output_padding : int or (int, int, int), default 0
         Extra voxels at the far end of each axis; each smaller than the stride or the dilation.
     groups : int, default 1
+    layout : {'NCDHW', 'NDHWC', 'channels_first', 'channels_last'}, default 'NCDHW'
+        Of the input and the output: with 'NDHWC' the input is (N, D, H, W, C_in), read in place,
+        and the output (N, OD, OH, OW, C_out). A tensor (input or weight) in
+        ``torch.channels_last_3d`` memory format gives a channels_last_3d output, as torch does.
 
     Returns
     -------
-    ndarray or Tensor, shape (N, C_out, OD, OH, OW) or (C_out, OD, OH, OW)
+    ndarray or Tensor, shape (N, C_out, OD, OH, OW) or (C_out, OD, OH, OW); channels last with 'NDHWC'
         ``OD = (D − 1)·sd − 2·pd + dd·(kd − 1) + output_padding + 1``, and so on.
 
     Notes
@@ -696,12 +812,17 @@ def conv_transpose3d(
            [2., 4., 2., 2.]], dtype=float32)
     """
     fn = "conv_transpose3d"
-    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, transposed=True)
+    cl = parse_layout(fn, layout, 3)
+    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, cl, transposed=True)
     s, p, op, d, size = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
     # The convolution this transposes maps the output volume to our input's grid.
     g = NdGeometry(fn, size, w.shape[2:], s, tuple((q, q) for q in p), d, "zeros", grid=xb.shape[2:])
     N, C = xb.shape[:2]
-    out = _grad_input(fn, xb.reshape(N, C, -1), w, g, groups, w.shape[1] * groups)
+    out_cl = cl or (is_tensor(input) and (channels_last_like(input) or channels_last_like(weight)))
+    # xb as the (N, C_in, D·H·W) output gradient of that convolution: a view when it is
+    # C-contiguous or channels-last
+    out = _grad_input(fn, xb.reshape(N, C, -1), w, g, groups, w.shape[1] * groups, out_cl)
     if b is not None:
         out += b.reshape(-1, 1, 1, 1)
+    out = from_channels_first(out, cl)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))

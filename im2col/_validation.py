@@ -45,10 +45,12 @@ def _describe(obj: Any) -> str:
     return f"an object of type {type(obj).__name__}"
 
 
-def to_array(obj: Any, name: str, fn: str) -> np.ndarray:
-    """A C-contiguous, native-byte-order ndarray with the data of ``obj`` (copied only if needed).
+def to_array(obj: Any, name: str, fn: str, *, strided: bool = False) -> np.ndarray:
+    """A native-byte-order ndarray with the data of ``obj`` (copied only if needed).
 
-    Torch tensors are detached and shared zero-copy when they are already contiguous.
+    C-contiguous, unless ``strided``: then any layout the kernels read in place (see
+    :func:`kernel_readable`: channels-last, transposed or sliced views) is returned as it is, and
+    only the others are copied. Torch tensors are detached and shared zero-copy when they can be.
     The result may be read-only; callers never write to it.
     """
     if is_tensor(obj):
@@ -74,12 +76,112 @@ def to_array(obj: Any, name: str, fn: str) -> np.ndarray:
             f"{fn}(): argument '{name}' must be a numpy.ndarray or a torch.Tensor, got {type(obj).__name__}; "
             f"wrap lists with numpy.asarray(...)"
         )
+    if strided and kernel_readable(arr):
+        return arr
     if not (arr.flags.c_contiguous and arr.dtype.isnative):
         # e.g. a broadcast view whose contiguous copy would not fit
         check_alloc(fn, f"contiguous copy of '{name}'", arr.shape, arr.dtype)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return np.ascontiguousarray(arr)
+
+
+def kernel_readable(arr: np.ndarray) -> bool:
+    """Whether the kernels can read ``arr`` in place through element strides.
+
+    Native byte order, aligned, and every axis longer than one with a positive stride that is a
+    whole number of elements. Negative strides (reversed views), zero strides (broadcasts) and
+    byte-swapped or unaligned data are copied instead.
+    """
+    if not (arr.dtype.isnative and arr.flags.aligned) or arr.dtype.itemsize == 0:
+        return False
+    return all(n == 1 or (s > 0 and s % arr.itemsize == 0) for n, s in zip(arr.shape, arr.strides))
+
+
+def strided_buffer(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(1-D array of the elements ``arr`` spans, starting at its first; element strides of ``arr``).
+
+    ``arr`` must be :func:`kernel_readable` and non-empty. Axes of length one get stride 0, so
+    their (arbitrary) stride never enters the kernels' index arithmetic. The kernels index the
+    1-D array with ``Σ index·stride``, which stays inside it. The 1-D array is writable exactly
+    when ``arr`` is; the kernels take inputs as const memoryviews and never write them.
+    """
+    item = arr.itemsize
+    strides = tuple(0 if n == 1 else s // item for n, s in zip(arr.shape, arr.strides))
+    span = 1 + sum((n - 1) * s for n, s in zip(arr.shape, strides))
+    if arr.flags.c_contiguous:  # the usual case, and 10× cheaper than as_strided
+        return arr.reshape(-1), strides
+    # not writeable=False: NumPy 2.4 leaks about 60 bytes per call on that path (tracemalloc)
+    flat = np.lib.stride_tricks.as_strided(arr, shape=(span,), strides=(item,))
+    return flat, strides
+
+
+def channels_last_like(t: Any) -> bool:
+    """Whether a tensor's strides are channels-last as torch judges them (``suggest_memory_format``).
+
+    Torch returns a convolution's output in channels_last memory format when the input's or the
+    weight's strides are channels-last like this; the convolutions here do the same. The rule is
+    torch's ``is_channels_last_strides_2d/3d``: strides increasing in the order C, W, H, (D,) N,
+    ambiguous cases (a batch of 1×1 images) counting as contiguous. Arrays are never channels-last
+    here: their layout is given by ``layout=``.
+    """
+    if not is_tensor(t) or t.dim() not in (4, 5):
+        return False
+    sizes, strides = t.shape, t.stride()
+    order = (1, 3, 2, 0) if t.dim() == 4 else (1, 4, 3, 2, 0)
+    if strides[1] == 0:
+        return False
+    low = 0
+    for d in order:
+        if sizes[d] == 0 or strides[d] < low:
+            return False
+        if d == 0 and low == strides[1]:
+            return False
+        low = strides[d] * (sizes[d] if sizes[d] > 1 else 1)
+    return True
+
+
+#: The ``layout=`` names per number of spatial axes: (channels first, channels last).
+LAYOUTS = {1: ("NCL", "NLC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+
+
+def parse_layout(fn: str, layout: Any, n: int) -> bool:
+    """True for a channels-last ``layout``: 'NHWC' (2-D), 'NLC' (1-D), 'NDHWC' (3-D) or
+    'channels_last'; False for the channels-first names or None. Anything else is refused."""
+    first, last = LAYOUTS[n]
+    if layout is None or layout == first or layout == "channels_first":
+        return False
+    if layout == last or layout == "channels_last":
+        return True
+    raise ValueError(
+        f"{fn}(): argument 'layout' must be {first!r} or {last!r} for a {n}-D input (or 'channels_first' / "
+        f"'channels_last'), got {layout!r}"
+    )
+
+
+def layout_dims(n: int, channels_last: bool) -> str:
+    """The dims of a batched input in a layout, for messages: '(N, H, W, C)'."""
+    name = LAYOUTS[n][channels_last]
+    return "(" + ", ".join(name) + ")"
+
+
+def to_channels_first(arr: np.ndarray, channels_last: bool) -> np.ndarray:
+    """A batched array in ``layout`` as a (N, C, *spatial) view (no copy)."""
+    if not channels_last:
+        return arr
+    return np.moveaxis(arr, -1, 1)
+
+
+def shape_in_layout(shape: tuple[int, ...], channels_last: bool) -> tuple[int, ...]:
+    """A batched (N, C, *spatial) shape as it reads in ``layout``: (N, *spatial, C) if channels-last."""
+    return (shape[0], *shape[2:], shape[1]) if channels_last else tuple(shape)
+
+
+def from_channels_first(arr: np.ndarray, channels_last: bool) -> np.ndarray:
+    """The inverse of :func:`to_channels_first`: a (N, C, *spatial) view in ``layout``."""
+    if not channels_last:
+        return arr
+    return np.moveaxis(arr, 1, -1)
 
 
 def out_array(fn: str, out: Any, shape: tuple[int, ...], dtype: np.dtype, x: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import _functional, _nd
+from ._validation import channels_last_like, layout_dims
 
 __all__ = [
     "conv1d",
@@ -72,6 +73,14 @@ def _pair(v) -> tuple[int, int]:
     return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
 
 
+def _memory_format(*tensors: Tensor) -> torch.memory_format:
+    """The memory format of a convolution's output as torch picks it, and as the kernels write it:
+    channels-last when the input or the weight is (the fake implementations must agree)."""
+    if any(channels_last_like(t) for t in tensors):
+        return torch.channels_last if tensors[0].dim() == 4 else torch.channels_last_3d
+    return torch.contiguous_format
+
+
 # --- the operators ----------------------------------------------------------------------------
 
 
@@ -95,7 +104,7 @@ def _(input, weight, bias, stride, padding, dilation, groups):
     K, _, kh, kw = weight.shape
     OH = _out_len("conv2d", H, kh, stride[0], padding[0], dilation[0])
     OW = _out_len("conv2d", W, kw, stride[1], padding[1], dilation[1])
-    return input.new_empty((N, K, OH, OW))
+    return input.new_empty((N, K, OH, OW)).contiguous(memory_format=_memory_format(input, weight))
 
 
 @torch.library.custom_op("im2col::conv2d_backward", mutates_args=())
@@ -126,6 +135,7 @@ def _conv2d_backward_op(
             for n, o, k, ss, pp, dd in zip((H, W), (OH, OW), (kh, kw), s, p, d)
         )
         gx = _functional.conv_transpose2d(grad_output, weight, None, s, p, op, groups, d)
+        gx = gx.contiguous(memory_format=_memory_format(input))  # as conv2d_backward's (no copy if it is)
     gx = gx if want_x else torch.zeros_like(input, memory_format=torch.contiguous_format)
     gw = gw if want_w else torch.zeros_like(weight, memory_format=torch.contiguous_format)
     gb = grad_output.sum((0, 2, 3)) if want_b else grad_output.new_zeros(weight.shape[0])
@@ -135,7 +145,9 @@ def _conv2d_backward_op(
 @_conv2d_backward_op.register_fake
 def _(grad_output, input, weight, stride, padding, dilation, groups, output_mask):
     return (
-        input.new_empty(input.shape),
+        input.new_empty(input.shape).contiguous(
+            memory_format=_memory_format(input) if output_mask[0] else torch.contiguous_format
+        ),
         weight.new_empty(weight.shape),
         weight.new_empty(weight.shape[0]),
     )
@@ -169,7 +181,8 @@ def _transposed_size(input, weight, stride, padding, output_padding, dilation) -
 @_conv_transpose2d_op.register_fake
 def _conv_transpose_fake(input, weight, bias, stride, padding, output_padding, groups, dilation):
     size = _transposed_size(input, weight, stride, padding, output_padding, dilation)
-    return input.new_empty((input.shape[0], weight.shape[1] * groups, *size))
+    out = input.new_empty((input.shape[0], weight.shape[1] * groups, *size))
+    return out.contiguous(memory_format=_memory_format(input, weight))
 
 
 @torch.library.custom_op("im2col::conv_transpose3d", mutates_args=())
@@ -248,7 +261,8 @@ def _conv3d_op(
 def _(input, weight, bias, stride, padding, dilation, groups):
     size = [_out_len("conv3d", n, k, s, p, d)
             for n, k, s, p, d in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation)]  # fmt: skip
-    return input.new_empty((input.shape[0], weight.shape[0], *size))
+    out = input.new_empty((input.shape[0], weight.shape[0], *size))
+    return out.contiguous(memory_format=_memory_format(input, weight))
 
 
 @torch.library.custom_op("im2col::conv3d_backward", mutates_args=())
@@ -274,7 +288,13 @@ def _conv3d_backward_op(
 
 @_conv3d_backward_op.register_fake
 def _(grad_output, input, weight, stride, padding, dilation, groups, output_mask):
-    return input.new_empty(input.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
+    return (
+        input.new_empty(input.shape).contiguous(
+            memory_format=_memory_format(input) if output_mask[0] else torch.contiguous_format
+        ),
+        weight.new_empty(weight.shape),
+        weight.new_empty(weight.shape[0]),
+    )
 
 
 # --- autograd: every backward in terms of the operators above, hence differentiable again ------
@@ -764,7 +784,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn}(): argument 'input' must be a torch.Tensor, got {type(input).__name__}")
     n = _spatial_dims(kernel_size, input.dim())
-    x, unbatched = _batched(fn, input, n, _nd._LAYOUT[n])
+    x, unbatched = _batched(fn, input, n, layout_dims(n, False))
     args = (("kernel_size", kernel_size), ("dilation", dilation), ("padding", padding), ("stride", stride))
     conf = [list(_tuple(fn, arg, v, n)) for arg, v in args]
     y = torch.ops.im2col.unfold(x, *conf)

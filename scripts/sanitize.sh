@@ -25,7 +25,7 @@ if [ ! -e "$libasan" ]; then
     exit 2
 fi
 # The extension must really be instrumented, or a clean run proves nothing.
-if ! ldd "$COPY"/im2col/_kernels*.so | grep -q libasan; then
+if ! ldd "$COPY"/im2col/_kernels*.so | grep libasan >/dev/null; then  # not -q: an early exit SIGPIPEs ldd (pipefail)
     echo "sanitize: the built extension does not link libasan" >&2
     exit 2
 fi
@@ -37,8 +37,8 @@ control=$(LD_PRELOAD="$libasan $libubsan" ASAN_OPTIONS=detect_leaks=0 "$VENV/bin
 import numpy as np
 from im2col import _kernels
 x, col = np.arange(16, dtype=np.uint32), np.empty(9 * 4 - 1, dtype=np.uint32)  # needs 9·4
-try:  # N C H W kh kw sh sw pt pl dh dw OH OW n_stride row_stride threads
-    _kernels.im2col(x, col, 1, 1, 4, 4, 3, 3, 1, 1, 0, 0, 1, 1, 2, 2, 36, 4, 1)
+try:  # N C H W kh kw sh sw pt pl dh dw OH OW, input strides n c h w, n_stride row_stride threads
+    _kernels.im2col(x, col, 1, 1, 4, 4, 3, 3, 1, 1, 0, 0, 1, 1, 2, 2, 16, 16, 4, 1, 36, 4, 1)
 except TypeError as e:
     print("CONTROL-SKIPPED: the kernel's signature changed:", e)
 PY

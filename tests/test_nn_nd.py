@@ -230,3 +230,44 @@ def test_compile_fullgraph_transpose_3d():
 
     x, w = torch.randn(1, 2, 3, 3, 3, requires_grad=True), torch.randn(2, 2, 3, 3, 3, requires_grad=True)
     check_compiled_like_eager(f, x, w)
+
+
+# --- channels-last ----------------------------------------------------------------------------------
+
+
+def test_conv_transpose1d_nlc_and_3d_ndhwc_match_torch():
+    r = np.random.default_rng(9)
+    x, w, b = r.standard_normal((2, 4, 7)), r.standard_normal((4, 3, 3)), r.standard_normal(6)
+    ref = F.conv_transpose1d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), 2, 1, 1, 2, 1)
+    y = im2col.conv_transpose1d(np.ascontiguousarray(x.transpose(0, 2, 1)), w, b, 2, 1, 1, 2, 1, layout="NLC")
+    assert y.shape == (2, ref.shape[2], 6)
+    assert_close(y.transpose(0, 2, 1), ref)
+    x, w = r.standard_normal((2, 4, 3, 4, 2)), r.standard_normal((4, 3, 2, 3, 2))
+    ref = F.conv_transpose3d(torch.from_numpy(x), torch.from_numpy(w), None, (2, 1, 2), (0, 1, 0), (1, 0, 0), 2)
+    y = im2col.conv_transpose3d(np.moveaxis(x, 1, -1), w, None, (2, 1, 2), (0, 1, 0), (1, 0, 0), 2, layout="NDHWC")
+    assert y.shape == (2, *ref.shape[2:], 6) and y.flags.c_contiguous
+    assert_close(np.moveaxis(y, -1, 1), ref)
+
+
+def test_conv3d_and_transpose_with_channels_last_3d_tensors_through_nn():
+    # float32: torch's float64 3-D convolutions (slow_conv3d) return contiguous outputs whatever the
+    # input's format, its float32 ones (oneDNN) channels_last_3d, as ours always do
+    g = torch.Generator().manual_seed(2)
+    cl = torch.channels_last_3d
+    x = torch.randn(2, 4, 3, 4, 5, generator=g).to(memory_format=cl).requires_grad_()
+    w = torch.randn(6, 2, 2, 3, 2, generator=g, requires_grad=True)
+    wt = torch.randn(4, 3, 2, 3, 2, generator=g, requires_grad=True)
+    for ours, theirs, weight in ((inn.conv3d, F.conv3d, w), (inn.conv_transpose3d, F.conv_transpose3d, wt)):
+        y, ref = ours(x, weight, padding=1, groups=2), theirs(x, weight, padding=1, groups=2)
+        assert y.stride() == ref.stride(), (ours.__name__, y.stride(), ref.stride())
+        assert_close(y, ref)
+        gy = torch.randn_like(ref)
+        (gx, gw), (gx_ref, gw_ref) = (torch.autograd.grad(out, (x, weight), gy) for out in (y, ref))
+        assert_close(gx, gx_ref, what=f"{ours.__name__} input grad")
+        assert_close(gw, gw_ref, what=f"{ours.__name__} weight grad")
+        assert gx.stride() == gx_ref.stride()
+    torch.library.opcheck(torch.ops.im2col.conv3d_backward,
+                          (torch.randn(2, 6, 4, 4, 6), x.detach(), w.detach(), [1, 1, 1],
+                           [1, 1, 1], [1, 1, 1], 2, [True, True, True]))  # fmt: skip
+    torch.library.opcheck(torch.ops.im2col.conv_transpose3d,
+                          (x.detach(), wt.detach(), None, [1, 1, 1], [1, 1, 1], [0, 0, 0], 2, [1, 1, 1]))  # fmt: skip
