@@ -905,28 +905,7 @@ def conv_transpose2d(
         )
     if Cin % groups:
         raise ValueError(f"{fn}(): input channels {Cin} must be divisible by groups={groups}")
-    s = as_pair(stride, "stride", fn, minimum=1)
-    d = as_pair(dilation, "dilation", fn, minimum=1)
-    if isinstance(padding, str):
-        raise ValueError(f"{fn}(): argument 'padding' must be an int or a pair of ints, got {padding!r}")
-    p = as_pair(padding, "padding", fn, minimum=0)
-    op = as_pair(output_padding, "output_padding", fn, minimum=0)
-    for axis, o, ss, dd in zip(("height", "width"), op, s, d):
-        if o >= max(ss, dd):
-            raise ValueError(
-                f"{fn}(): output_padding must be smaller than either stride or dilation, got "
-                f"output_padding={op}, stride={s}, dilation={d} ({axis}: {o} ≥ max({ss}, {dd}))"
-            )
-    size = []
-    for axis, n, k, ss, pp, dd, o in zip(("height", "width"), (H, W), (kh, kw), s, p, d, op):
-        out = (n - 1) * ss - 2 * pp + dd * (k - 1) + o + 1
-        if out < 1:
-            raise ValueError(
-                f"{fn}(): output {axis} = ({n} − 1)·{ss} − 2·{pp} + {dd}·({k} − 1) + {o} + 1 = {out}, "
-                f"but it must be at least 1. Given input of spatial size {(H, W)}, kernel_size={(kh, kw)}, "
-                f"stride={s}, padding={p}, output_padding={op}, dilation={d}"
-            )
-        size.append(out)
+    s, p, op, d, size = _nd.transposed_size(fn, (H, W), (kh, kw), stride, padding, output_padding, dilation)
     Cout = Cog * groups
     _check_bias(fn, b, Cout, "output channel (weight.shape[1]·groups)")
     # The convolution this transposes maps an (OH, OW) image with C_out channels to our (H, W) grid.

@@ -672,7 +672,8 @@ def transposed_size(fn: str, spatial, k, stride, padding, output_padding, dilati
     s = as_tuple(stride, "stride", fn, n, minimum=1)
     d = as_tuple(dilation, "dilation", fn, n, minimum=1)
     if isinstance(padding, str):
-        raise ValueError(f"{fn}(): argument 'padding' must be an int or a tuple of {n} ints, got {padding!r}")
+        many = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
+        raise ValueError(f"{fn}(): argument 'padding' must be an int or {many}, got {padding!r}")
     p = as_tuple(padding, "padding", fn, n, minimum=0)
     op = as_tuple(output_padding, "output_padding", fn, n, minimum=0)
     size = []
