@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _nd_kernels
-from ._gemm import matmul
-from ._threads import threads_for
+from . import _kernels, _nd_kernels
+from ._gemm import matmul, native_blas, workspace
+from ._threads import threads_for, threads_for_flops
 from ._validation import (
     as_int,
     as_tuple,
@@ -165,6 +165,7 @@ class NdGeometry:
         self.size, self.k = tuple(size), tuple(k)
         self.out = tuple(grid) if grid is not None else out_sizes(fn, size, k, s, pads, d)
         s, d = normalise_and_check_reach(fn, _AXES[len(size)], size, k, s, pads, d, self.out)
+        self.stride, self.dilation, self.pads = tuple(s), tuple(d), tuple(pads)
         # the tables are built before the caller allocates the columns: check them first
         check_alloc(fn, "index tables", (sum(kk * o for kk, o in zip(k, self.out)),), np.dtype(np.int64))
         tables = [axis_table(n, kk, ss, before, dd, o, mode)
@@ -544,21 +545,34 @@ def conv3d(
     # seen as (N, K, L); each GEMM writes outᵀ = colsᵀ · Wᵀ into a column block of it
     out_cl = cl or (is_tensor(input) and (channels_last_like(input) or channels_last_like(weight)))
     out = np.empty((N, g.L, K), xb.dtype).transpose(0, 2, 1) if out_cl else np.empty((N, K, g.L), xb.dtype)
-    wmat = w.reshape(groups, Kg, Rg)
-    nb = _chunk(R, g.L, N, xb.dtype.itemsize)
-    check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
-    for n0 in range(0, N, nb):
-        m = min(nb, N - n0)
-        cols = np.empty((m, R, g.L), xb.dtype)
-        _im2col_into(xb[n0 : n0 + m], g, cols, 0)
-        # (Kg, Rg) @ (Rg, L) per image and group, on the kernels' own threads (im2col/_gemm.py: a
-        # numpy.matmul right after the OpenMP gather made the two thread pools fight)
-        for i in range(m):
-            for gi in range(groups):
-                if out_cl:
-                    matmul(cols[i, gi * Rg : (gi + 1) * Rg].T, wmat[gi].T, out[n0 + i, gi * Kg : (gi + 1) * Kg].T)
-                else:
-                    matmul(wmat[gi], cols[i, gi * Rg : (gi + 1) * Rg], out[n0 + i, gi * Kg : (gi + 1) * Kg])
+    blas = native_blas()
+    if blas is not None and N:
+        # vol2col tiles of a few hundred KiB, each multiplied as soon as it is gathered, on the
+        # kernels' own threads: the column matrix (27× the input for 3×3×3) is never built
+        td, tr, _, _ = _tiles3d(g, R, xb.dtype.itemsize)
+        n_threads = threads_for_flops(2 * N * K * Rg * g.L)
+        work = workspace("tiles", n_threads * R * td * tr * g.out[2], xb.dtype)
+        im, strides = strided_buffer(xb)
+        out_buf = out.transpose(0, 2, 1) if out_cl else out
+        _kernels.conv3d_forward_tiled(
+            im, w.reshape(-1), out_buf.reshape(-1), work, N, C, *g.size, *g.k, *g.stride,
+            *(before for before, _ in g.pads), *g.dilation, *g.out, *strides, K, groups, td, tr, out_cl,
+            n_threads, *_blas_args(blas, xb.dtype),
+        )  # fmt: skip
+    else:
+        wmat = w.reshape(groups, Kg, Rg)
+        nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+        check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
+        for n0 in range(0, N, nb):
+            m = min(nb, N - n0)
+            cols = np.empty((m, R, g.L), xb.dtype)
+            _im2col_into(xb[n0 : n0 + m], g, cols, 0)
+            for i in range(m):
+                for gi in range(groups):
+                    if out_cl:
+                        matmul(cols[i, gi * Rg : (gi + 1) * Rg].T, wmat[gi].T, out[n0 + i, gi * Kg : (gi + 1) * Kg].T)
+                    else:
+                        matmul(wmat[gi], cols[i, gi * Rg : (gi + 1) * Rg], out[n0 + i, gi * Kg : (gi + 1) * Kg])
     if b is not None:
         out += b[:, None]
     out = out.transpose(0, 2, 1).reshape(N, *g.out, K) if out_cl else out.reshape(N, K, *g.out)
@@ -630,6 +644,11 @@ def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: 
     Kg, Rg = K // groups, R // groups
     wmat = w.reshape(groups, Kg, Rg)
     check_alloc(fn, "output", (N, C, *g.size), gy3.dtype)
+    blas = native_blas()
+    if blas is not None and N:
+        gx = to_channels_first(np.zeros(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
+        _backward3d_tiled(gy3, None, w, g, groups, blas, gx, None)
+        return gx
     gx = to_channels_first(np.empty(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
     nb = _chunk(R, g.L, N, gy3.dtype.itemsize)
     for n0 in range(0, N, nb):
@@ -647,6 +666,9 @@ def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry,
     N, C = xb.shape[:2]
     K, R = gy3.shape[1], C * g.taps
     Kg, Rg = K // groups, R // groups
+    blas = native_blas()
+    if blas is not None and N:
+        return _backward3d_tiled(gy3, xb, np.empty(w_shape, xb.dtype), g, groups, blas, None, True).reshape(w_shape)
     gw = np.zeros((groups, Kg, Rg), xb.dtype)
     nb = _chunk(R, g.L, N, xb.dtype.itemsize)
     for n0 in range(0, N, nb):
@@ -657,6 +679,62 @@ def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry,
             for gi in range(groups):
                 matmul(gy3[n0 + i, gi * Kg : (gi + 1) * Kg], cols[i, gi * Rg : (gi + 1) * Rg].T, gw[gi], beta=1.0)
     return gw.reshape(w_shape)
+
+
+# --- the tiled 3-D kernels -----------------------------------------------------------------------
+
+
+def _blas_args(blas, dtype: np.dtype) -> tuple:
+    return blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local
+
+
+def _tiles3d(g: NdGeometry, R: int, itemsize: int) -> tuple[int, int, int, int]:
+    """(tile_depth, tile_rows, phases_d, phases_r) of the tiled 3-D kernels.
+
+    A tile is about TILE_BYTES of columns (at least TILE_MIN_COLUMNS wide), as in 2-D: several whole
+    output depths, or rows of one depth when a single depth is larger. For the backward, depth
+    (row) blocks ``phases`` apart never read the same input depth (row): blocks m apart are disjoint
+    when (m − 1)·tile·stride > dilation·(kernel − 1) − stride."""
+    from ._functional import TILE_BYTES, TILE_MIN_COLUMNS  # noqa: PLC0415  (it imports this module)
+
+    OD, OH, OW = g.out
+    depth_bytes = R * OH * OW * itemsize
+    if depth_bytes <= TILE_BYTES:
+        td = min(OD, max(1, TILE_BYTES // depth_bytes, -(-TILE_MIN_COLUMNS // (OH * OW))))
+        tr = OH
+    else:
+        td = 1
+        tr = min(OH, max(1, TILE_BYTES // (R * OW * itemsize), -(-TILE_MIN_COLUMNS // OW)))
+    phases = []
+    for out, tile, k, s, d in ((OD, td, g.k[0], g.stride[0], g.dilation[0]), (OH, tr, g.k[1], g.stride[1], g.dilation[1])):
+        overlap = d * (k - 1) - s
+        phases.append(1 if tile >= out or overlap < 0 else overlap // (tile * s) + 2)
+    return td, tr, phases[0], phases[1]
+
+
+def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw):
+    """Accumulate col2im(Wᵀ·gy) into ``gx`` (zeroed (N, C, D, H, W), any kernel-readable strides) if
+    it is given, and return Σ gy·colsᵀ, (groups·Kg, Rg), if ``want_gw`` (``xb`` then is the input)."""
+    from ._functional import _grad_output_buffer  # noqa: PLC0415
+
+    N, K = gy3.shape[:2]
+    C = gx.shape[1] if gx is not None else xb.shape[1]
+    R = C * g.taps
+    Rg = R // groups
+    dtype = gy3.dtype
+    td, tr, phases_d, phases_r = _tiles3d(g, R, dtype.itemsize)
+    n_threads = threads_for_flops(2 * N * K * Rg * g.L * (bool(gx is not None) + bool(want_gw)))
+    work = workspace("tiles", 2 * n_threads * R * td * tr * g.out[2], dtype)
+    gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype)
+    gy_buf, gy_cl = _grad_output_buffer(gy3)
+    im, im_strides = strided_buffer(xb) if want_gw else (gy_buf.reshape(-1), (0,) * 5)  # not read then
+    gx_buf, gx_strides = strided_buffer(gx) if gx is not None else (np.empty(1, dtype), (0,) * 5)
+    _kernels.conv3d_backward_tiled(
+        im, w.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, N, C, *g.size, *g.k, *g.stride,
+        *(before for before, _ in g.pads), *g.dilation, *g.out, *im_strides, *gx_strides, gy_cl, K, groups,
+        td, tr, phases_d, phases_r, gx is not None, bool(want_gw), n_threads, *_blas_args(blas, dtype),
+    )  # fmt: skip
+    return gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
 
 
 # --- transposed convolutions ------------------------------------------------------------------

@@ -271,3 +271,45 @@ def test_conv3d_and_transpose_with_channels_last_3d_tensors_through_nn():
                            [1, 1, 1], [1, 1, 1], 2, [True, True, True]))  # fmt: skip
     torch.library.opcheck(torch.ops.im2col.conv_transpose3d,
                           (x.detach(), wt.detach(), None, [1, 1, 1], [1, 1, 1], [0, 0, 0], 2, [1, 1, 1]))  # fmt: skip
+
+
+# --- the tiled 3-D kernels: small tiles, so that every tiling and phase path runs -----------------
+
+
+@pytest.mark.parametrize("tile_bytes", [1, 3000, 20000, 10**9], ids=["rows-of-one-depth", "depth-1", "depths", "one-tile"])
+@pytest.mark.parametrize("seed", range(6))
+def test_conv3d_tiles_match_torch(monkeypatch, tile_bytes, seed):
+    """Tiles of rows within a depth, of single and several depths, and one tile: forward, both
+    gradients and the transposed convolution equal torch's, in both memory layouts."""
+    from im2col import _functional
+
+    monkeypatch.setattr(_functional, "TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(_functional, "TILE_MIN_COLUMNS", 1)
+    r = np.random.default_rng(seed)
+    groups = int(r.choice([1, 2]))
+    C, K = groups * int(r.integers(1, 3)), groups * int(r.integers(1, 3))
+    k = tuple(int(v) for v in r.integers(1, 4, 3))
+    s = tuple(int(v) for v in r.integers(1, 3, 3))
+    d = tuple(int(v) for v in r.integers(1, 3, 3))
+    p = tuple(int(v) for v in r.integers(0, 2, 3))
+    size = tuple(int(dd * (kk - 1) + 1 + r.integers(0, 5)) for kk, dd in zip(k, d))
+    x = torch.randn(3, C, *size, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(K, C // groups, *k, dtype=torch.float64, requires_grad=True)
+    conf = dict(stride=s, padding=p, dilation=d, groups=groups)
+    ref = F.conv3d(x, w, **conf)
+    gy = torch.randn_like(ref)
+    gx_ref, gw_ref = torch.autograd.grad(ref, (x, w), gy)
+    for cl in (False, True):
+        xin = x.detach().to(memory_format=torch.channels_last_3d) if cl else x.detach()
+        assert_close(im2col.conv3d(xin, w.detach(), **conf), ref, what=f"forward cl={cl}")
+        gx, gw, _ = im2col.conv3d_backward(gy, xin, w.detach(), **conf)
+        assert_close(gx, gx_ref, what=f"grad input cl={cl}")
+        assert_close(gw, gw_ref, what=f"grad weight cl={cl}")
+    wt = torch.randn(C, K // groups, *k, dtype=torch.float64)
+    op = tuple(int(r.integers(0, max(ss, dd))) for ss, dd in zip(s, d))
+    try:
+        expected = F.conv_transpose3d(x.detach(), wt, None, s, p, op, groups, d)
+    except RuntimeError:
+        return
+    if expected.numel():
+        assert_close(im2col.conv_transpose3d(x.detach(), wt, None, s, p, op, groups, d), expected, what="transposed")
