@@ -57,6 +57,8 @@ WORKSPACE_BYTES = 64 * 2**20
 #: Measured on 8×64×56×56 with 64 3×3 kernels: 128 KiB 10.2 ms, 512 KiB 9.0 ms, 2 MiB 9.2 ms.
 TILE_BYTES = 512 * 2**10
 TILE_MIN_COLUMNS = 128
+#: The same lower bound for the channels-last tiles (rows of colsᵀ, output pixels).
+TILE_MIN_PIXELS = 128
 
 
 # --- kernel calls (inputs already checked) ----------------------------------------------------
@@ -161,7 +163,7 @@ def _conv_forward(
     if N == 0:
         return out4
     blas = native_blas()
-    if blas is not None and _channels_contiguous(x):
+    if blas is not None and _groups_of_channels(g, groups) and _channels_contiguous(x):
         _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
         if b is not None:
             out4 += b[:, None, None]
@@ -252,7 +254,7 @@ def _conv_backward_tiled(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     # gy is (N, K, L) with any strides, x is (N, C, H, W) with kernel-readable strides (only read
     # for grad_weight); returns (grad_input (N, C, H, W), channels-last if gx_cl; grad_weight).
-    if g.C > 1 and (gx_cl or not want_gx) and (_channels_contiguous(x) or not want_gw):
+    if _groups_of_channels(g, groups) and (gx_cl or not want_gx) and (not want_gw or _channels_contiguous(x)):
         return _conv_backward_nhwc(gy, x, w, g, groups, blas, want_gx=want_gx, want_gw=want_gw, gx_cl=gx_cl)
     N, K = g.N, w.shape[0]
     Rg = g.rows // groups
@@ -282,15 +284,26 @@ def _conv_backward_tiled(
 
 
 def _channels_contiguous(x: np.ndarray | None) -> bool:
-    """Whether ``x`` (N, C, H, W), more than one channel, holds each pixel's channels side by side."""
-    return x is not None and x.shape[1] > 1 and x.strides[1] == x.itemsize
+    """Whether ``x`` (N, C, H, W) holds each pixel's channels side by side."""
+    return x is not None and x.strides[1] == x.itemsize
 
 
-def _tile_pixels(g: Geometry, itemsize: int, limit: int, at_least: int = 1) -> int:
-    """Output pixels per colsᵀ tile: about TILE_BYTES of columns, ≥ TILE_MIN_COLUMNS and ``at_least``,
-    ≤ ``limit`` (the pixels a tile may cover)."""
+def _groups_of_channels(g: Geometry, groups: int) -> bool:
+    """Whether the colsᵀ tiles pay: at least 2 channels per group. A depthwise convolution's runs are
+    single elements, as in the plane tiles but copied in per-pixel loops: about 2× slower on
+    8×64×56×56 3×3 (forward and backward)."""
+    return g.C // groups > 1
+
+
+def _tile_pixels(g: Geometry, itemsize: int, limit: int, multiple: int, at_least: int = 1) -> int:
+    """Output pixels per colsᵀ tile: about TILE_BYTES of columns, ≥ TILE_MIN_PIXELS and ``at_least``,
+    ≤ ``limit`` (the pixels a tile may cover), evened out so that the tiles of ``limit`` pixels
+    come in a multiple of ``multiple`` (the threads, times 2 for the backward's phases)."""
     by_bytes = TILE_BYTES // max(g.rows * itemsize, 1)
-    return max(1, min(limit, max(by_bytes, TILE_MIN_COLUMNS, at_least)))
+    pixels = max(1, min(limit, max(by_bytes, TILE_MIN_PIXELS, at_least)))
+    n_tiles = -(-limit // pixels)
+    n_tiles = -(-n_tiles // multiple) * multiple
+    return min(limit, max(-(-limit // n_tiles), at_least))
 
 
 def _pointwise_cl(g: Geometry, strides: tuple[int, ...]) -> tuple[bool, tuple[int, ...]]:
@@ -315,8 +328,8 @@ def _conv_forward_nhwc(
     im, im_strides = strided_buffer(x)
     pointwise, im_strides = _pointwise_cl(g, im_strides)
     span = out_cl and (not pointwise or _evenly_spaced(im_strides, g))
-    pixels = _tile_pixels(g, x.dtype.itemsize, N * L if span else L)
     n_threads = threads_for_flops(2 * N * K * (g.rows // groups) * L)
+    pixels = _tile_pixels(g, x.dtype.itemsize, N * L if span else L, n_threads if span else 1)
     work = workspace("tiles", 1 if pointwise else n_threads * g.rows * pixels, x.dtype)
     _kernels.conv_forward_nhwc(
         im, wperm.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
@@ -360,7 +373,7 @@ def _conv_backward_nhwc(
         # Tiles two apart add into grad_input at the same time: they must not share input pixels.
         # Output rows further apart than dh·(kh − 1) // sh never do, nor a 1×1 convolution's pixels.
         apart = 1 if pointwise else (g.dh * (g.kh - 1) // g.sh + 1) * g.OW
-        pixels = _tile_pixels(g, dtype.itemsize, N * L if span else L, apart)
+        pixels = _tile_pixels(g, dtype.itemsize, N * L if span else L, 2 * n_threads if span else 1, apart)
         work = workspace("tiles", 1 if pointwise else 2 * n_threads * g.rows * pixels, dtype)
         _kernels.conv_backward_nhwc(
             im, wperm.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, *g.kernel_args(N), *im_strides,

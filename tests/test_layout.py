@@ -199,7 +199,8 @@ def test_conv1d_nlc_and_conv3d_ndhwc_match_torch():
 TILE_CASES = [  # N, C, H, W, K, kernel, stride, padding, dilation, groups
     (7, 6, 9, 11, 6, 3, 1, 1, 1, 1),  # batch above the thread count
     (5, 6, 7, 9, 9, 3, 1, 1, 1, 3),  # groups
-    (3, 4, 8, 7, 4, 3, 1, 1, 1, 4),  # depthwise: runs of one channel
+    (3, 4, 8, 7, 4, 3, 1, 1, 1, 4),  # depthwise (on the plane tiles)
+    (3, 8, 8, 7, 8, 3, 1, 1, 1, 4),  # two channels per group
     (2, 5, 12, 13, 3, (3, 2), (2, 3), (2, 0), (2, 1), 1),  # strides, dilation, uneven padding
     (2, 5, 12, 13, 3, (2, 3), (1, 2), (0, 3), (1, 2), 1),  # horizontal dilation: a run per tap
     (3, 4, 10, 9, 6, 4, 1, "same", 1, 2),  # 'same' with an even kernel: more padding bottom-right
