@@ -824,7 +824,9 @@ def conv2d(
     multiplies W by that block at once, writing straight into the output. The full column matrix
     is never built, so the extra memory is a few tiles per thread, whatever the batch. A 1×1 kernel
     with stride 1 and no padding or dilation needs no im2col at all: the input already is the column
-    matrix. Without a BLAS the kernels can call (see :mod:`im2col._gemm`) it falls back to NumPy's
+    matrix. Channels-last input is unrolled transposed, one row per output pixel in which each
+    kernel tap is a contiguous copy of the pixel's channels, with the weight permuted to match.
+    Without a BLAS the kernels can call (see :mod:`im2col._gemm`) it falls back to NumPy's
     ``matmul`` on the batch in chunks of at most ``WORKSPACE_BYTES`` (64 MiB) of columns.
 
     Examples
