@@ -219,6 +219,7 @@ def small_parallel_tiles(request, monkeypatch):
     threads however small the convolution."""
     monkeypatch.setattr(im2col._functional, "TILE_BYTES", request.param)
     monkeypatch.setattr(im2col._functional, "TILE_MIN_COLUMNS", 1)
+    monkeypatch.setattr(im2col._functional, "TILE_MIN_PIXELS", 1)
     monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
     monkeypatch.setattr(im2col._threads, "_fixed", 3)
 
