@@ -163,7 +163,7 @@ def _conv_forward(
     if N == 0:
         return out4
     blas = native_blas()
-    if blas is not None and _groups_of_channels(g, groups) and _channels_contiguous(x):
+    if blas is not None and _groups_of_channels(g, groups) and _channels_contiguous(x):  # tiles of colsᵀ
         _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
         if b is not None:
             out4 += b[:, None, None]
@@ -254,6 +254,7 @@ def _conv_backward_tiled(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     # gy is (N, K, L) with any strides, x is (N, C, H, W) with kernel-readable strides (only read
     # for grad_weight); returns (grad_input (N, C, H, W), channels-last if gx_cl; grad_weight).
+    # channels-last input and grad_input: tiles of colsᵀ, whose taps copy runs of channels
     if _groups_of_channels(g, groups) and (gx_cl or not want_gx) and (not want_gw or _channels_contiguous(x)):
         return _conv_backward_nhwc(gy, x, w, g, groups, blas, want_gx=want_gx, want_gw=want_gw, gx_cl=gx_cl)
     N, K = g.N, w.shape[0]
