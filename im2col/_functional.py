@@ -57,6 +57,8 @@ WORKSPACE_BYTES = 64 * 2**20
 #: Measured on 8×64×56×56 with 64 3×3 kernels: 128 KiB 10.2 ms, 512 KiB 9.0 ms, 2 MiB 9.2 ms.
 TILE_BYTES = 512 * 2**10
 TILE_MIN_COLUMNS = 128
+#: The same lower bound for the channels-last tiles (rows of colsᵀ, output pixels).
+TILE_MIN_PIXELS = 128
 
 
 # --- kernel calls (inputs already checked) ----------------------------------------------------
@@ -161,6 +163,11 @@ def _conv_forward(
     if N == 0:
         return out4
     blas = native_blas()
+    if blas is not None and _groups_of_channels(g, groups) and _channels_contiguous(x):  # tiles of colsᵀ
+        _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
+        if b is not None:
+            out4 += b[:, None, None]
+        return out4
     if blas is not None:
         # Each thread unrolls a few output rows into its own cache-sized tile and multiplies it at
         # once, writing into `out` in place: the column matrix never exists in full.
@@ -247,6 +254,9 @@ def _conv_backward_tiled(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     # gy is (N, K, L) with any strides, x is (N, C, H, W) with kernel-readable strides (only read
     # for grad_weight); returns (grad_input (N, C, H, W), channels-last if gx_cl; grad_weight).
+    # channels-last input and grad_input: tiles of colsᵀ, whose taps copy runs of channels
+    if _groups_of_channels(g, groups) and (gx_cl or not want_gx) and (not want_gw or _channels_contiguous(x)):
+        return _conv_backward_nhwc(gy, x, w, g, groups, blas, want_gx=want_gx, want_gw=want_gw, gx_cl=gx_cl)
     N, K = g.N, w.shape[0]
     Rg = g.rows // groups
     dtype = gy.dtype
@@ -268,6 +278,113 @@ def _conv_backward_tiled(
             blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local,
         )  # fmt: skip
     gw = gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
+    return (gx if want_gx else None), gw
+
+
+# --- channels-last convolutions: tiles of colsᵀ, a row per output pixel (csrc/_kernels.pyx) ------
+
+
+def _channels_contiguous(x: np.ndarray | None) -> bool:
+    """Whether ``x`` (N, C, H, W) holds each pixel's channels side by side."""
+    return x is not None and x.strides[1] == x.itemsize
+
+
+def _groups_of_channels(g: Geometry, groups: int) -> bool:
+    """Whether the colsᵀ tiles pay: at least 2 channels per group. A depthwise convolution's runs are
+    single elements, as in the plane tiles but copied in per-pixel loops: about 2× slower on
+    8×64×56×56 3×3 (forward and backward)."""
+    return g.C // groups > 1
+
+
+def _tile_pixels(g: Geometry, itemsize: int, limit: int, multiple: int, at_least: int = 1) -> int:
+    """Output pixels per colsᵀ tile: about TILE_BYTES of columns, ≥ TILE_MIN_PIXELS and ``at_least``,
+    ≤ ``limit`` (the pixels a tile may cover), evened out so that the tiles of ``limit`` pixels
+    come in a multiple of ``multiple`` (the threads, times 2 for the backward's phases)."""
+    by_bytes = TILE_BYTES // max(g.rows * itemsize, 1)
+    pixels = max(1, min(limit, max(by_bytes, TILE_MIN_PIXELS, at_least)))
+    n_tiles = -(-limit // pixels)
+    n_tiles = -(-n_tiles // multiple) * multiple
+    return min(limit, max(-(-limit // n_tiles), at_least))
+
+
+def _pointwise_cl(g: Geometry, strides: tuple[int, ...]) -> tuple[bool, tuple[int, ...]]:
+    """(Is the input of this 1×1 convolution its colsᵀ, read in place? The strides to pass)."""
+    mode, pw_strides = _pointwise(g, strides)
+    return (True, pw_strides) if mode == 2 else (False, strides)
+
+
+def _evenly_spaced(strides: tuple[int, ...], g: Geometry) -> bool:
+    """Whether pixel l of image n (of a 1×1 convolution's (n, 1, W·ld, ld) strides) is at
+    (n·L + l)·ld: then a tile of pixels may run across images."""
+    return g.N == 1 or strides[0] == g.L * strides[3]
+
+
+def _conv_forward_nhwc(
+    x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_buf: np.ndarray, out_cl: bool, blas
+) -> None:
+    # x is (N, C, H, W), channels contiguous; fills out_buf, C-contiguous (N, OH, OW, K) if out_cl
+    # else (N, K, OH, OW). colsᵀ's columns run (group, ki, kj, c), so the weight is permuted to match.
+    N, K, L = g.N, w.shape[0], g.L
+    wperm = np.ascontiguousarray(w.transpose(0, 2, 3, 1))  # (K, kh, kw, C/groups)
+    im, im_strides = strided_buffer(x)
+    pointwise, im_strides = _pointwise_cl(g, im_strides)
+    span = out_cl and (not pointwise or _evenly_spaced(im_strides, g))
+    n_threads = threads_for_flops(2 * N * K * (g.rows // groups) * L)
+    pixels = _tile_pixels(g, x.dtype.itemsize, N * L if span else L, n_threads if span else 1)
+    work = workspace("tiles", 1 if pointwise else n_threads * g.rows * pixels, x.dtype)
+    _kernels.conv_forward_nhwc(
+        im, wperm.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
+        pixels, span, pointwise, out_cl, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
+        blas.ilp64, blas.set_threads_local,
+    )  # fmt: skip
+
+
+def _conv_backward_nhwc(
+    gy: np.ndarray,
+    x: np.ndarray | None,
+    w: np.ndarray,
+    g: Geometry,
+    groups: int,
+    blas,
+    *,
+    want_gx: bool,
+    want_gw: bool,
+    gx_cl: bool,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    # As _conv_backward_tiled, with x's channels contiguous (if want_gw) and gx channels-last (if
+    # want_gx): colsᵀ tiles, the weight and grad_weight in the permuted (K, kh, kw, C/groups) order.
+    N, C, K, L = g.N, g.C, w.shape[0], g.L
+    Cg, Rg = C // groups, g.rows // groups
+    dtype = gy.dtype
+    wperm = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
+    n_threads = threads_for_flops(4 * N * K * Rg * L)
+    gx = _empty_image((N, C, g.H, g.W), dtype, gx_cl, zero=True) if want_gx else np.empty((1,) * 4, dtype=dtype)
+    gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
+    if N:
+        gy_buf, gy_cl = _grad_output_buffer(gy)
+        im, im_strides = strided_buffer(x) if want_gw else (gy_buf.reshape(-1), (0,) * 4)  # not read without want_gw
+        gx_buf, gx_strides = strided_buffer(gx) if want_gx else (gx.reshape(-1), (0,) * 4)
+        pointwise = g.is_pointwise
+        if pointwise and want_gw:
+            pointwise, im_strides = _pointwise_cl(g, im_strides)
+        if pointwise and want_gx:
+            pointwise, gx_strides = _pointwise_cl(g, gx_strides)
+        even = (not want_gw or _evenly_spaced(im_strides, g)) and (not want_gx or _evenly_spaced(gx_strides, g))
+        span = gy_cl and (not pointwise or even)
+        # Tiles two apart add into grad_input at the same time: they must not share input pixels.
+        # Output rows further apart than dh·(kh − 1) // sh never do, nor a 1×1 convolution's pixels.
+        apart = 1 if pointwise else (g.dh * (g.kh - 1) // g.sh + 1) * g.OW
+        pixels = _tile_pixels(g, dtype.itemsize, N * L if span else L, 2 * n_threads if span else 1, apart)
+        work = workspace("tiles", 1 if pointwise else 2 * n_threads * g.rows * pixels, dtype)
+        _kernels.conv_backward_nhwc(
+            im, wperm.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, *g.kernel_args(N), *im_strides,
+            *gx_strides, gy_cl, K, groups, pixels, span, pointwise, want_gx, want_gw, n_threads,
+            blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local,
+        )  # fmt: skip
+    gw = None
+    if want_gw:  # the threads' slabs summed, back from (K, kh, kw, C/groups) to (K, C/groups·kh·kw)
+        gw_perm = gw_parts.reshape(n_threads, K, g.kh, g.kw, Cg).sum(axis=0)
+        gw = np.ascontiguousarray(gw_perm.transpose(0, 3, 1, 2)).reshape(K, Rg)
     return (gx if want_gx else None), gw
 
 
@@ -708,7 +825,9 @@ def conv2d(
     multiplies W by that block at once, writing straight into the output. The full column matrix
     is never built, so the extra memory is a few tiles per thread, whatever the batch. A 1×1 kernel
     with stride 1 and no padding or dilation needs no im2col at all: the input already is the column
-    matrix. Without a BLAS the kernels can call (see :mod:`im2col._gemm`) it falls back to NumPy's
+    matrix. Channels-last input is unrolled transposed, one row per output pixel in which each
+    kernel tap is a contiguous copy of the pixel's channels, with the weight permuted to match.
+    Without a BLAS the kernels can call (see :mod:`im2col._gemm`) it falls back to NumPy's
     ``matmul`` on the batch in chunks of at most ``WORKSPACE_BYTES`` (64 MiB) of columns.
 
     Examples

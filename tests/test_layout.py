@@ -189,6 +189,111 @@ def test_conv1d_nlc_and_conv3d_ndhwc_match_torch():
     assert_close(gw, wt.grad)
 
 
+# --- the channels-last tiles: colsᵀ, a row per output pixel, the weight permuted to match -----------
+#
+# Channels-last input runs on its own kernels (conv_forward_nhwc, conv_backward_nhwc): a tile is a
+# range of output pixels, possibly across images and starting mid-row; grad_input is scattered back
+# by even then odd tiles. The cases below force tiles as small as allowed, on more threads than the
+# sizes would get, so that a wrong column order, tile boundary or phase shows up as a wrong value.
+
+TILE_CASES = [  # N, C, H, W, K, kernel, stride, padding, dilation, groups
+    (7, 6, 9, 11, 6, 3, 1, 1, 1, 1),  # batch above the thread count
+    (5, 6, 7, 9, 9, 3, 1, 1, 1, 3),  # groups
+    (3, 4, 8, 7, 4, 3, 1, 1, 1, 4),  # depthwise (on the plane tiles)
+    (3, 8, 8, 7, 8, 3, 1, 1, 1, 4),  # two channels per group
+    (2, 5, 12, 13, 3, (3, 2), (2, 3), (2, 0), (2, 1), 1),  # strides, dilation, uneven padding
+    (2, 5, 12, 13, 3, (2, 3), (1, 2), (0, 3), (1, 2), 1),  # horizontal dilation: a run per tap
+    (3, 4, 10, 9, 6, 4, 1, "same", 1, 2),  # 'same' with an even kernel: more padding bottom-right
+    (4, 3, 6, 5, 4, 5, 1, 3, 1, 1),  # padding wider than the image reaches: rows of zeros
+    (3, 3, 15, 17, 8, 7, 2, 3, 1, 1),  # the stem's shape, small
+    (6, 8, 3, 4, 6, 1, 1, 0, 1, 2),  # 1×1: the input is colsᵀ, grad_input written in place
+    (3, 8, 1, 1, 5, 1, 1, 0, 1, 1),  # 1×1 of 1×1 images
+    (3, 4, 7, 6, 5, 1, 2, 0, 1, 1),  # 1×1 with stride: gathered
+    (2, 4, 5, 5, 5, 1, 1, 1, 1, 1),  # 1×1 with padding: gathered
+]
+
+
+@pytest.fixture(params=[1, 700, 4096], ids=lambda b: f"tile_bytes={b}")
+def small_parallel_tiles(request, monkeypatch):
+    """Tiles of at most ``param`` bytes of columns (1: the fewest pixels the backward allows), on 3
+    threads however small the convolution."""
+    monkeypatch.setattr(im2col._functional, "TILE_BYTES", request.param)
+    monkeypatch.setattr(im2col._functional, "TILE_MIN_COLUMNS", 1)
+    monkeypatch.setattr(im2col._functional, "TILE_MIN_PIXELS", 1)
+    monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
+    monkeypatch.setattr(im2col._threads, "_fixed", 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", TILE_CASES, ids=str)
+def test_nhwc_tiles_match_torch(case, dtype, small_parallel_tiles):
+    N, C, H, W, K, k, s, p, d, groups = case
+    r = np.random.default_rng(9)
+    x = r.standard_normal((N, C, H, W)).astype(dtype)
+    kk = k if isinstance(k, tuple) else (k, k)
+    w = r.standard_normal((K, C // groups, *kk)).astype(dtype)
+    b = r.standard_normal(K).astype(dtype)
+    xt, wt, bt = T(x).requires_grad_(), T(w).requires_grad_(), T(b).requires_grad_()
+    yt = F.conv2d(xt, wt, bt, s, p, d, groups)
+    y = im2col.conv2d(nhwc(x), w, b, s, p, d, groups, layout="NHWC")
+    assert_close(nchw(y), yt, what="forward")
+    assert_close(nchw(y), im2col.conv2d(x, w, b, s, p, d, groups), what="forward vs NCHW")
+    # an NHWC view read as NCHW: same tiles, output (N, K, OH, OW), tiles within one image
+    assert_close(im2col.conv2d(nhwc(x).transpose(0, 3, 1, 2), w, b, s, p, d, groups), yt, what="NCHW out")
+    gy = r.standard_normal(yt.shape).astype(dtype)
+    yt.backward(T(gy))
+    gx, gw, gb = im2col.conv2d_backward(nhwc(gy), nhwc(x), w, s, p, d, groups, layout="NHWC")
+    assert_close(nchw(gx), xt.grad, what="grad_input")
+    assert_close(gw, wt.grad, what="grad_weight")
+    assert_close(gb, bt.grad, what="grad_bias")
+    # static schedule: grad_weight's sum over the threads is the same every call
+    assert_close(im2col.conv2d_backward(nhwc(gy), nhwc(x), w, s, p, d, groups, layout="NHWC")[1], gw, exact=True)
+    # channels_last tensors with a contiguous grad_output: gy read as (N, K, L), tiles within one image
+    cl = torch.channels_last
+    gx2, gw2, _ = im2col.conv2d_backward(T(gy), T(x).to(memory_format=cl), T(w), s, p, d, groups)
+    assert gx2.is_contiguous(memory_format=cl)
+    assert_close(gx2, xt.grad, what="grad_input, contiguous grad_output")
+    assert_close(gw2, wt.grad, what="grad_weight, contiguous grad_output")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", TILE_CASES[:7], ids=str)
+def test_nhwc_tiles_conv_transpose2d(case, dtype, small_parallel_tiles):
+    """conv_transpose2d is the grad_input half alone, the scatter of dcolsᵀ into an NHWC output."""
+    N, C, H, W, K, k, s, p, d, groups = case
+    if p == "same":
+        p = 1
+    kk = k if isinstance(k, tuple) else (k, k)
+    ss, dd = (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d
+    pp = (p, p) if isinstance(p, int) else p
+    op = tuple(min(a, b_) - 1 for a, b_ in zip(ss, dd))
+    pt = tuple(min(q, ((n - 1) * a + e * (c - 1)) // 2) for n, q, a, c, e in zip((H, W), pp, ss, kk, dd))
+    r = np.random.default_rng(10)
+    x = r.standard_normal((N, C, H, W)).astype(dtype)
+    w = r.standard_normal((C, K // groups, *kk)).astype(dtype)
+    ref = F.conv_transpose2d(T(x), T(w), None, ss, pt, op, groups, dd)
+    y = im2col.conv_transpose2d(nhwc(x), w, None, ss, pt, op, groups, dd, layout="NHWC")
+    assert_close(nchw(y), ref)
+
+
+def test_nhwc_pointwise_in_place_with_uneven_batch_stride(small_parallel_tiles):
+    """1×1 input and grad_input used in place when images are not evenly spaced (tiles per image)."""
+    r = np.random.default_rng(11)
+    x = r.standard_normal((4, 6, 7, 5))
+    w = r.standard_normal((8, 3, 1, 1))
+    xt, wt = T(x).requires_grad_(), T(w).requires_grad_()
+    yt = F.conv2d(xt, wt, groups=2)
+    padded = np.zeros((4, 9, 5, 6))
+    padded[:, :7] = nhwc(x)
+    view = padded[:, :7]  # (N, H, W, C), image stride 9·5·6, pixel stride 6
+    assert_close(nchw(im2col.conv2d(view, w, groups=2, layout="NHWC")), yt)
+    gy = r.standard_normal(yt.shape)
+    yt.backward(T(gy))
+    gx, gw, _ = im2col.conv2d_backward(nhwc(gy), view, w, groups=2, layout="NHWC")
+    assert_close(nchw(gx), xt.grad)
+    assert_close(gw, wt.grad)
+
+
 # --- strided arrays and channels_last tensors: read in place, results laid out like torch's --------
 
 
@@ -199,7 +304,11 @@ def test_strided_views_are_read_without_a_copy():
     sliced = x[:, ::2, 1:, :].transpose(0, 3, 1, 2)
     assert np.shares_memory(to_array(sliced, "input", "f", strided=True), x)
     w = np.ones((4, 3, 2, 2), np.float32)
-    assert_close(im2col.conv2d(sliced, w), im2col.conv2d(np.ascontiguousarray(sliced), w), exact=True)
+    # channels-last data goes through the colsᵀ tiles, so it sums in another order than NCHW; bit for
+    # bit against the same data made contiguous channels-last
+    packed = np.ascontiguousarray(x[:, ::2, 1:, :]).transpose(0, 3, 1, 2)
+    assert_close(im2col.conv2d(sliced, w), im2col.conv2d(packed, w), exact=True)
+    assert_close(im2col.conv2d(sliced, w), im2col.conv2d(np.ascontiguousarray(sliced), w))
     assert_close(im2col.im2col(sliced, 2), im2col.im2col(np.ascontiguousarray(sliced), 2), exact=True)
     t = torch.from_numpy(x).permute(0, 3, 1, 2)  # a channels_last tensor
     assert t.is_contiguous(memory_format=torch.channels_last)
