@@ -1,5 +1,5 @@
 """Where im2col's time goes against the plain-copy floor: the kernel, or the fresh output's pages?
-And what a stride of 2 costs col2im.
+What a stride of 2 costs col2im, and how close the 1×1 layer's im2col/col2im get to a copy.
 
     python benchmarks/floor_breakdown.py
 
@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import im2col
-from im2col import _validation
+from im2col import _kernels, _validation
 
 SHAPES = {  # N, C, H, W, kernel, stride, padding
     "seed": (64, 1, 28, 28, 3, 1, 0),
@@ -79,6 +79,60 @@ def col2im_stride(rounds: int = 20) -> None:
               f"{med / 1e6:.2f} ms, {cols.nbytes / med:.1f} GB/s")  # fmt: skip
 
 
+def _interleaved(cases: dict, rounds: int) -> dict[str, list[int]]:
+    """Per-case times (ns) over ``rounds`` rounds, each running every case once in a random order."""
+    times: dict[str, list[int]] = {key: [] for key in cases}
+    for case in cases.values():
+        case()
+    for _ in range(rounds):
+        order = list(cases.items())
+        random.shuffle(order)
+        for key, case in order:
+            t0 = time.perf_counter_ns()
+            case()
+            times[key].append(time.perf_counter_ns() - t0)
+    return times
+
+
+def pointwise(rounds: int = 30) -> None:
+    """The 1×1 layer (8×256×56×56, float32): im2col and col2im are one 24.5 MiB copy each.
+
+    Against torch's unfold and fold, the copy floors: ``np.copyto`` into an existing and into a fresh
+    buffer, the two-thread copy the library uses (``_kernels.copy_bytes``), and writing a fresh
+    buffer without reading anything (``np.empty(...).fill(0)``: first-touch page faults, if the
+    allocator hands out new pages, plus the write bandwidth). Ratios are medians of per-round ratios.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = np.random.default_rng(0).random((8, 256, 56, 56), dtype=np.float32)
+    cols = x.reshape(8, 256, 56 * 56).copy()
+    xt, colst = torch.from_numpy(x), torch.from_numpy(cols)
+    dst = np.empty_like(x)
+
+    def two_thread_copy():
+        out = np.empty_like(x)
+        _kernels.copy_bytes(x.reshape(-1).view(np.uint8), out.reshape(-1).view(np.uint8), 2)
+
+    cases = {
+        "im2col (ours)": lambda: im2col.im2col(x, 1),
+        "col2im (ours)": lambda: im2col.col2im(cols, (56, 56), 1),
+        "torch unfold": lambda: F.unfold(xt, 1),
+        "torch fold": lambda: F.fold(colst, (56, 56), 1),
+        "np.copyto, existing buffer": lambda: np.copyto(dst, x),
+        "np.copyto, fresh buffer": lambda: np.copyto(np.empty_like(x), x),
+        "copy_bytes, 2 threads, fresh": two_thread_copy,
+        "fresh buffer, fill(0) only": lambda: np.empty_like(x).fill(0),
+    }
+    times = _interleaved(cases, rounds)
+    print(f"1×1 layer 8×256×56×56 float32 ({x.nbytes / 2**20:.1f} MiB each way), {rounds} rounds")
+    for key, ts in times.items():
+        ratio = {b: statistics.median(a / t for a, t in zip(ts, times[b])) for b in ("torch unfold", "torch fold")}
+        print(f"  {key:32s} {statistics.median(ts) / 1e6:7.3f} ms  "
+              f"{ratio['torch unfold']:5.2f}x unfold  {ratio['torch fold']:5.2f}x fold")  # fmt: skip
+
+
 if __name__ == "__main__":
     main()
     col2im_stride()
+    pointwise()

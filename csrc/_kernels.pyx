@@ -521,3 +521,30 @@ def conv_forward_serial(const real_t[::1] im, const real_t[::1] wmat, real_t[::1
                            0, &out[(n * K + g * Kg) * L + oh0 * OW], L)
     if set_threads_fn:
         (<set_threads_f>set_threads_fn)(previous)
+
+
+# --- 1×1 kernels: the column matrix is the image ----------------------------------------------
+
+from libc.string cimport memcpy
+
+
+def copy_bytes(const uint8_t[::1] src, uint8_t[::1] dst, int n_threads):
+    """``dst[:] = src``, in one contiguous block per thread.
+
+    im2col and col2im with a 1×1 kernel, stride 1 and no padding (any dilation) move each element
+    once, to the same place: (N, C, H, W) and (N, C·1·1, H·W) are the same bytes. With a fresh
+    output most of the time goes to first-touch page faults, which two threads take in parallel.
+    """
+    cdef Py_ssize_t n = src.shape[0], block, lo, hi, t
+    if n == 0:
+        return
+    block = (n + n_threads - 1) // n_threads
+    block = (block + 4095) // 4096 * 4096                 # whole pages per thread
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            lo = t * block
+            hi = lo + block
+            if hi > n:
+                hi = n
+            if lo < hi:
+                memcpy(&dst[lo], &src[lo], hi - lo)

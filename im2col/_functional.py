@@ -64,6 +64,9 @@ def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -
     N = x.shape[0]
     if N == 0:
         return
+    if g.is_pointwise and (N == 1 or not folded):
+        _copy_pointwise(x, out)
+        return
     if x.dtype.itemsize not in _MOVER:  # complex128: move the real and imaginary parts separately
         for part in ("real", "imag"):
             tmp = np.empty(out.shape, dtype=getattr(out, part).dtype)
@@ -83,6 +86,9 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     N = out.shape[0]
     if N == 0:
         return
+    if g.is_pointwise and (N == 1 or not folded):  # no overlaps: no zero-fill, no adds
+        _copy_pointwise(cols, out)
+        return
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
     n_threads = threads_for(cols.size)
     # with a horizontal stride, each thread accumulates a plane split by column phase first
@@ -91,6 +97,16 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     _kernels.col2im(
         cols.reshape(-1), out.reshape(-1), scratch, *g.kernel_args(N), n_stride, row_stride, n_threads
     )
+
+
+def _copy_pointwise(src: np.ndarray, dst: np.ndarray) -> None:
+    """im2col or col2im of a 1×1 kernel, stride 1, no padding: the same bytes, so one copy.
+
+    C-contiguous arrays of one dtype and size. Split over the threads (``_kernels.copy_bytes``): on
+    8×256×56×56 float32 with two threads, 1.20 ms into a fresh output against 1.31 ms for
+    ``np.copyto`` and 1.39 ms for the im2col kernel (``benchmarks/floor_breakdown.py``).
+    """
+    _kernels.copy_bytes(src.reshape(-1).view(np.uint8), dst.reshape(-1).view(np.uint8), threads_for(src.size))
 
 
 def _chunk(g: Geometry, itemsize: int) -> int:
