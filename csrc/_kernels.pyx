@@ -548,3 +548,24 @@ def copy_bytes(const uint8_t[::1] src, uint8_t[::1] dst, int n_threads):
                 hi = n
             if lo < hi:
                 memcpy(&dst[lo], &src[lo], hi - lo)
+
+
+cdef extern from "_stream_copy.h":
+    void im2col_stream_copy(void* dst, const void* src, size_t n) noexcept nogil
+
+
+def stream_copy_bytes(const uint8_t[::1] src, uint8_t[::1] dst, int n_threads):
+    """:func:`copy_bytes` with streaming stores (``csrc/_stream_copy.h``), for large copies."""
+    cdef Py_ssize_t n = src.shape[0], block, lo, hi, t
+    if n == 0:
+        return
+    block = (n + n_threads - 1) // n_threads
+    block = (block + 4095) // 4096 * 4096
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            lo = t * block
+            hi = lo + block
+            if hi > n:
+                hi = n
+            if lo < hi:
+                im2col_stream_copy(&dst[lo], &src[lo], hi - lo)

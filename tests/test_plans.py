@@ -201,3 +201,27 @@ def test_pointwise_with_stride_or_padding_is_not_a_copy():
         assert_close(im2col.im2col(x, 1, **kw), expected, exact=True)
         size = (6, 7)
         assert_close(im2col.col2im(expected.numpy(), size, 1, **kw), F.fold(expected, size, 1, **kw))
+
+
+@pytest.mark.parametrize("copy", ["copy_bytes", "stream_copy_bytes"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_copy_kernels_any_length_and_alignment(copy, n_threads):
+    from im2col import _kernels
+
+    fn = getattr(_kernels, copy)
+    r = np.random.default_rng(0)
+    for n in (0, 1, 15, 16, 63, 64, 65, 1000, 2 * 4096 + 5, 3 * 4096):
+        for s_off, d_off in ((0, 0), (1, 3), (7, 0)):
+            src = r.integers(0, 256, n + 8, dtype=np.uint8)
+            dst = np.zeros(n + 8, np.uint8)
+            fn(src[s_off : s_off + n], dst[d_off : d_off + n], n_threads)
+            np.testing.assert_array_equal(dst[d_off : d_off + n], src[s_off : s_off + n])
+            assert not dst[:d_off].any() and not dst[d_off + n :].any()  # nothing written outside
+
+
+def test_pointwise_streaming_copy_matches_torch(monkeypatch):
+    monkeypatch.setattr(_functional, "STREAM_COPY_BYTES", 0)  # the large-copy route on small arrays
+    x = np.random.default_rng(0).standard_normal((2, 5, 41, 43)).astype(np.float32)
+    cols = im2col.im2col(x, 1)
+    assert_close(cols, F.unfold(torch.from_numpy(x), 1), exact=True)
+    assert_close(im2col.col2im(cols, (41, 43), 1), x, exact=True)
