@@ -12,6 +12,7 @@ copy into an existing and into a fresh buffer.
 
 from __future__ import annotations
 
+import mmap
 import random
 import statistics
 import time
@@ -98,9 +99,12 @@ def pointwise(rounds: int = 30) -> None:
     """The 1×1 layer (8×256×56×56, float32): im2col and col2im are one 24.5 MiB copy each.
 
     Against torch's unfold and fold, the copy floors: ``np.copyto`` into an existing and into a fresh
-    buffer, the two-thread copy the library uses (``_kernels.copy_bytes``), and writing a fresh
+    buffer, the library's two-thread copies (``_kernels.copy_bytes``: memcpy; ``stream_copy_bytes``:
+    non-temporal stores, which im2col/col2im use from 16 MiB), and writing a fresh
     buffer without reading anything (``np.empty(...).fill(0)``: first-touch page faults, if the
-    allocator hands out new pages, plus the write bandwidth). Ratios are medians of per-round ratios.
+    allocator hands out new pages, plus the write bandwidth); and the streaming copy into a mapping the
+    process never touched (every page faults), with 4 KiB and with huge pages. Ratios are medians of
+    per-round ratios.
     """
     import torch
     import torch.nn.functional as F
@@ -110,9 +114,20 @@ def pointwise(rounds: int = 30) -> None:
     xt, colst = torch.from_numpy(x), torch.from_numpy(cols)
     dst = np.empty_like(x)
 
-    def two_thread_copy():
+    def two_thread_copy(copy=_kernels.copy_bytes):
         out = np.empty_like(x)
-        _kernels.copy_bytes(x.reshape(-1).view(np.uint8), out.reshape(-1).view(np.uint8), 2)
+        copy(x.reshape(-1).view(np.uint8), out.reshape(-1).view(np.uint8), 2)
+
+    def into_new_mapping(huge: bool):
+        # A mapping the process never touched: every page faults on first write. (np.empty reuses
+        # the pages glibc kept from the previous call's free, so in a loop it rarely faults.)
+        m = mmap.mmap(-1, x.nbytes)
+        if huge:
+            m.madvise(mmap.MADV_HUGEPAGE)  # what NumPy asks for on large allocations
+        out = np.frombuffer(m, np.float32).reshape(x.shape)
+        _kernels.stream_copy_bytes(x.reshape(-1).view(np.uint8), out.reshape(-1).view(np.uint8), 2)
+        del out
+        m.close()
 
     cases = {
         "im2col (ours)": lambda: im2col.im2col(x, 1),
@@ -121,14 +136,17 @@ def pointwise(rounds: int = 30) -> None:
         "torch fold": lambda: F.fold(colst, (56, 56), 1),
         "np.copyto, existing buffer": lambda: np.copyto(dst, x),
         "np.copyto, fresh buffer": lambda: np.copyto(np.empty_like(x), x),
-        "copy_bytes, 2 threads, fresh": two_thread_copy,
+        "memcpy, 2 threads, fresh": two_thread_copy,
+        "streaming stores, 2 threads, fresh": lambda: two_thread_copy(_kernels.stream_copy_bytes),
         "fresh buffer, fill(0) only": lambda: np.empty_like(x).fill(0),
+        "streaming copy into a new mapping": lambda: into_new_mapping(False),
+        "same, huge pages (madvise)": lambda: into_new_mapping(True),
     }
     times = _interleaved(cases, rounds)
     print(f"1×1 layer 8×256×56×56 float32 ({x.nbytes / 2**20:.1f} MiB each way), {rounds} rounds")
     for key, ts in times.items():
         ratio = {b: statistics.median(a / t for a, t in zip(ts, times[b])) for b in ("torch unfold", "torch fold")}
-        print(f"  {key:32s} {statistics.median(ts) / 1e6:7.3f} ms  "
+        print(f"  {key:36s} {statistics.median(ts) / 1e6:7.3f} ms  "
               f"{ratio['torch unfold']:5.2f}x unfold  {ratio['torch fold']:5.2f}x fold")  # fmt: skip
 
 
