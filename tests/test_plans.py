@@ -225,3 +225,20 @@ def test_pointwise_streaming_copy_matches_torch(monkeypatch):
     cols = im2col.im2col(x, 1)
     assert_close(cols, F.unfold(torch.from_numpy(x), 1), exact=True)
     assert_close(im2col.col2im(cols, (41, 43), 1), x, exact=True)
+
+
+def test_read_only_arrays_run_the_plan():
+    """A read-only array has a writable one's key (same shape, dtype, strides): the plan must take it."""
+    r = np.random.default_rng(0)
+    x, w, b = (r.standard_normal(s).astype(np.float32) for s in ((1, 2, 6, 6), (3, 2, 3, 3), (3,)))
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), padding=1)
+    for writeable in (True, False, False):
+        xs, ws, bs = x.copy(), w.copy(), b.copy()
+        for a in (xs, ws, bs):
+            a.flags.writeable = writeable
+        assert_close(im2col.conv2d(xs, ws, bs, padding=1), expected)
+        cols = im2col.im2col(xs, 3, padding=1)
+        assert_close(cols, F.unfold(torch.from_numpy(x), 3, padding=1), exact=True)
+        cols.flags.writeable = writeable
+        assert_close(im2col.col2im(cols, 6, 3, padding=1), F.fold(torch.from_numpy(cols.copy()), 6, 3, padding=1))
+    assert planned("im2col") == planned("col2im") == 1
