@@ -1,5 +1,5 @@
 """Where im2col's time goes against the plain-copy floor: the kernel, or the fresh output's pages?
-And what a stride of 2 costs col2im.
+What a stride of 2 costs col2im, and how close the 1×1 layer's im2col/col2im get to a copy.
 
     python benchmarks/floor_breakdown.py
 
@@ -12,6 +12,7 @@ copy into an existing and into a fresh buffer.
 
 from __future__ import annotations
 
+import mmap
 import random
 import statistics
 import time
@@ -19,7 +20,7 @@ import time
 import numpy as np
 
 import im2col
-from im2col import _validation
+from im2col import _kernels, _validation
 
 SHAPES = {  # N, C, H, W, kernel, stride, padding
     "seed": (64, 1, 28, 28, 3, 1, 0),
@@ -79,6 +80,77 @@ def col2im_stride(rounds: int = 20) -> None:
               f"{med / 1e6:.2f} ms, {cols.nbytes / med:.1f} GB/s")  # fmt: skip
 
 
+def _interleaved(cases: dict, rounds: int) -> dict[str, list[int]]:
+    """Per-case times (ns) over ``rounds`` rounds, each running every case once in a random order."""
+    times: dict[str, list[int]] = {key: [] for key in cases}
+    for case in cases.values():
+        case()
+    for _ in range(rounds):
+        order = list(cases.items())
+        random.shuffle(order)
+        for key, case in order:
+            t0 = time.perf_counter_ns()
+            case()
+            times[key].append(time.perf_counter_ns() - t0)
+    return times
+
+
+def pointwise(rounds: int = 30) -> None:
+    """The 1×1 layer (8×256×56×56, float32): im2col and col2im are one 24.5 MiB copy each.
+
+    Against torch's unfold and fold, the copy floors: ``np.copyto`` into an existing and into a fresh
+    buffer, the library's two-thread copies (``_kernels.copy_bytes``: memcpy; ``stream_copy_bytes``:
+    non-temporal stores, which im2col/col2im use from 16 MiB), and writing a fresh
+    buffer without reading anything (``np.empty(...).fill(0)``: first-touch page faults, if the
+    allocator hands out new pages, plus the write bandwidth); and the streaming copy into a mapping the
+    process never touched (every page faults), with 4 KiB and with huge pages. Ratios are medians of
+    per-round ratios.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = np.random.default_rng(0).random((8, 256, 56, 56), dtype=np.float32)
+    cols = x.reshape(8, 256, 56 * 56).copy()
+    xt, colst = torch.from_numpy(x), torch.from_numpy(cols)
+    dst = np.empty_like(x)
+
+    def two_thread_copy(copy=_kernels.copy_bytes):
+        out = np.empty_like(x)
+        copy(x.reshape(-1).view(np.uint8), out.reshape(-1).view(np.uint8), 2)
+
+    def into_new_mapping(huge: bool):
+        # A mapping the process never touched: every page faults on first write. (np.empty reuses
+        # the pages glibc kept from the previous call's free, so in a loop it rarely faults.)
+        m = mmap.mmap(-1, x.nbytes)
+        if huge:
+            m.madvise(mmap.MADV_HUGEPAGE)  # what NumPy asks for on large allocations
+        out = np.frombuffer(m, np.float32).reshape(x.shape)
+        _kernels.stream_copy_bytes(x.reshape(-1).view(np.uint8), out.reshape(-1).view(np.uint8), 2)
+        del out
+        m.close()
+
+    cases = {
+        "im2col (ours)": lambda: im2col.im2col(x, 1),
+        "col2im (ours)": lambda: im2col.col2im(cols, (56, 56), 1),
+        "torch unfold": lambda: F.unfold(xt, 1),
+        "torch fold": lambda: F.fold(colst, (56, 56), 1),
+        "np.copyto, existing buffer": lambda: np.copyto(dst, x),
+        "np.copyto, fresh buffer": lambda: np.copyto(np.empty_like(x), x),
+        "memcpy, 2 threads, fresh": two_thread_copy,
+        "streaming stores, 2 threads, fresh": lambda: two_thread_copy(_kernels.stream_copy_bytes),
+        "fresh buffer, fill(0) only": lambda: np.empty_like(x).fill(0),
+        "streaming copy into a new mapping": lambda: into_new_mapping(False),
+        "same, huge pages (madvise)": lambda: into_new_mapping(True),
+    }
+    times = _interleaved(cases, rounds)
+    print(f"1×1 layer 8×256×56×56 float32 ({x.nbytes / 2**20:.1f} MiB each way), {rounds} rounds")
+    for key, ts in times.items():
+        ratio = {b: statistics.median(a / t for a, t in zip(ts, times[b])) for b in ("torch unfold", "torch fold")}
+        print(f"  {key:36s} {statistics.median(ts) / 1e6:7.3f} ms  "
+              f"{ratio['torch unfold']:5.2f}x unfold  {ratio['torch fold']:5.2f}x fold")  # fmt: skip
+
+
 if __name__ == "__main__":
     main()
     col2im_stride()
+    pointwise()

@@ -974,3 +974,133 @@ def conv_backward_nhwc(const real_t[::1] im, const real_t[::1] wperm, const real
                                     C, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)
+
+
+# --- Small problems: one thread, no parallel region --------------------------------------------
+#
+# On the 1×1×5×5 teaching shape the kernel call alone took 1.5 µs, of which the work is about
+# 0.1: entering an OpenMP region cost about 0.55 µs even with num_threads=1 (with the GIL
+# released and retaken around it), and a fused def function's type dispatch about 0.3 µs.
+# These run the same plane routines serially, holding the GIL, for problems small enough that the
+# callers would run them on one thread anyway; im2col/_plans.py calls them through their
+# specialisations (``im2col_serial["float"]``), which skips the dispatch.
+
+def im2col_serial(const plane_t[::1] im, plane_t[::1] col,
+                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                  Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                  Py_ssize_t OH, Py_ssize_t OW,
+                  Py_ssize_t col_n_stride, Py_ssize_t col_row_stride):
+    """:func:`im2col` on the calling thread: the same result, for small problems. ``im`` is
+    C-contiguous (N, C, H, W)."""
+    cdef Py_ssize_t p, n, c
+    for p in range(N * C):
+        n = p // C
+        c = p % C
+        _im2col_plane(im, col, p * H * W, W, 1, n * col_n_stride + c * kh * kw * col_row_stride,
+                      col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW)
+
+
+def col2im_serial(const real_t[::1] col, real_t[::1] im,
+                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                  Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                  Py_ssize_t OH, Py_ssize_t OW,
+                  Py_ssize_t col_n_stride, Py_ssize_t col_row_stride):
+    """:func:`col2im` on the calling thread, any stride (the adds into each pixel come in the
+    same order as in col2im's phased route, so the sums are bit for bit the same)."""
+    cdef Py_ssize_t p, n, c
+    for p in range(N * C):
+        n = p // C
+        c = p % C
+        _col2im_plane(col, im, p * H * W, W, 1, n * col_n_stride + c * kh * kw * col_row_stride,
+                      col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW, True)
+
+
+def conv_forward_serial(const real_t[::1] im, const real_t[::1] wmat, real_t[::1] out,
+                        real_t[::1] work,
+                        Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t K, Py_ssize_t groups,
+                        Py_ssize_t tile_rows, bint pointwise,
+                        size_t gemm_fn, bint ilp64, size_t set_threads_fn):
+    """:func:`conv_forward_tiled` with one thread: the same tiles and GEMM calls in the same
+    order, so the same bits. ``work`` holds one tile of C·kh·kw × tile_rows·OW."""
+    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
+    cdef Py_ssize_t tiles_per_image = (OH + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t t, n, oh0, oh1, T, c, g
+    cdef int previous = 1
+    if set_threads_fn:
+        previous = (<set_threads_f>set_threads_fn)(1)
+    for t in range(N * tiles_per_image):
+        n = t // tiles_per_image
+        oh0 = (t % tiles_per_image) * tile_rows
+        oh1 = oh0 + tile_rows
+        if oh1 > OH:
+            oh1 = OH
+        T = (oh1 - oh0) * OW
+        if pointwise:
+            for g in range(groups):
+                _gemm_rowmajor(gemm_fn, ilp64, False, False, Kg, T, Rg,
+                               &wmat[g * Kg * Rg], Rg,
+                               &im[(n * C + g * Rg) * L + oh0 * OW], L,
+                               0, &out[(n * K + g * Kg) * L + oh0 * OW], L)
+            continue
+        for c in range(C):
+            _im2col_plane(im, work, (n * C + c) * H * W, W, 1, c * kh * kw * T, T,
+                          H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
+        for g in range(groups):
+            _gemm_rowmajor(gemm_fn, ilp64, False, False, Kg, T, Rg,
+                           &wmat[g * Kg * Rg], Rg, &work[g * Rg * T], T,
+                           0, &out[(n * K + g * Kg) * L + oh0 * OW], L)
+    if set_threads_fn:
+        (<set_threads_f>set_threads_fn)(previous)
+
+
+# --- 1×1 kernels: the column matrix is the image ----------------------------------------------
+
+from libc.string cimport memcpy
+
+
+def copy_bytes(const uint8_t[::1] src, uint8_t[::1] dst, int n_threads):
+    """``dst[:] = src``, in one contiguous block per thread.
+
+    im2col and col2im with a 1×1 kernel, stride 1 and no padding (any dilation) move each element
+    once, to the same place: (N, C, H, W) and (N, C·1·1, H·W) are the same bytes. With a fresh
+    output most of the time goes to first-touch page faults, which two threads take in parallel.
+    """
+    cdef Py_ssize_t n = src.shape[0], block, lo, hi, t
+    if n == 0:
+        return
+    block = (n + n_threads - 1) // n_threads
+    block = (block + 4095) // 4096 * 4096                 # whole pages per thread
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            lo = t * block
+            hi = lo + block
+            if hi > n:
+                hi = n
+            if lo < hi:
+                memcpy(&dst[lo], &src[lo], hi - lo)
+
+
+cdef extern from "_stream_copy.h":
+    void im2col_stream_copy(void* dst, const void* src, size_t n) noexcept nogil
+
+
+def stream_copy_bytes(const uint8_t[::1] src, uint8_t[::1] dst, int n_threads):
+    """:func:`copy_bytes` with streaming stores (``csrc/_stream_copy.h``), for large copies."""
+    cdef Py_ssize_t n = src.shape[0], block, lo, hi, t
+    if n == 0:
+        return
+    block = (n + n_threads - 1) // n_threads
+    block = (block + 4095) // 4096 * 4096
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            lo = t * block
+            hi = lo + block
+            if hi > n:
+                hi = n
+            if lo < hi:
+                im2col_stream_copy(&dst[lo], &src[lo], hi - lo)

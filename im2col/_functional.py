@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, _nd
+from . import _kernels, _nd, _plans
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
@@ -55,9 +55,13 @@ WORKSPACE_BYTES = 64 * 2**20
 #: The tiled forward (see csrc/_kernels.pyx) unrolls about this many bytes of columns per thread
 #: at a time, and at least this many output positions so that each GEMM call stays efficient.
 #: Measured on 8×64×56×56 with 64 3×3 kernels: 128 KiB 10.2 ms, 512 KiB 9.0 ms, 2 MiB 9.2 ms.
+#: On 8×256×14×14 with 256 3×3 kernels (2.3 MiB of weights, packed again by every GEMM call) 192
+#: columns take whole 14-row images instead of tiles of 10 + 4 rows: forward 1.15-1.18× torch
+#: instead of 1.23-1.27× with OpenBLAS's AVX-512 kernels, the backward 3-7% faster too
+#: (benchmarks/gemm_breakdown.py).
 TILE_BYTES = 512 * 2**10
-TILE_MIN_COLUMNS = 128
-#: The same lower bound for the channels-last tiles (rows of colsᵀ, output pixels).
+TILE_MIN_COLUMNS = 192
+#: The lower bound for the channels-last tiles (rows of colsᵀ, output pixels).
 TILE_MIN_PIXELS = 128
 
 
@@ -73,6 +77,9 @@ def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -
     """
     N = x.shape[0]
     if N == 0:
+        return
+    if g.is_pointwise and (N == 1 or not folded) and x.flags.c_contiguous:
+        _copy_pointwise(x, out)
         return
     if x.dtype.itemsize not in _MOVER:  # complex128: move the real and imaginary parts separately
         for part in ("real", "imag"):
@@ -96,6 +103,9 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     N = out.shape[0]
     if N == 0:
         return
+    if g.is_pointwise and (N == 1 or not folded) and out.flags.c_contiguous:  # no overlaps: no adds
+        _copy_pointwise(cols, out)
+        return
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
     n_threads = threads_for(cols.size)
     im, im_strides = strided_buffer(out)
@@ -104,6 +114,24 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     phased = g.H * g.sw * -(-g.W // g.sw) if g.sw != 1 or im_strides[3] != 1 else 0
     scratch = workspace("col2im_phases", max(1, n_threads * phased), out.dtype)
     _kernels.col2im(cols.reshape(-1), im, scratch, *g.kernel_args(N), *im_strides, n_stride, row_stride, n_threads)
+
+
+#: 1×1 copies of at least this many bytes use streaming stores (``csrc/_stream_copy.h``): source and
+#: destination together then overflow a 32 MiB L3, so the output would not stay cached anyway, and
+#: not reading each destination line first saves a third of the traffic. On 8×256×56×56 float32
+#: (24.5 MiB), two threads: 0.84 ms against 1.00 ms for memcpy; at 8 MiB memcpy was faster.
+STREAM_COPY_BYTES = 16 * 2**20
+
+
+def _copy_pointwise(src: np.ndarray, dst: np.ndarray) -> None:
+    """im2col or col2im of a 1×1 kernel, stride 1, no padding: the same bytes, so one copy.
+
+    C-contiguous arrays of one dtype and size, split over the threads (one block each). On
+    8×256×56×56 float32 with two threads the plain copy took 1.20 ms into a fresh output against
+    1.31 ms for ``np.copyto`` and 1.39 ms for the im2col kernel (``benchmarks/floor_breakdown.py``).
+    """
+    copy = _kernels.stream_copy_bytes if src.nbytes >= STREAM_COPY_BYTES else _kernels.copy_bytes
+    copy(src.reshape(-1).view(np.uint8), dst.reshape(-1).view(np.uint8), threads_for(src.size))
 
 
 def _chunk(g: Geometry, itemsize: int) -> int:
@@ -1044,3 +1072,10 @@ def conv_transpose2d(
         out += b[:, None, None]
     out = from_channels_first(out, cl)
     return wrap_like(out[0] if unbatched else out, is_tensor(input))
+
+
+# Repeated calls of a small problem with the same signature skip the checks they already passed
+# (see im2col/_plans.py): on the teaching shape most of a call's time was spent in them.
+im2col = _plans.im2col(im2col)
+col2im = _plans.col2im(col2im)
+conv2d = _plans.conv2d(conv2d)

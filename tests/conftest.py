@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from im2col import _plans
+
 # rtol and atol (atol scaled by the largest |expected|, so a sum of many terms is judged relative to
 # its scale): float32 sums of a few hundred products round differently in a GEMM and in oneDNN.
 TOLERANCE = {
@@ -81,3 +83,10 @@ def array_layout(x: np.ndarray, kind: str) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plans():
+    """Start each test with no kept call plans (im2col/_plans.py): a test that patches the kernels
+    or the BLAS then sees its own first call run the full path, whatever ran before it."""
+    _plans.clear()

@@ -390,3 +390,15 @@ def test_shape_errors_are_phrased_in_the_chosen_layout():
         im2col.conv2d(np.zeros((2, 3, 8, 8), np.float32), w, layout="NHWC")
     with pytest.raises(ValueError, match=r"'grad_output' must have shape \(2, 6, 6, 4\).*\(N, OH, OW, K\)"):
         im2col.conv2d_backward(np.zeros((2, 4, 6, 6)), np.zeros((2, 8, 8, 3)), w.astype(float), layout="NHWC")
+
+
+def test_pointwise_copy_path_with_channels_last():
+    """1×1, stride 1, no padding: im2col/col2im are one copy for C-contiguous arrays; a channels-last
+    input or output must not take it (a flattened strided array is a copy, so col2im's result was
+    lost when both branches met)."""
+    x = np.random.default_rng(12).standard_normal((2, 5, 4, 3)).astype(np.float32)  # NHWC
+    cols = im2col.im2col(x, 1, layout="NHWC")
+    assert_close(cols, im2col.im2col(nchw(x), 1), exact=True)
+    assert_close(im2col.col2im(cols, (5, 4), 1, layout="NHWC"), x, exact=True)
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)  # a channels_last tensor
+    assert_close(im2col.im2col(t, 1), F.unfold(t, 1), exact=True)
