@@ -41,16 +41,7 @@ def main(rounds: int = 30) -> None:
             "copy, existing buffer": lambda: np.copyto(dst, src),
             "copy, fresh buffer": lambda: np.copyto(np.empty_like(src), src),
         }
-        times: dict[str, list[int]] = {key: [] for key in cases}
-        for case in cases.values():
-            case()
-        for _ in range(rounds):
-            order = list(cases.items())
-            random.shuffle(order)
-            for key, case in order:
-                t0 = time.perf_counter_ns()
-                case()
-                times[key].append(time.perf_counter_ns() - t0)
+        times = _interleaved(cases, rounds)
         floor = statistics.median(times["copy, existing buffer"])
         print(f"{name} ({out.nbytes / 2**20:.1f} MiB of columns)")
         for key, ts in times.items():

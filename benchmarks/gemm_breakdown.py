@@ -19,13 +19,15 @@ rounds):
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script: its sibling
+from floor_breakdown import _interleaved as interleaved_samples  # noqa: E402
 
 SHAPES = {  # N, C, H, W, K, kernel, padding
     "res56": (8, 64, 56, 56, 64, 3, 1),
@@ -50,17 +52,7 @@ def _median_ns(fn, rounds: int, min_ns: int = 2_000_000) -> float:
 
 def _interleaved(cases: dict, rounds: int) -> dict[str, float]:
     """Median time (ns) per case, every round running each case once in a random order."""
-    times: dict[str, list[float]] = {key: [] for key in cases}
-    for case in cases.values():
-        case()
-    for _ in range(rounds):
-        order = list(cases.items())
-        random.shuffle(order)
-        for key, case in order:
-            t0 = time.perf_counter_ns()
-            case()
-            times[key].append(time.perf_counter_ns() - t0)
-    return {key: statistics.median(ts) for key, ts in times.items()}
+    return {key: statistics.median(ts) for key, ts in interleaved_samples(cases, rounds).items()}
 
 
 def child(rounds: int = 15) -> None:
