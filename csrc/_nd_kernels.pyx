@@ -31,15 +31,21 @@ ctypedef fused real_t:
 
 def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
               const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
+              const int64_t[::1] w_lo, const int64_t[::1] w_hi, const int64_t[::1] w_off,
+              Py_ssize_t w_step,
               Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
               Py_ssize_t s_n, Py_ssize_t s_c, Py_ssize_t s_d, Py_ssize_t s_h, Py_ssize_t s_w,
               moved_t pad_value, int n_threads):
     """col[n, row, l] = im[n, c, td[a, od], th[b, oh], tw[e, ow]], or pad_value where a table is -1;
-    im's element strides are s_n, s_c, s_d, s_h, s_w."""
+    im's element strides are s_n, s_c, s_d, s_h, s_w.
+
+    Along the last axis the table is affine inside the input, whatever the mode: for
+    w_lo[e] <= ow < w_hi[e], tw[e, ow] = ow·w_step + w_off[e]. That stretch is copied without the
+    table (a contiguous copy when w_step and s_w are 1); only the borders are looked up."""
     cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
     cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
     cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw
-    cdef Py_ssize_t p, a, b, e, od, oh, ow, src_base, dst, sd, sh, sw
+    cdef Py_ssize_t p, a, b, e, od, oh, ow, src_base, dst, sd, sh, sw, row, lo, hi, off
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=n_threads):
             # plane p = n*C + c: its rows start at p*taps*L in (N, C*taps, L)
@@ -48,30 +54,45 @@ def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
             for a in range(kd):
                 for b in range(kh):
                     for e in range(kw):
+                        lo, hi, off = w_lo[e], w_hi[e], w_off[e]
                         for od in range(OD):
                             sd = td[a, od]
                             for oh in range(OH):
                                 sh = th[b, oh]
-                                for ow in range(OW):
+                                if sd < 0 or sh < 0:
+                                    for ow in range(OW):
+                                        col[dst + ow] = pad_value
+                                    dst = dst + OW
+                                    continue
+                                row = src_base + sd * s_d + sh * s_h
+                                for ow in range(lo):
                                     sw = tw[e, ow]
-                                    if sd < 0 or sh < 0 or sw < 0:
-                                        col[dst] = pad_value
-                                    else:
-                                        col[dst] = im[src_base + sd * s_d + sh * s_h + sw * s_w]
-                                    dst = dst + 1
+                                    col[dst + ow] = pad_value if sw < 0 else im[row + sw * s_w]
+                                if w_step == 1 and s_w == 1:
+                                    for ow in range(lo, hi):
+                                        col[dst + ow] = im[row + off + ow]
+                                else:
+                                    for ow in range(lo, hi):
+                                        col[dst + ow] = im[row + (ow * w_step + off) * s_w]
+                                for ow in range(hi, OW):
+                                    sw = tw[e, ow]
+                                    col[dst + ow] = pad_value if sw < 0 else im[row + sw * s_w]
+                                dst = dst + OW
 
 
 def col2im_nd(const real_t[::1] col, real_t[::1] im,
               const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
+              const int64_t[::1] w_lo, const int64_t[::1] w_hi, const int64_t[::1] w_off,
+              Py_ssize_t w_step,
               Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
               Py_ssize_t s_n, Py_ssize_t s_c, Py_ssize_t s_d, Py_ssize_t s_h, Py_ssize_t s_w,
               int n_threads):
     """The adjoint of im2col_nd: zero ``im`` (element strides s_*), then add every column entry
-    into the pixel it was read from."""
+    into the pixel it was read from (the same affine stretch along the last axis)."""
     cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
     cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
     cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw
-    cdef Py_ssize_t p, z, y, x, a, b, e, od, oh, ow, dst_base, src, sd, sh, sw
+    cdef Py_ssize_t p, z, y, x, a, b, e, od, oh, ow, dst_base, src, sd, sh, sw, row, lo, hi, off
     with nogil:
         # Parallel over (image, channel) planes only: every write of plane p lands in plane p.
         for p in prange(N * C, schedule="static", num_threads=n_threads):
@@ -84,12 +105,28 @@ def col2im_nd(const real_t[::1] col, real_t[::1] im,
             for a in range(kd):
                 for b in range(kh):
                     for e in range(kw):
+                        lo, hi, off = w_lo[e], w_hi[e], w_off[e]
                         for od in range(OD):
                             sd = td[a, od]
                             for oh in range(OH):
                                 sh = th[b, oh]
-                                for ow in range(OW):
+                                if sd < 0 or sh < 0:
+                                    src = src + OW
+                                    continue
+                                row = dst_base + sd * s_d + sh * s_h
+                                # in ow order, as one loop over the table would add them
+                                for ow in range(lo):
                                     sw = tw[e, ow]
-                                    if sd >= 0 and sh >= 0 and sw >= 0:
-                                        im[dst_base + sd * s_d + sh * s_h + sw * s_w] += col[src]
-                                    src = src + 1
+                                    if sw >= 0:
+                                        im[row + sw * s_w] += col[src + ow]
+                                if w_step == 1 and s_w == 1:
+                                    for ow in range(lo, hi):
+                                        im[row + off + ow] += col[src + ow]
+                                else:
+                                    for ow in range(lo, hi):
+                                        im[row + (ow * w_step + off) * s_w] += col[src + ow]
+                                for ow in range(hi, OW):
+                                    sw = tw[e, ow]
+                                    if sw >= 0:
+                                        im[row + sw * s_w] += col[src + ow]
+                                src = src + OW

@@ -173,6 +173,13 @@ class NdGeometry:
         ones = np.zeros((1, 1), np.int64)
         self.tables = [ones] * (3 - len(tables)) + tables  # 1-D and 2-D as 3-D with unit depth/height
         self.dhw = (1,) * (3 - len(size)) + self.size
+        # along the last axis, tap e reads input index ow·s + e·d − before, the table's value
+        # wherever that lies inside the input (any mode): for w_lo[e] <= ow < w_hi[e]
+        n, kk, ss, (before, _), dd, o = size[-1], k[-1], s[-1], pads[-1], d[-1], self.out[-1]
+        off = np.arange(kk, dtype=np.int64) * dd - before
+        lo = np.clip(-(off // ss), 0, o)  # first ow with ow·s + off >= 0: ceil(−off / s)
+        hi = np.clip(-((off - n) // ss), lo, o)  # first ow with ow·s + off >= n
+        self.w_span = (lo, hi, off, ss)
         self.taps = math.prod(k)  # Python ints: np.prod would wrap around for absurd sizes
         self.L = math.prod(self.out)
 
@@ -198,8 +205,8 @@ def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> No
     mover = _MOVER[x.dtype.itemsize]
     pv = np.array(pad_value).astype(x.dtype).reshape(1).view(mover)[0]
     im, strides = _strides5(x)
-    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), *g.tables, N, C, *g.dhw, *strides,
-                         pv, threads_for(out.size))  # fmt: skip
+    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), *g.tables, *g.w_span, N, C, *g.dhw,
+                         *strides, pv, threads_for(out.size))  # fmt: skip
 
 
 def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) -> None:
@@ -208,12 +215,12 @@ def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) 
     if N == 0:
         return
     im, strides = _strides5(out)
-    _nd_kernels.col2im_nd(cols.reshape(-1), im, *g.tables, N, C, *g.dhw, *strides, threads_for(cols.size))
+    _nd_kernels.col2im_nd(cols.reshape(-1), im, *g.tables, *g.w_span, N, C, *g.dhw, *strides, threads_for(cols.size))
     if reduce == "mean":
         # how many column entries land on each pixel: the fold of all-ones columns of one plane
         count = np.empty((1, 1, *g.size), out.dtype)
         im, strides = _strides5(count)
-        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, *g.tables, 1, 1, *g.dhw, *strides, 1)
+        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, *g.tables, *g.w_span, 1, 1, *g.dhw, *strides, 1)
         np.divide(out, np.maximum(count, 1), out=out)  # pixels no window covers stay 0
 
 
