@@ -7,8 +7,10 @@ spatial axis :func:`axis_table` lists which input index every (kernel tap, outpu
 already reflected, replicated or wrapped (or -1 for the constant), and one kernel
 (``csrc/_nd_kernels.pyx``) gathers or scatter-adds through those tables for any mode and 1 to 3 axes.
 
-conv1d runs on the 2-D fast path as an image of height 1; conv3d is vol2col (the 3-D im2col) and
-one GEMM per group and chunk of images.
+conv1d and conv_transpose1d run on the 2-D fast path as images of height 1; conv3d, its backward
+and conv_transpose3d multiply cache-sized vol2col tiles (the 3-D im2col) as they are gathered,
+on the kernels' own threads (``conv3d_forward_tiled`` / ``conv3d_backward_tiled`` in
+``csrc/_kernels.pyx``), or, without a BLAS they can call, one GEMM per group and chunk of images.
 """
 
 from __future__ import annotations
@@ -326,8 +328,9 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
     xb, unbatched = batched(x, "input", fn, layout_dims(n, channels_last))
     xb = to_channels_first(xb, channels_last)
     if w.ndim != n + 2 or 0 in w.shape:
+        dims = "C_in, C_out/groups" if transposed else "K, C/groups"
         raise ValueError(
-            f"{fn}(): argument 'weight' must be a {n + 2}-D (K, C/groups, {', '.join('k' + a[0] for a in _AXES[n])}) "
+            f"{fn}(): argument 'weight' must be a {n + 2}-D ({dims}, {', '.join('k' + a[0] for a in _AXES[n])}) "
             f"array with non-zero sizes, got shape {w.shape}"
         )
     groups = as_int(groups, "groups", fn)
@@ -527,8 +530,9 @@ def conv3d(
     -----
     vol2col (:func:`im2col.im2col` of a 5-D input) lays every ``kd×kh×kw`` window of the volume out
     as a column of ``C·kd·kh·kw`` values; the kernels flattened to ``K × C·kd·kh·kw`` multiply it.
-    Images go through in chunks whose columns fit in ``im2col._functional.WORKSPACE_BYTES``. The
-    column matrix is ``kd·kh·kw / (sd·sh·sw)`` times the input: 27× for a 3×3×3 kernel at stride 1.
+    The column matrix is ``kd·kh·kw / (sd·sh·sw)`` times the input (27× for a 3×3×3 kernel at
+    stride 1), so it is never built: each thread gathers a tile of a few hundred KiB (several output
+    depths, or rows of one depth) and multiplies it at once.
 
     Examples
     --------
@@ -831,6 +835,7 @@ def conv_transpose1d(
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl, transposed=True)
     s, p, op, d, size = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
     check_alloc(fn, "output", (xb.shape[0], w.shape[1] * groups, *size), xb.dtype)
+    check_alloc(fn, "column matrix of one image", (w.shape[1] * groups * w.shape[2], xb.shape[2]), xb.dtype)
     # as 2-D with height 1: (N, C, 1, L) or, channels-last, (N, 1, L, C), views of the input
     x4 = from_channels_first(xb[:, :, None], cl)
     args = ((1, s[0]), (0, p[0]), (0, op[0]), groups, (1, d[0]))
@@ -907,7 +912,7 @@ def conv_transpose3d(
     out_cl = cl or (is_tensor(input) and (channels_last_like(input) or channels_last_like(weight)))
     # xb as the (N, C_in, D·H·W) output gradient of that convolution: a view when it is
     # C-contiguous or channels-last
-    out = _grad_input(fn, xb.reshape(N, C, -1), w, g, groups, w.shape[1] * groups, out_cl)
+    out = _grad_input(fn, xb.reshape(N, C, g.L), w, g, groups, w.shape[1] * groups, out_cl)
     if b is not None:
         out += b.reshape(-1, 1, 1, 1)
     out = from_channels_first(out, cl)

@@ -17,7 +17,9 @@ at (shapes, dtypes, and the strides, which fix contiguity), argument values coun
 type is exactly int, str or a tuple of ints (``stride=1.0`` and ``stride=True`` equal 1 but are
 refused by the full checks, so they are never looked up), and anything else (tensors, ``out=``,
 other keyword arguments, subclasses of ndarray) takes the full path every time. The plan's result
-is bit for bit the full path's: plans are used for the first call too, after the full checks.
+is bit for bit the full path's: a plan is only made where it runs the same arithmetic in the same
+order (not for a 1×1 col2im, which the full path copies, so -0.0 stays -0.0; not for a convolution
+the full path runs on its channels-last tiles).
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def _col2im_plan(cols: np.ndarray, output_size, kernel_size, dilation, padding, 
     s = as_pair(stride, "stride", fn, minimum=1)
     N, R, L = cols.shape if cols.ndim == 3 else (1, *cols.shape)
     g = geometry(fn, (N, R // (k[0] * k[1]), *size), k, s, parse_padding(padding, fn, k, d, s), d)
-    if cols.size >= SERIAL_BELOW or cols.size == 0:
+    if cols.size >= SERIAL_BELOW or cols.size == 0 or g.is_pointwise:  # pointwise: the full path copies
         return None
     shape = (N, g.C, g.H, g.W) if cols.ndim == 3 else (g.C, g.H, g.W)
     dtype = cols.dtype
@@ -268,6 +270,8 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
     K = w.shape[0]
     if 2 * g.N * K * (g.rows // groups) * g.L >= SERIAL_FLOPS_BELOW or g.N == 0:
         return None
+    if _functional._groups_of_channels(g, groups) and _functional._channels_contiguous(x4):
+        return None  # 1×1 images look channels-last: the full path takes the colsᵀ tiles
     dtype = x.dtype
     rows = _functional._tile_rows(g, dtype.itemsize)
     work_size = 1 if g.is_pointwise else g.rows * rows * g.OW

@@ -370,8 +370,20 @@ def _conv_transpose_autograd(conv: str, conv_backward: str):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         fwd, bwd = getattr(torch.ops.im2col, conv), getattr(torch.ops.im2col, conv_backward)
-        gx = fwd(grad, w, None, *ctx.conf) if need_x else None
-        gw = bwd(x, grad, w, *ctx.conf, [False, True, False])[1] if need_w else None
+        stride, padding, dilation, _ = ctx.conf
+        # The convolution of the output gradient has n + output_padding // stride positions per
+        # axis where x has n (more only when output_padding ≥ stride, allowed if dilation > stride):
+        # the extra ones lie past x and get no gradient, and x is zero there for the weight's.
+        m = [(o + 2 * p - d * (k - 1) - 1) // s + 1
+             for o, k, s, p, d in zip(grad.shape[2:], w.shape[2:], stride, padding, dilation)]  # fmt: skip
+        gx = gw = None
+        if need_x:
+            gx = fwd(grad, w, None, *ctx.conf)
+            for axis, n in enumerate(x.shape[2:]):
+                gx = gx.narrow(2 + axis, 0, n)
+        if need_w:
+            xp = F.pad(x, [q for mm, n in zip(reversed(m), reversed(x.shape[2:])) for q in (0, mm - n)])
+            gw = bwd(xp, grad, w, *ctx.conf, [False, True, False])[1]
         gb = grad.sum([0, *range(2, grad.dim())]) if need_b else None
         return gx, gw, gb, None, None, None, None, None
 

@@ -147,7 +147,9 @@ def _reflecting(module):
         (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 1, 3, 3, 3)), dilation=2**40),
          ValueError, r"conv_transpose3d\(\): the output of shape \(1, 1, 2199023255556, 2199023255556, 2199023255556\)"),
         (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 3, 3))), ValueError,
-         r"conv_transpose1d\(\): argument 'weight' must be a 3-D \(K, C/groups, kl\)"),
+         r"conv_transpose1d\(\): argument 'weight' must be a 3-D \(C_in, C_out/groups, kl\)"),
+        (lambda: im2col.conv_transpose1d(np.zeros((1, 1, 2**17)), np.zeros((1, 1, 2**17))), ValueError,
+         r"^conv_transpose1d\(\): the column matrix of one image of shape \(131072, 131072\)"),
         (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4), np.int32), np.zeros((2, 1, 3), np.int32)), TypeError,
          r"conv_transpose1d\(\): argument 'input' must have dtype float32 or float64, got int32"),
         (lambda: inn.conv_transpose1d(torch.zeros(1, 2, 4), torch.zeros(2, 1, 3, 3)), ValueError,
@@ -305,3 +307,31 @@ def test_conv3d_tiles_match_torch(monkeypatch, tile_bytes, seed):
         return
     if expected.numel():
         assert_close(im2col.conv_transpose3d(x.detach(), wt, None, s, p, op, groups, d), expected, what="transposed")
+
+
+# --- found in review ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_transposed_gradients_when_output_padding_reaches_the_stride(dims):
+    """output_padding ≥ stride (allowed when dilation > stride): the convolution of the output
+    gradient then has more positions than the input; the backward crops and pads to match."""
+    ours_cls = {1: inn.ConvTranspose1d, 2: inn.ConvTranspose2d, 3: inn.ConvTranspose3d}[dims]
+    torch_cls = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}[dims]
+    kwargs = dict(in_channels=2, out_channels=3, kernel_size=3, stride=1, dilation=2, output_padding=1)
+    ours, twin = _module_twins(ours_cls, torch_cls, kwargs)
+    _check(ours, twin, torch.randn(2, 2, *[4] * dims, dtype=torch.float64), f"{ours_cls.__name__}({kwargs})")
+    fn = {1: inn.conv_transpose1d, 2: inn.conv_transpose2d, 3: inn.conv_transpose3d}[dims]
+    x = torch.randn(1, 2, *[3] * dims, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, *[2] * dims, dtype=torch.float64, requires_grad=True)
+    f = lambda x, w: fn(x, w, stride=2, dilation=3, output_padding=2)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x, w))
+    assert torch.autograd.gradgradcheck(f, (x, w))
+
+
+def test_empty_batches_through_conv_transpose3d():
+    assert im2col.conv_transpose3d(np.zeros((0, 2, 3, 3, 3)), np.ones((2, 1, 2, 2, 2))).shape == (0, 1, 4, 4, 4)
+    y = im2col.conv_transpose3d(np.zeros((0, 3, 3, 3, 2)), np.ones((2, 1, 2, 2, 2)), layout="NDHWC")
+    assert y.shape == (0, 4, 4, 4, 1)
+    m = inn.ConvTranspose3d(2, 3, 2)
+    assert m(torch.zeros(0, 2, 3, 4, 4)).shape == torch.nn.ConvTranspose3d(2, 3, 2)(torch.zeros(0, 2, 3, 4, 4)).shape
