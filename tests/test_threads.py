@@ -4,23 +4,14 @@ the thread-count controls, and work in spawned worker processes."""
 from __future__ import annotations
 
 import multiprocessing as mp
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-import numpy as np
 import pytest
+from _spawn_work import work as _work
 from conftest import assert_close
 
 import im2col
 from im2col import _kernels
-
-
-def _work(seed: int):
-    r = np.random.default_rng(seed)
-    x = r.standard_normal((4, 8, 20, 20)).astype(np.float32)
-    w = r.standard_normal((6, 8, 3, 3)).astype(np.float32)
-    y = im2col.conv2d(x, w, padding=1)
-    gx, gw, _ = im2col.conv2d_backward(np.ones_like(y), x, w, padding=1)
-    return im2col.im2col(x, 3, stride=2), y, gx, gw
 
 
 def test_many_python_threads_match_sequential():
@@ -59,9 +50,10 @@ def test_threadpoolctl_limits_the_kernels():
 def test_spawned_workers_run_the_kernels():
     """After OpenMP has run in this process a fork()ed child may hang; spawn is safe (see README)."""
     _work(0)  # start the OpenMP pool here first
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(2) as pool:
-        results = pool.map(_work, [1, 2])
+    # An executor, not mp.Pool: a worker that dies (say, failing to import the task's module)
+    # raises BrokenProcessPool here instead of leaving Pool.map waiting for ever.
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        results = list(pool.map(_work, [1, 2], timeout=120))
     # Not bit-exact: this process has imported torch, so its GEMM runs on torch's BLAS, while the
     # children (which import only NumPy) use NumPy's (see im2col/_gemm.py).
     for seed, got in zip([1, 2], results):
