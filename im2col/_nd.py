@@ -15,6 +15,7 @@ on the kernels' own threads (``conv3d_forward_tiled`` / ``conv3d_backward_tiled`
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -168,12 +169,7 @@ class NdGeometry:
         self.out = tuple(grid) if grid is not None else out_sizes(fn, size, k, s, pads, d)
         s, d = normalise_and_check_reach(fn, _AXES[len(size)], size, k, s, pads, d, self.out)
         self.stride, self.dilation, self.pads = tuple(s), tuple(d), tuple(pads)
-        # the tables are built before the caller allocates the columns: check them first
-        check_alloc(fn, "index tables", (sum(kk * o for kk, o in zip(k, self.out)),), np.dtype(np.int64))
-        tables = [axis_table(n, kk, ss, before, dd, o, mode)
-                  for n, kk, ss, (before, _), dd, o in zip(size, k, s, pads, d, self.out)]  # fmt: skip
-        ones = np.zeros((1, 1), np.int64)
-        self.tables = [ones] * (3 - len(tables)) + tables  # 1-D and 2-D as 3-D with unit depth/height
+        self.fn, self.mode = fn, mode
         self.dhw = (1,) * (3 - len(size)) + self.size
         # along the last axis, tap e reads input index ow·s + e·d − before, the table's value
         # wherever that lies inside the input (any mode): for w_lo[e] <= ow < w_hi[e]
@@ -184,6 +180,20 @@ class NdGeometry:
         self.w_span = (lo, hi, off, ss)
         self.taps = math.prod(k)  # Python ints: np.prod would wrap around for absurd sizes
         self.L = math.prod(self.out)
+
+    @functools.cached_property
+    def tables(self) -> list[np.ndarray]:
+        """The (kernel tap, output position) → input index table of each axis, as 3-D.
+
+        Built on first use: conv1d runs on the 2-D kernels and conv3d on its own tiles, which need
+        only the sizes, so a long signal never pays for ``k·L`` int64 entries it does not read.
+        """
+        check_alloc(self.fn, "index tables", (sum(kk * o for kk, o in zip(self.k, self.out)),), np.dtype(np.int64))
+        tables = [axis_table(n, kk, ss, before, dd, o, self.mode)
+                  for n, kk, ss, (before, _), dd, o in zip(self.size, self.k, self.stride, self.pads, self.dilation,
+                                                           self.out)]  # fmt: skip
+        ones = np.zeros((1, 1), np.int64)
+        return [ones] * (3 - len(tables)) + tables  # 1-D and 2-D as 3-D with unit depth/height
 
 
 def _strides5(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -184,6 +184,28 @@ def test_conv1d_conv3d_and_backward_match_torch(n, seed, dtype):
     assert_close(gb, b.grad, what="grad_bias")
 
 
+def test_convolutions_that_never_gather_through_tables_never_build_them(monkeypatch):
+    """conv1d (2-D kernels) and, with a BLAS to call, conv3d (its own tiles) need only the sizes:
+    k·L int64 table entries for a long signal would be memory spent for nothing, or a refusal."""
+    calls = []
+    real = im2col._nd.axis_table
+    monkeypatch.setattr(im2col._nd, "axis_table", lambda *a: calls.append(a) or real(*a))
+    r = np.random.default_rng(0)
+    x1, w1 = r.standard_normal((2, 3, 40)), r.standard_normal((4, 3, 5))
+    x3 = r.standard_normal((2, 3, 6, 7, 8))
+    y1 = im2col.conv1d(x1, w1, padding=2)
+    im2col.conv1d_backward(np.ones_like(y1), x1, w1, padding=2)
+    im2col.conv_transpose1d(y1, w1, padding=2)
+    assert calls == []
+    if im2col._gemm.native_blas() is not None:
+        w3 = r.standard_normal((4, 3, 3, 3, 3))
+        y3 = im2col.conv3d(x3, w3, padding=1)
+        im2col.conv3d_backward(np.ones_like(y3), x3, w3, padding=1)
+        assert calls == []
+    im2col.im2col(x3, (3, 3, 3), padding_mode="reflect")  # the N-d gather does build them
+    assert len(calls) == 3  # one per axis
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 x4 = np.zeros((1, 2, 5, 5))
