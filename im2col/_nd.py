@@ -377,7 +377,9 @@ def _conv_geometry(fn, xb, w, stride, padding, dilation, n):
     s = as_tuple(stride, "stride", fn, n, minimum=1)
     d = as_tuple(dilation, "dilation", fn, n, minimum=1)
     pads = parse_padding(padding, fn, n, k, d, s)
-    return s, pads, d, NdGeometry(fn, xb.shape[2:], k, s, pads, d, "zeros")
+    g = NdGeometry(fn, xb.shape[2:], k, s, pads, d, "zeros")
+    check_alloc(fn, "output", (xb.shape[0], w.shape[0], *g.out), xb.dtype)  # refused under this name
+    return s, pads, d, g
 
 
 def _check_grad_output(fn, gy, xb, unbatched, K, out, channels_last=False):
