@@ -63,6 +63,9 @@ TILE_BYTES = 512 * 2**10
 TILE_MIN_COLUMNS = 192
 #: The lower bound for the channels-last tiles (rows of colsᵀ, output pixels).
 TILE_MIN_PIXELS = 128
+#: Output-row tiles larger than this (one row of a long 1-D signal can be hundreds of MB of columns)
+#: go to the colsᵀ tiles instead, which split rows (see ``_rows_too_coarse``).
+ROW_TILE_MAX_BYTES = 2 * 2**20
 
 
 # --- kernel calls (inputs already checked) ----------------------------------------------------
@@ -147,6 +150,20 @@ def _tile_rows(g: Geometry, itemsize: int) -> int:
     return max(1, min(g.OH, max(by_bytes, by_width)))
 
 
+def _rows_too_coarse(g: Geometry, rows: int, itemsize: int, n_threads: int, groups: int) -> bool:
+    """Whether tiles of whole output rows serve this convolution badly and the colsᵀ tiles, which
+    split rows, should take it.
+
+    A row is the smallest plane tile, so a long 1-D signal (one row) unrolls ``C·k·L`` values per tile
+    (conv1d of 1×64×200000 with k=5: 256 MB, where the colsᵀ tiles use 512 KiB) and, with one image,
+    keeps all but one thread idle. The colsᵀ tiles pay only with several channels per group.
+    """
+    if not _groups_of_channels(g, groups):
+        return False
+    tiles = g.N * -(-g.OH // rows)
+    return g.rows * rows * g.OW * itemsize > ROW_TILE_MAX_BYTES or tiles < n_threads
+
+
 def _pointwise(g: Geometry, strides: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
     """How the tiled forward reads a 1×1 convolution's input in place, and the strides to pass.
 
@@ -203,6 +220,13 @@ def _conv_forward(
         n_threads = threads_for_flops(2 * N * K * Rg * L)
         im, im_strides = strided_buffer(x)
         mode, im_strides = _pointwise(g, im_strides)
+        if not mode and _rows_too_coarse(g, rows, x.dtype.itemsize, n_threads, groups):
+            # read in place through x's strides: as fast as a channels-last copy and then the tiles
+            # (conv1d of 1×64×200000, k=5: 66–80 ms against 15 + 58–65), without the copy's memory
+            _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
+            if b is not None:
+                out4 += b[:, None, None]
+            return out4
         work = workspace("tiles", 1 if mode else n_threads * g.rows * rows * g.OW, x.dtype)
         out_buf = from_channels_first(out4, out_cl)  # C-contiguous, (N, K, OH, OW) or (N, OH, OW, K)
         _kernels.conv_forward_tiled(
@@ -293,6 +317,12 @@ def _conv_backward_tiled(
     rows = max(_tile_rows(g, dtype.itemsize), -(-overlap // g.sh) if overlap > 0 else 1)
     rows = min(rows, g.OH)
     n_threads = threads_for_flops(4 * N * K * Rg * g.L)
+    if _rows_too_coarse(g, rows, dtype.itemsize, n_threads, groups):
+        # The colsᵀ tiles, grad_input added in place through its strides (in conv1d_backward of
+        # 1×64×200000, k=5: 67–75 ms against 49–55 channels-last, whose copy back to NCHW takes
+        # 85–140), x read from a channels-last copy (gathering it: 42–44 ms against 88–92, the copy 15).
+        xc = to_channels_first(np.ascontiguousarray(from_channels_first(x, True)), True) if want_gw else None
+        return _conv_backward_nhwc(gy, xc, w, g, groups, blas, want_gx=want_gx, want_gw=want_gw, gx_cl=gx_cl)
     gx = _empty_image((N, g.C, g.H, g.W), dtype, gx_cl, zero=True) if want_gx else np.empty((1,) * 4, dtype=dtype)
     gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
     work = workspace("tiles", 2 * n_threads * g.rows * rows * g.OW, dtype)
@@ -401,7 +431,14 @@ def _conv_backward_nhwc(
         span = gy_cl and (not pointwise or even)
         # Tiles two apart add into grad_input at the same time: they must not share input pixels.
         # Output rows further apart than dh·(kh − 1) // sh never do, nor a 1×1 convolution's pixels.
-        apart = 1 if pointwise else (g.dh * (g.kh - 1) // g.sh + 1) * g.OW
+        # With kh = 1 (conv1d) each output row reads its own input row, and within a row, columns
+        # further apart than dw·(kw − 1) // sw read disjoint pixels: tiles then split rows.
+        if pointwise:
+            apart = 1
+        elif g.kh == 1:
+            apart = g.dw * (g.kw - 1) // g.sw + 1
+        else:
+            apart = (g.dh * (g.kh - 1) // g.sh + 1) * g.OW
         pixels = _tile_pixels(g, dtype.itemsize, N * L if span else L, 2 * n_threads if span else 1, apart)
         work = workspace("tiles", 1 if pointwise else 2 * n_threads * g.rows * pixels, dtype)
         _kernels.conv_backward_nhwc(

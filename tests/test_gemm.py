@@ -103,3 +103,63 @@ def test_conv_routes_match_torch(route, dtype, shape, kw, monkeypatch):
     gx, gw, _ = im2col.conv2d_backward(gy, x, w, **kw)
     assert_close(gx, tx.grad)
     assert_close(gw, tw.grad)
+
+
+# conv1d as (N, C, L), kernel k, stride, padding, dilation, groups, K
+COARSE_CASES = [
+    (1, 6, 300, 5, 1, 2, 1, 1, 4),
+    (1, 6, 301, 3, 2, 1, 2, 2, 4),  # stride, dilation, groups
+    (2, 4, 77, 4, 3, 0, 1, 1, 3),
+    (1, 3, 64, 1, 2, 0, 1, 1, 5),  # 1×1 with stride: gathered, not read in place
+]
+
+
+@pytest.mark.skipif(_gemm.native_blas() is None, reason="the tiled kernels need a BLAS they can call")
+@pytest.mark.parametrize("reason", ["wide rows", "idle threads"])
+@pytest.mark.parametrize("case", COARSE_CASES, ids=str)
+def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
+    """A long signal is one output row, the smallest tile of the row kernels: it goes to the colsᵀ
+    tiles on a channels-last copy, and forward, both gradients and the transposed convolution still
+    equal torch's, in the caller's layout."""
+    N, C, L, k, s, p, d, groups, K = case
+    # small colsᵀ tiles, so that rows split into many and both backward phases run
+    monkeypatch.setattr(im2col._functional, "TILE_BYTES", 64)
+    monkeypatch.setattr(im2col._functional, "TILE_MIN_PIXELS", 1)
+    if reason == "wide rows":
+        monkeypatch.setattr(im2col._functional, "ROW_TILE_MAX_BYTES", 1)
+    else:  # one image of one row on 2 threads: a single row tile would leave a thread idle
+        monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
+        monkeypatch.setattr(im2col._threads, "_fixed", 2)
+        N = 1
+    calls = []
+    for name in ("_conv_forward_nhwc", "_conv_backward_nhwc"):
+        real = getattr(im2col._functional, name)
+        monkeypatch.setattr(im2col._functional, name, lambda *a, _f=real, _n=name, **kw: calls.append(_n) or _f(*a, **kw))
+    r = np.random.default_rng(L)
+    x = torch.from_numpy(r.standard_normal((N, C, L))).requires_grad_()
+    w = torch.from_numpy(r.standard_normal((K, C // groups, k))).requires_grad_()
+    conf = dict(stride=s, padding=p, dilation=d, groups=groups)
+    ref = F.conv1d(x, w, **conf)
+    gy = torch.randn_like(ref)
+    gx_ref, gw_ref = torch.autograd.grad(ref, (x, w), gy)
+    xn, wn, gyn = x.detach().numpy(), w.detach().numpy(), gy.numpy()
+    y = im2col.conv1d(xn, wn, **conf)
+    gx, gw, _ = im2col.conv1d_backward(gyn, xn, wn, **conf)
+    assert_close(y, ref, what="forward")
+    assert_close(gx, gx_ref, what="grad_input")
+    assert_close(gw, gw_ref, what="grad_weight")
+    assert y.flags.c_contiguous and gx.flags.c_contiguous
+    wt = r.standard_normal((C, K // groups, k))
+    yt = im2col.conv_transpose1d(xn, wt, stride=s, padding=p, dilation=d, groups=groups)
+    assert_close(yt, F.conv_transpose1d(x.detach(), torch.from_numpy(wt), stride=s, padding=p, dilation=d, groups=groups))
+    assert yt.flags.c_contiguous
+    assert calls.count("_conv_forward_nhwc") == 1 and calls.count("_conv_backward_nhwc") == 2, calls
+
+
+@pytest.mark.skipif(_gemm.native_blas() is None, reason="the tiled kernels need a BLAS they can call")
+def test_depthwise_rows_stay_on_the_row_tiles(monkeypatch):
+    """With one channel per group the colsᵀ tiles copy single elements and lose: no detour."""
+    monkeypatch.setattr(im2col._functional, "ROW_TILE_MAX_BYTES", 1)
+    monkeypatch.setattr(im2col._functional, "_conv_forward_nhwc", None)  # calling it would raise
+    x, w = np.ones((1, 4, 50)), np.ones((4, 1, 3))
+    np.testing.assert_array_equal(im2col.conv1d(x, w, groups=4), np.full((1, 4, 48), 3.0))

@@ -210,6 +210,8 @@ TILE_CASES = [  # N, C, H, W, K, kernel, stride, padding, dilation, groups
     (3, 8, 1, 1, 5, 1, 1, 0, 1, 1),  # 1×1 of 1×1 images
     (3, 4, 7, 6, 5, 1, 2, 0, 1, 1),  # 1×1 with stride: gathered
     (2, 4, 5, 5, 5, 1, 1, 1, 1, 1),  # 1×1 with padding: gathered
+    (2, 4, 3, 23, 5, (1, 5), (1, 2), (0, 3), (1, 2), 1),  # kh = 1: backward tiles split rows
+    (1, 6, 1, 40, 4, (1, 3), 1, (0, 1), 1, 2),  # conv1d-like, groups
 ]
 
 
