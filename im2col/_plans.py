@@ -19,7 +19,7 @@ refused by the full checks, so they are never looked up), and anything else (ten
 other keyword arguments, subclasses of ndarray) takes the full path every time. The plan's result
 is bit for bit the full path's: a plan is only made where it runs the same arithmetic in the same
 order (not for a 1×1 col2im, which the full path copies, so -0.0 stays -0.0; not for a convolution
-the full path runs on its channels-last tiles).
+the full path runs on its colsᵀ tiles).
 """
 
 from __future__ import annotations
@@ -274,6 +274,8 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
         return None  # 1×1 images look channels-last: the full path takes the colsᵀ tiles
     dtype = x.dtype
     rows = _functional._tile_rows(g, dtype.itemsize)
+    if not g.is_pointwise and _functional._rows_too_coarse(g, rows, dtype.itemsize, 1, groups):
+        return None  # one wide row: the full path takes the colsᵀ tiles
     work_size = 1 if g.is_pointwise else g.rows * rows * g.OW
     shape = (g.N, K, g.OH, g.OW) if x.ndim == 4 else (K, g.OH, g.OW)
     kernel = _specialised(_kernels.conv_forward_serial, dtype)
