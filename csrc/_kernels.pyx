@@ -132,6 +132,42 @@ def im2col(const moved_t[::1] im, moved_t[::1] col,
                           col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW)
 
 
+def vol2col(const moved_t[::1] im, moved_t[::1] col,
+            Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+            Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+            Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+            Py_ssize_t pd, Py_ssize_t pt, Py_ssize_t pl,
+            Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+            Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+            Py_ssize_t im_sn, Py_ssize_t im_sc, Py_ssize_t im_sd, Py_ssize_t im_sh, Py_ssize_t im_sw,
+            int n_threads):
+    """The 3-D im2col with zero padding: ``col`` (N, C·kd·kh·kw, OD·OH·OW) from ``im`` (N, C, D, H, W).
+
+    For channel c, depth tap a and output depth od, the kh·kw rows of input depth
+    z = od·sd − pd + a·dd are the 2-D im2col of that (H, W) plane, or zeros where z is padding:
+    so each (n, c, a, od) is one call of the plane routine, with its contiguous row copies.
+    Writes every element of ``col``.
+    """
+    cdef Py_ssize_t u, n, c, a, od, z, at, r, q
+    cdef Py_ssize_t S = OH * OW, L = OD * OH * OW, taps2 = kh * kw
+    with nogil:
+        for u in prange(N * C * kd * OD, schedule="static", num_threads=n_threads):
+            od = u % OD
+            a = (u // OD) % kd
+            c = (u // (OD * kd)) % C
+            n = u // (OD * kd * C)
+            z = od * sd - pd + a * dd
+            # row ((c·kd + a)·kh + i)·kw + j, column od·OH·OW + oh·OW + ow
+            at = (n * C * kd + c * kd + a) * taps2 * L + od * S
+            if z >= 0 and z < D:
+                _im2col_plane(im, col, n * im_sn + c * im_sc + z * im_sd, im_sh, im_sw, at, L,
+                              H, W, kh, kw, sh, sw, pt, pl, dh, dw, 0, OH, OW)
+            else:
+                for r in range(taps2):
+                    for q in range(S):
+                        col[at + r * L + q] = 0
+
+
 cdef void _col2im_plane(const real_t[::1] col, real_t[::1] im,
                         Py_ssize_t im_base, Py_ssize_t im_sh, Py_ssize_t im_sw,
                         Py_ssize_t col_base, Py_ssize_t col_row_stride,

@@ -217,6 +217,13 @@ def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> No
     mover = _MOVER[x.dtype.itemsize]
     pv = np.array(pad_value).astype(x.dtype).reshape(1).view(mover)[0]
     im, strides = _strides5(x)
+    if len(g.size) == 3 and g.mode in ("zeros", "constant") and pv == 0:
+        # zero padding: each (image, channel, depth tap, output depth) is a 2-D im2col of one
+        # input plane, with the 2-D kernel's contiguous row copies and no index tables
+        _kernels.vol2col(im.view(mover), out.reshape(-1).view(mover), N, C, *g.size, *g.k, *g.stride,
+                         *(before for before, _ in g.pads), *g.dilation, *g.out, *strides,
+                         threads_for(out.size))  # fmt: skip
+        return
     _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), *g.tables, *g.w_span, N, C, *g.dhw,
                          *strides, pv, threads_for(out.size))  # fmt: skip
 
