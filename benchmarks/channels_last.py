@@ -33,7 +33,7 @@ def _time(fn, calls: int = 3) -> float:
     return min(best)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -42,7 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--shapes", default="res56,pw")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"# channels-last benchmark, {args.rounds} rounds, load average {os.getloadavg()}")
     print("| shape | op | NCHW ms | NHWC ms | NHWC ÷ NCHW |")

@@ -1,0 +1,31 @@
+"""Run each hand-run benchmark script once, one round, so that none of them can rot.
+
+The numbers are not checked (one round on a busy machine means nothing); that the scripts still run
+against the current library, and print their tables, is.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import channels_last, floor_breakdown, gemm_breakdown
+
+
+def test_channels_last_runs(capsys):
+    channels_last.main(["--rounds", "1", "--shapes", "res14,pw"])
+    out = capsys.readouterr().out
+    assert "| res14 (8×256×14×14, 256 3×3 p1) | conv2d_backward |" in out
+    assert out.count("×") > 8
+
+
+@pytest.mark.parametrize("part", ["main", "col2im_stride", "pointwise"])
+def test_floor_breakdown_runs(part, capsys):
+    getattr(floor_breakdown, part)(rounds=1)
+    assert "ms" in capsys.readouterr().out
+
+
+def test_gemm_breakdown_runs(capsys, monkeypatch):
+    monkeypatch.setattr(gemm_breakdown, "SHAPES", {"res14": gemm_breakdown.SHAPES["res14"]})
+    gemm_breakdown.child(rounds=1)
+    out = capsys.readouterr().out
+    assert "GFLOP/s" in out and "torch" in out
