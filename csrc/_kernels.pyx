@@ -954,7 +954,8 @@ def conv_backward_nhwc(const real_t[::1] im, const real_t[::1] wperm, const real
     permutes them back). With want_gx, ``gx``, zeroed by the caller, receives the adjoint gather of
     dcolsᵀ = gy_tile · W_perm for every tile. Tiles whose input pixels overlap must not add into
     ``gx`` at once, so even tiles run first, then odd ones; the caller makes tiles long enough
-    (tile_pixels ≥ (dh·(kh − 1) // sh + 1)·OW) that tiles two apart never share an input pixel.
+    (tile_pixels ≥ (dh·(kh − 1) // sh + 1)·OW, or with kh = 1, where each output row reads its own
+    input row, ≥ dw·(kw − 1) // sw + 1) that tiles two apart never share an input pixel.
     ``work`` holds 2 × n_threads tiles of tile_pixels × C·kh·kw. ``pointwise`` (as in
     conv_forward_nhwc, and gx_sc = 1, pixel l of image n at n·gx_sn + l·gx_sw): colsᵀ is the input
     and dcolsᵀ is grad_input itself, both used in place; ``work`` is not used.

@@ -160,8 +160,11 @@ def _rows_too_coarse(g: Geometry, rows: int, itemsize: int, n_threads: int, grou
     """
     if not _groups_of_channels(g, groups):
         return False
+    if g.rows * rows * g.OW * itemsize > ROW_TILE_MAX_BYTES:
+        return True
     tiles = g.N * -(-g.OH // rows)
-    return g.rows * rows * g.OW * itemsize > ROW_TILE_MAX_BYTES or tiles < n_threads
+    # idle threads: only worth the detour if the colsᵀ tiles are more (not so for 1×512×7×7)
+    return tiles < n_threads and g.N * -(-g.L // _tile_pixels(g, itemsize, g.L, 1)) > tiles
 
 
 def _pointwise(g: Geometry, strides: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:

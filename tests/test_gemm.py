@@ -163,3 +163,18 @@ def test_depthwise_rows_stay_on_the_row_tiles(monkeypatch):
     monkeypatch.setattr(im2col._functional, "_conv_forward_nhwc", None)  # calling it would raise
     x, w = np.ones((1, 4, 50)), np.ones((4, 1, 3))
     np.testing.assert_array_equal(im2col.conv1d(x, w, groups=4), np.full((1, 4, 48), 3.0))
+
+
+@pytest.mark.skipif(_gemm.native_blas() is None, reason="the tiled kernels need a BLAS they can call")
+def test_one_tile_either_way_stays_on_the_row_tiles(monkeypatch):
+    """Found in review: a batch-1 7×7 layer is one row tile and one colsᵀ tile too; the detour
+    would only add strided gathers (and, backward, a copy of x)."""
+    monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
+    monkeypatch.setattr(im2col._threads, "_fixed", 2)
+    for name in ("_conv_forward_nhwc", "_conv_backward_nhwc"):
+        monkeypatch.setattr(im2col._functional, name, None)  # calling either would raise
+    r = np.random.default_rng(0)
+    x, w = r.standard_normal((1, 16, 7, 7)), r.standard_normal((8, 16, 3, 3))
+    y = im2col.conv2d(x, w, padding=1)
+    assert_close(y, F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1))
+    im2col.conv2d_backward(np.ones_like(y), x, w, padding=1)

@@ -51,9 +51,10 @@ def test_spawned_workers_run_the_kernels():
     """After OpenMP has run in this process a fork()ed child may hang; spawn is safe (see README)."""
     _work(0)  # start the OpenMP pool here first
     # An executor, not mp.Pool: a worker that dies (say, failing to import the task's module)
-    # raises BrokenProcessPool here instead of leaving Pool.map waiting for ever.
+    # raises BrokenProcessPool here instead of leaving Pool.map waiting for ever. (A worker that
+    # hangs alive would still hang the test: leaving the block waits for the workers.)
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
-        results = list(pool.map(_work, [1, 2], timeout=120))
+        results = list(pool.map(_work, [1, 2]))
     # Not bit-exact: this process has imported torch, so its GEMM runs on torch's BLAS, while the
     # children (which import only NumPy) use NumPy's (see im2col/_gemm.py).
     for seed, got in zip([1, 2], results):
