@@ -280,6 +280,8 @@ def im2col(
     pads = parse_padding(padding, fn, n, k, d, s)
     if padding_mode == "constant":
         _pad_value_for(fn, pad_value, xb.dtype)
+    else:
+        pad_value = 0  # not read (check_mode allows only a value equal to 0, such as -0.0)
     g = NdGeometry(fn, xb.shape[2:], k, s, pads, d, padding_mode)
     N, C = xb.shape[:2]
     shape = (N, C * g.taps, g.L)
@@ -385,7 +387,11 @@ def _conv_geometry(fn, xb, w, stride, padding, dilation, n):
     d = as_tuple(dilation, "dilation", fn, n, minimum=1)
     pads = parse_padding(padding, fn, n, k, d, s)
     g = NdGeometry(fn, xb.shape[2:], k, s, pads, d, "zeros")
-    check_alloc(fn, "output", (xb.shape[0], w.shape[0], *g.out), xb.dtype)  # refused under this name
+    # refused under this function's name, not that of conv2d, which conv1d calls (and which checks
+    # the columns of one image: with N = 0 nothing else would be too large)
+    check_alloc(fn, "output", (xb.shape[0], w.shape[0], *g.out), xb.dtype)
+    if n == 1:
+        check_alloc(fn, "column matrix of one image", (xb.shape[1] * k[0], g.L), xb.dtype)
     return s, pads, d, g
 
 

@@ -7,6 +7,7 @@ arguments completely: a shape that got past these checks is a shape they can ind
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -449,4 +450,11 @@ def check_alloc(fn: str, what: str, shape: tuple[int, ...], dtype: np.dtype) -> 
         raise ValueError(
             f"{fn}(): the {what} of shape {tuple(shape)} and dtype {np.dtype(dtype)} would need "
             f"{nbytes / 2**30:.1f} GiB, more than this machine's {_memory_bytes() / 2**30:.1f} GiB of memory"
+        )
+    # NumPy refuses even an empty array whose other sizes multiply past its index type
+    nonzero = math.prod(int(s) for s in shape if s) * np.dtype(dtype).itemsize
+    if nonzero > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"{fn}(): the {what} of shape {tuple(shape)} is too large for a NumPy array: its non-zero "
+            f"sizes multiply to {nonzero} bytes, more than {np.iinfo(np.intp).max}"
         )

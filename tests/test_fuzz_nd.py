@@ -691,6 +691,27 @@ def test_bug_huge_padding_is_refused_before_allocating(which):
         calls[which]()
 
 
+@pytest.mark.parametrize("fn, call", [
+    ("conv1d", lambda: im2col.conv1d(np.ones((0, 2, 5)), np.ones((1, 2, 3)), padding=2**40)),
+    ("conv3d", lambda: im2col.conv3d(np.ones((0, 2, 4, 4, 4)), np.ones((1, 2, 3, 3, 3)), padding=2**40)),
+    ("im2col", lambda: im2col.im2col(np.ones((0, 2, 4, 4, 4)), 3, padding=2**40)),
+])  # fmt: skip
+def test_bug_empty_batches_with_huge_padding_are_refused_by_name(fn, call):
+    """Found in review: with N = 0 conv1d was refused under conv2d's name, and conv3d and im2col
+    by NumPy's bare "Maximum allowed dimension exceeded"."""
+    with pytest.raises(ValueError, match=rf"^{fn}\(\): the (output|column matrix)"):
+        call()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_bug_negative_zero_pad_value_is_not_read_with_zeros_padding(n):
+    """Found in review: 1-D and 3-D im2col padded with -0.0 when given pad_value=-0.0 and
+    padding_mode='zeros' (where pad_value is not read), 2-D with +0.0."""
+    x = np.ones((1, 1, *(3,) * n))
+    got = im2col.im2col(x, (3,) * n, padding=1, pad_value=-0.0)
+    assert not np.signbit(got).any()
+
+
 @pytest.mark.parametrize("dtype, value", [(np.float32, 1e40), (np.float16, 70000.0), (np.float64, 1j),
                                           (np.float32, 1 + 0j)])  # fmt: skip
 def test_bug_pad_value_cast_warns_or_overflows(dtype, value):
