@@ -1,6 +1,6 @@
 """im2col and col2im with a channels-last image against the same call on NCHW, float32.
 
-    PYTHONPATH=. python benchmarks/nhwc_im2col.py [--rounds 15] [--shapes res56,res14,stem,batch1]
+    PYTHONPATH=. python benchmarks/nhwc_im2col.py [--rounds 15] [--shapes res56,res14,stem,batch1,pw]
 
 im2col reads an (N, H, W, C) input (``layout='NHWC'``) and col2im writes one; the column matrix is
 torch's (N, C·kh·kw, L) either way, so the two calls of a pair do the same work on the same bytes.
@@ -25,7 +25,9 @@ SHAPES = {  # N, C, H, W, k, padding, stride
     "res14": (8, 256, 14, 14, 3, 1, 1),
     "stem": (8, 3, 224, 224, 7, 3, 2),
     "batch1": (1, 64, 56, 56, 3, 1, 1),
+    "pw": (8, 256, 56, 56, 1, 0, 1),  # not by default: 1×1, where NCHW is one streaming copy
 }
+DEFAULT_SHAPES = "res56,res14,stem,batch1"
 
 
 def _interleaved(cases: dict, rounds: int) -> dict[str, list[int]]:
@@ -62,7 +64,7 @@ def main(shapes: dict | None = None, rounds: int = 15) -> dict[str, list[int]]:
     """Print the table; return every case's times (ns), keyed ``"shape op layout"``."""
     import im2col
 
-    shapes = SHAPES if shapes is None else shapes
+    shapes = {name: SHAPES[name] for name in DEFAULT_SHAPES.split(",")} if shapes is None else shapes
     print(f"# NHWC vs NCHW im2col/col2im, float32, {rounds} rounds, {im2col.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     print("| shape | op | NCHW ms | NHWC planes ms | planes ÷ NCHW | NHWC tiles ms | tiles ÷ NCHW |")
@@ -100,6 +102,6 @@ def main(shapes: dict | None = None, rounds: int = 15) -> dict[str, list[int]]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--shapes", default=",".join(SHAPES))
+    ap.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"of {','.join(SHAPES)}")
     args = ap.parse_args()
     main({name: SHAPES[name] for name in args.shapes.split(",")}, args.rounds)

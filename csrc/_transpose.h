@@ -2,10 +2,11 @@
  *
  * A block of n_pix pixels × n_ch channels sits in the image pixel by pixel (channels contiguous,
  * pixels `step` elements apart) and in the column matrix channel by channel (rows `ld` elements
- * apart, pixels contiguous). Element by element, that transpose ran at about 1.2 ns per float32 on
- * one core (8×64×56×56, 3×3: 16 ms against 3.6 ms for the NCHW copy). With SSE2, which every x86-64
- * CPU has, 4×4 (32-bit) or 2×2 (64-bit) blocks go through registers: one 16-byte load per pixel
- * and one 16-byte store per row. Elsewhere, and for the leftover edges, the plain loops. */
+ * apart, pixels contiguous). Element by element, that transpose was no faster than the plane
+ * kernels' strided gather (a one-off sweep, one core, 8×64×56×56 3×3: 12-16 ms against 3.6 ms for
+ * the NCHW copy). With SSE2, which every x86-64 CPU has, 4×4 (32-bit) or 2×2 (64-bit) blocks go
+ * through registers: one 16-byte load per pixel and one 16-byte store per row. Elsewhere, and for
+ * the leftover edges, the plain loops. */
 #ifndef IM2COL_TRANSPOSE_H
 #define IM2COL_TRANSPOSE_H
 #include <stddef.h>

@@ -70,10 +70,11 @@ ROW_TILE_MAX_BYTES = 2 * 2**20
 
 #: Channels-last im2col and col2im (``im2col_cl``, ``col2im_cl`` in csrc/_kernels.pyx) work in tiles of
 #: CL_TILE_CHANNELS channels × whole image rows of one image: im2col about CL_IM2COL_TILE_PIXELS output
-#: pixels (the longer each column-matrix row's run, the faster: 4096 took 0.39 ms on 1×64×56×56 3×3
-#: where 1000 took 0.50), col2im about CL_COL2IM_TILE_PIXELS input pixels (the tile it adds into
-#: stays in L1). Images with fewer than CL_MIN_CHANNEL_BYTES of channels per pixel keep the plane
-#: kernels: with three channels col2im's tiles took 4× the NCHW time, the planes 1.0–1.2×.
+#: pixels (the longer each column-matrix row's run, the faster), col2im about CL_COL2IM_TILE_PIXELS
+#: input pixels (the tile it adds into stays near L1). Images with fewer than CL_MIN_CHANNEL_BYTES of
+#: channels per pixel keep the plane kernels: with three channels col2im's tiles took about 4× the
+#: NCHW time, the planes 1.0–1.2×. (One-off sweeps on 2 threads; benchmarks/nhwc_im2col.py has the
+#: ratios these settings give.)
 CL_TILE_CHANNELS = 32
 CL_IM2COL_TILE_PIXELS = 4096
 CL_COL2IM_TILE_PIXELS = 512
