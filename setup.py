@@ -66,6 +66,8 @@ extensions = [
         "im2col._kernels",
         ["csrc/_kernels.pyx"],
         include_dirs=["csrc"],
+        # the C headers it includes: a change to one alone must rebuild the extension too
+        depends=["csrc/_omp_compat.h", "csrc/_stream_copy.h", "csrc/_transpose.h"],
     ),
     Extension("im2col._nd_kernels", ["csrc/_nd_kernels.pyx"]),
 ]

@@ -68,7 +68,30 @@ TILE_MIN_PIXELS = 128
 ROW_TILE_MAX_BYTES = 2 * 2**20
 
 
+#: Channels-last im2col and col2im (``im2col_cl``, ``col2im_cl`` in csrc/_kernels.pyx) work in tiles of
+#: CL_TILE_CHANNELS channels × whole image rows of one image: im2col about CL_IM2COL_TILE_PIXELS output
+#: pixels (the longer each column-matrix row's run, the faster), col2im about CL_COL2IM_TILE_PIXELS
+#: input pixels (the tile it adds into stays near L1). Images with fewer than CL_MIN_CHANNEL_BYTES of
+#: channels per pixel keep the plane kernels: with three channels col2im's tiles took about 4× the
+#: NCHW time, the planes 1.0–1.2×. (One-off sweeps on 2 threads; benchmarks/nhwc_im2col.py has the
+#: ratios these settings give.)
+CL_TILE_CHANNELS = 32
+CL_IM2COL_TILE_PIXELS = 4096
+CL_COL2IM_TILE_PIXELS = 512
+CL_MIN_CHANNEL_BYTES = 32
+
+
 # --- kernel calls (inputs already checked) ----------------------------------------------------
+
+
+def _cl_tiles(g: Geometry, strides: tuple[int, ...], itemsize: int) -> bool:
+    """Whether a channels-last image (channel stride 1) takes the channels × pixels tiles."""
+    return strides[1] == 1 and itemsize in (4, 8) and g.C * itemsize >= CL_MIN_CHANNEL_BYTES
+
+
+def _cl_tile_rows(pixels: int, width: int) -> int:
+    """Image rows per channels-last tile: about ``pixels`` pixels, at least one row."""
+    return max(1, pixels // max(width, 1))
 
 
 def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -> None:
@@ -93,6 +116,13 @@ def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -
     mover = _MOVER[x.dtype.itemsize]
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
     im, im_strides = strided_buffer(x)
+    if _cl_tiles(g, im_strides, x.dtype.itemsize):  # channels-last: tiles of channels × output rows
+        sn, _, sh, sw = im_strides
+        _kernels.im2col_cl(
+            im.view(mover), out.reshape(-1).view(mover), *g.kernel_args(N), sn, sh, sw, n_stride, row_stride,
+            _cl_tile_rows(CL_IM2COL_TILE_PIXELS, g.OW), CL_TILE_CHANNELS, threads_for(out.size),
+        )  # fmt: skip
+        return
     _kernels.im2col(
         im.view(mover), out.reshape(-1).view(mover), *g.kernel_args(N), *im_strides,
         n_stride, row_stride, threads_for(out.size),
@@ -112,6 +142,13 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
     n_threads = threads_for(cols.size)
     im, im_strides = strided_buffer(out)
+    if _cl_tiles(g, im_strides, out.dtype.itemsize):  # channels-last: tiles of channels × input rows
+        sn, _, sh, sw = im_strides
+        _kernels.col2im_cl(
+            cols.reshape(-1), im, *g.kernel_args(N), sn, sh, sw, n_stride, row_stride,
+            _cl_tile_rows(CL_COL2IM_TILE_PIXELS, g.W), CL_TILE_CHANNELS, n_threads,
+        )  # fmt: skip
+        return
     # with a horizontal stride, or rows that are not contiguous (channels-last), each thread
     # accumulates a plane in scratch first (split by column phase)
     phased = g.H * g.sw * -(-g.W // g.sw) if g.sw != 1 or im_strides[3] != 1 else 0

@@ -404,3 +404,128 @@ def test_pointwise_copy_path_with_channels_last():
     assert_close(im2col.col2im(cols, (5, 4), 1, layout="NHWC"), x, exact=True)
     t = torch.from_numpy(x).permute(0, 3, 1, 2)  # a channels_last tensor
     assert_close(im2col.im2col(t, 1), F.unfold(t, 1), exact=True)
+
+
+# --- The channels-last im2col/col2im tiles (im2col_cl, col2im_cl) -------------------------------
+
+CL_CASES = [  # N, C, H, W, kernel, stride, padding, dilation
+    (2, 8, 9, 11, 3, 1, 1, 1),  # 3×3 p1 with just enough channels for the tiles
+    (3, 37, 7, 6, 3, 2, 0, 1),  # stride; C not a multiple of the register blocks
+    (1, 70, 5, 9, 1, 1, 0, 1),  # 1×1
+    (2, 16, 12, 13, (3, 2), (2, 3), ((2, 0), (1, 3)), (2, 1)),  # non-square, uneven padding, dilation
+    (2, 9, 6, 17, (2, 5), (1, 2), (0, 3), (1, 2)),  # horizontal stride and dilation
+    (4, 12, 4, 5, 5, 1, 3, 1),  # padding wider than the image reaches: rows and columns of zeros
+    (1, 300, 6, 5, 3, 1, 1, 1),  # many channels: several channel tiles
+    (5, 24, 3, 3, 3, 1, 1, 1),  # batch above the thread count, tiny images
+    (1, 1, 6, 7, 3, 1, 1, 1),  # one channel (NHWC is NCHW: the plane kernels)
+    (2, 3, 15, 17, 7, 2, 3, 1),  # the stem's shape, small
+    (0, 16, 5, 5, 3, 1, 1, 1),  # no images
+]
+
+
+@pytest.fixture(params=[(1, 1, 1), (5, 7, 3), (4, 30, 2), (None, None, 1)],
+                ids=lambda p: "default tiles" if p[0] is None else f"channels={p[0]},pixels={p[1]},threads={p[2]}")  # fmt: skip
+def cl_tiles(request, monkeypatch):
+    """Channels-last tiles of ``channels`` × ``pixels`` on ``threads`` threads, however small the
+    problem, and for every channel count (so the smallest tiles exercise every edge: one channel,
+    leftovers after the 4×4 and 2×2 register blocks, one pixel, tiles ending inside an image)."""
+    channels, pixels, threads = request.param
+    if channels is not None:
+        monkeypatch.setattr(im2col._functional, "CL_TILE_CHANNELS", channels)
+        monkeypatch.setattr(im2col._functional, "CL_IM2COL_TILE_PIXELS", pixels)
+        monkeypatch.setattr(im2col._functional, "CL_COL2IM_TILE_PIXELS", pixels)
+        monkeypatch.setattr(im2col._functional, "CL_MIN_CHANNEL_BYTES", 0)
+    monkeypatch.setattr(im2col._threads, "SERIAL_BELOW", 0)
+    monkeypatch.setattr(im2col._threads, "_fixed", threads)
+    return request.param
+
+
+def _torch_padding(p) -> bool:
+    """Whether torch's unfold/fold take this padding (not per side)."""
+    return not (isinstance(p, tuple) and isinstance(p[0], tuple))
+
+
+def _cl_geometry(case):
+    N, C, H, W, k, s, p, d = case
+    k, s, d = (k, k) if isinstance(k, int) else k, (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d
+    L = int(np.prod(im2col.output_size((H, W), k, s, p, d)))
+    return N, C, H, W, k, s, p, d, L
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_, np.float16, np.complex64, np.complex128]
+)
+@pytest.mark.parametrize("case", CL_CASES, ids=str)
+def test_channels_last_im2col_tiles_are_the_nchw_columns(case, dtype, cl_tiles):
+    N, C, H, W, k, s, p, d, _ = _cl_geometry(case)
+    x = (np.random.default_rng(3).standard_normal((N, C, H, W)) * 50).astype(dtype)
+    if dtype in (np.complex64, np.complex128):
+        x = x + 1j * x[:, ::-1]
+    cols = im2col.im2col(nhwc(x), k, d, p, s, layout="NHWC")
+    assert_close(cols, im2col.im2col(x, k, d, p, s), exact=True, what=f"{case} {np.dtype(dtype)}")
+    if dtype in (np.float32, np.float64) and N and _torch_padding(p):
+        assert_close(cols, F.unfold(T(x), k, d, p, s), exact=True, what="vs torch unfold")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CL_CASES, ids=str)
+def test_channels_last_col2im_tiles_are_the_nchw_fold(case, dtype, cl_tiles):
+    # the tiles add each pixel's entries in the planes' order (kernel row, then column): same bits
+    N, C, H, W, k, s, p, d, L = _cl_geometry(case)
+    cols = np.random.default_rng(4).standard_normal((N, C * k[0] * k[1], L)).astype(dtype)
+    out = im2col.col2im(cols, (H, W), k, d, p, s, layout="NHWC")
+    assert out.shape == (N, H, W, C) and out.flags.c_contiguous
+    assert_close(nchw(out), im2col.col2im(cols, (H, W), k, d, p, s), exact=True, what=f"{case}")
+    if N and _torch_padding(p):
+        assert_close(nchw(out), F.fold(T(cols), (H, W), k, d, p, s), what="vs torch fold")
+
+
+@pytest.mark.parametrize("case", [c for c in CL_CASES if _torch_padding(c[6])], ids=str)
+def test_channels_last_tensors_take_the_tiles(case, cl_tiles):
+    N, C, H, W, k, s, p, d, L = _cl_geometry(case)
+    x = torch.from_numpy(np.random.default_rng(5).standard_normal((N, C, H, W), dtype=np.float32))
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    assert_close(im2col.im2col(x_cl, k, d, p, s), F.unfold(x, k, d, p, s), exact=True, what="unfold")
+    cols = F.unfold(x, k, d, p, s).numpy()
+    folded = im2col.col2im(cols, (H, W), k, d, p, s, layout="NHWC")
+    assert_close(nchw(folded), im2col.col2im(cols, (H, W), k, d, p, s), exact=True, what="fold")
+
+
+@pytest.mark.parametrize("folded", [False, True])
+@pytest.mark.parametrize("case", CL_CASES, ids=str)
+def test_channels_last_tiles_with_the_batch_folded_into_columns(case, folded, cl_tiles):
+    # conv2d without a BLAS, and conv2d_backward's col2im, use the (C·kh·kw, N·L) layout
+    from im2col._functional import _col2im_into, _im2col_into
+    from im2col._validation import geometry, parse_padding
+
+    N, C, H, W, k, s, p, d, L = _cl_geometry(case)
+    g = geometry("im2col", (N, C, H, W), k, s, parse_padding(p, "im2col", k, d, s), d)
+    x = np.random.default_rng(6).standard_normal((N, C, H, W))
+    shape = (g.rows, N * L) if folded else (N, g.rows, L)
+    expected, got = np.full(shape, np.nan), np.full(shape, np.nan)
+    _im2col_into(x, g, expected, folded=folded)
+    _im2col_into(nchw(nhwc(x)), g, got, folded=folded)
+    assert_close(got, expected, exact=True, what="im2col")
+    image, image_cl = np.full_like(x, np.nan), nchw(np.full_like(nhwc(x), np.nan))
+    _col2im_into(expected, g, image, folded=folded)
+    _col2im_into(expected, g, image_cl, folded=folded)
+    assert_close(image_cl, image, exact=True, what="col2im")
+
+
+def test_channels_last_im2col_and_col2im_use_the_tiles(monkeypatch):
+    # the tests above would pass on the plane kernels too: check that the tiles run where they should
+    calls = []
+    for name in ("im2col_cl", "col2im_cl", "im2col", "col2im"):
+        kernel = getattr(im2col._kernels, name)
+        monkeypatch.setattr(im2col._kernels, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    x = np.random.default_rng(7).standard_normal((2, 16, 6, 6), dtype=np.float32)
+    # complex128 moves its real and imaginary parts apart (strided views: the planes); 2-byte items too
+    for dtype, kernel in [(np.float32, "im2col_cl"), (np.complex64, "im2col_cl"), (np.float64, "im2col_cl"),
+                          (np.complex128, "im2col"), (np.float16, "im2col")]:  # fmt: skip
+        calls.clear()
+        im2col.im2col(nhwc(x.astype(dtype)), 3, padding=1, layout="NHWC")
+        assert set(calls) == {kernel}, (dtype, calls)
+    for C, kernel in [(16, "col2im_cl"), (2, "col2im")]:  # 2 float32 channels: the planes
+        calls.clear()
+        im2col.col2im(np.ones((2, C * 9, 36), np.float32), (6, 6), 3, padding=1, layout="NHWC")
+        assert calls == [kernel], (C, calls)
