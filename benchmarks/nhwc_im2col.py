@@ -1,24 +1,27 @@
 """im2col and col2im with a channels-last image against the same call on NCHW, float32.
 
-    PYTHONPATH=. python benchmarks/nhwc_im2col.py [--rounds 15] [--shapes res56,res14,stem,batch1,pw]
+    python benchmarks/nhwc_im2col.py [--rounds 15] [--shapes res56,res14,stem,batch1,pw]
 
 im2col reads an (N, H, W, C) input (``layout='NHWC'``) and col2im writes one; the column matrix is
 torch's (N, C·kh·kw, L) either way, so the two calls of a pair do the same work on the same bytes.
 The cases run interleaved in one process, in a random order each round; the table has medians over
 rounds (ms) and the median per-round ratio NHWC ÷ NCHW, for the channels-last tiles (``im2col_cl``,
-``col2im_cl``) and for the plane kernels they replace (the tiles switched off: the "before"). Every call allocates its output, as a user's
-call does. Not a pytest benchmark: run it by hand, on a quiet machine (it prints the load average).
+``col2im_cl``) and for the plane kernels they replace (the tiles switched off: the "before").
+Every call allocates its output, as a user's call does. Not a pytest benchmark: run it by hand, on
+a quiet machine (it prints the load average).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
-import time
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script: its sibling
+from floor_breakdown import _interleaved  # noqa: E402
 
 SHAPES = {  # N, C, H, W, k, padding, stride
     "res56": (8, 64, 56, 56, 3, 1, 1),
@@ -28,21 +31,6 @@ SHAPES = {  # N, C, H, W, k, padding, stride
     "pw": (8, 256, 56, 56, 1, 0, 1),  # not by default: 1×1, where NCHW is one streaming copy
 }
 DEFAULT_SHAPES = "res56,res14,stem,batch1"
-
-
-def _interleaved(cases: dict, rounds: int) -> dict[str, list[int]]:
-    """Per-case times (ns) over ``rounds`` rounds, each running every case once in a random order."""
-    times: dict[str, list[int]] = {key: [] for key in cases}
-    for case in cases.values():
-        case()
-    for _ in range(rounds):
-        order = list(cases.items())
-        random.shuffle(order)
-        for key, case in order:
-            t0 = time.perf_counter_ns()
-            case()
-            times[key].append(time.perf_counter_ns() - t0)
-    return times
 
 
 def _planes(call):
