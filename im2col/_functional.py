@@ -541,7 +541,9 @@ def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g
 # --- shared argument handling -----------------------------------------------------------------
 
 
-def _conv_args(fn: str, input: Any, weight: Any, bias: Any, groups: Any, channels_last: bool = False):
+def _conv_args(
+    fn: str, input: Any, weight: Any, bias: Any, groups: Any, channels_last: bool = False, transposed: bool = False
+):
     """Convert and check input/weight/bias of a convolution; the shapes' agreement is checked later.
 
     The input comes back as an (N, C, H, W) view of the user's data, whatever its layout."""
@@ -558,6 +560,12 @@ def _conv_args(fn: str, input: Any, weight: Any, bias: Any, groups: Any, channel
     groups = as_int(groups, "groups", fn)
     if groups < 1:
         raise ValueError(f"{fn}(): argument 'groups' must be positive, got groups={groups}")
+    need = w.shape[0] if transposed else w.shape[1] * groups
+    if channels_last and x4.shape[1] != need:  # say where the channels were read from
+        raise ValueError(
+            f"{fn}(): input has {x4.shape[1]} channels in its last axis (layout='NHWC') but weight of shape "
+            f"{w.shape} expects {need}" + ("" if transposed else f" (weight.shape[1]·groups = {w.shape[1]}·{groups})")
+        )
     b = None
     if bias is not None:
         b = to_array(bias, "bias", fn)
@@ -720,7 +728,7 @@ def im2col(
     -----
     The column matrix holds every input pixel about ``kh·kw / (sh·sw)`` times. For the seed's batch
     of 64 digits of 28×28 and a 3×3 kernel that is (64, 9, 676): 389,376 float32 values, 1.5 MiB,
-    from 200 KiB of input. For an 8×64×56×56 float32 batch and a 3×3 kernel with padding 1 it is
+    from 196 KiB of input. For an 8×64×56×56 float32 batch and a 3×3 kernel with padding 1 it is
     8·576·3136 values, 55 MiB.
 
     Examples
@@ -1119,7 +1127,7 @@ def conv_transpose2d(
     """
     fn = "conv_transpose2d"
     cl = parse_layout(fn, layout, 2)
-    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, cl)
+    x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, cl, transposed=True)
     N, Cin, H, W = x4.shape
     wCin, Cog, kh, kw = w.shape
     if wCin != Cin:

@@ -356,10 +356,11 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
     if groups < 1:
         raise ValueError(f"{fn}(): argument 'groups' must be positive, got groups={groups}")
     C, (K, Cg) = xb.shape[1], w.shape[:2]
+    where = " in its last axis (a channels-last layout)" if channels_last else ""
     if transposed:
         if C != K:
             raise ValueError(
-                f"{fn}(): input has {C} channels but weight of shape {w.shape} expects weight.shape[0] = {K} "
+                f"{fn}(): input has {C} channels{where} but weight of shape {w.shape} expects weight.shape[0] = {K} "
                 f"input channels (weight is (C_in, C_out/groups, {', '.join('k' + a[0] for a in _AXES[n])}))"
             )
         if C % groups:
@@ -367,7 +368,7 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
         K = Cg * groups
     elif C != Cg * groups:
         raise ValueError(
-            f"{fn}(): input has {C} channels but weight of shape {w.shape} with groups={groups} expects "
+            f"{fn}(): input has {C} channels{where} but weight of shape {w.shape} with groups={groups} expects "
             f"weight.shape[1]·groups = {Cg}·{groups} = {Cg * groups}"
         )
     elif K % groups:

@@ -388,8 +388,13 @@ def test_shape_errors_are_phrased_in_the_chosen_layout():
     with pytest.raises(ValueError, match=r"must be a 3-D \(H, W, C\) or 4-D \(N, H, W, C\) array"):
         im2col.conv2d(np.zeros((2, 2, 8, 8, 3), np.float32), w, layout="NHWC")
     # an NCHW array passed as NHWC: its last axis (8) is read as the channels
-    with pytest.raises(ValueError, match=r"input has 8 channels but weight of shape \(4, 3, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"input has 8 channels in its last axis \(layout='NHWC'\) but weight "
+                                         r"of shape \(4, 3, 3, 3\) expects 3 \(weight.shape\[1\]·groups = 3·1\)"):
         im2col.conv2d(np.zeros((2, 3, 8, 8), np.float32), w, layout="NHWC")
+    with pytest.raises(ValueError, match=r"conv_transpose2d\(\): input has 8 channels in its last axis"):
+        im2col.conv_transpose2d(np.zeros((2, 4, 8, 8), np.float32), w, layout="NHWC")
+    with pytest.raises(ValueError, match=r"conv1d\(\): input has 9 channels in its last axis \(a channels-last layout\)"):
+        im2col.conv1d(np.zeros((2, 3, 9), np.float32), w[:, :, 0], layout="NLC")
     with pytest.raises(ValueError, match=r"'grad_output' must have shape \(2, 6, 6, 4\).*\(N, OH, OW, K\)"):
         im2col.conv2d_backward(np.zeros((2, 4, 6, 6)), np.zeros((2, 8, 8, 3)), w.astype(float), layout="NHWC")
 
