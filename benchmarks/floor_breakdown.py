@@ -142,6 +142,9 @@ def pointwise(rounds: int = 30) -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # only --help
     main()
     col2im_stride()
     pointwise()

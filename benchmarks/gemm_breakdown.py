@@ -148,7 +148,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # the timed process
+    if parser.parse_args().child:
         child()
     else:
         main()

@@ -113,7 +113,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "explain",
         help="take one convolution apart",
         description="Explain one convolution: output size, unrolled matrix, GEMM, cost, dual view. "
-        "The input holds 0, 1, 2, … so each cell can be traced.",
+        "The input holds 1, 2, 3, … so each cell can be traced (0 is padding).",
     )
     e.add_argument(
         "--input",
@@ -242,8 +242,12 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         e = explain(args.input, args.kernel, stride=args.stride, padding=args.padding,
                     dilation=args.dilation, groups=args.groups)  # fmt: skip
         if args.highlight is not None:
-            e._check_index(args.highlight[0], e.OH, "oh")
-            e._check_index(args.highlight[1], e.OW, "ow")
+            oh, ow = args.highlight
+            if not (0 <= oh < e.OH and 0 <= ow < e.OW):
+                raise ValueError(
+                    f"argument --highlight: output position OH,OW must lie in 0..{e.OH - 1},0..{e.OW - 1} "
+                    f"(the output is {e.OH}×{e.OW}), got {oh},{ow}"
+                )
             e.highlight = args.highlight
         text = e.to_text(width=args.width, conv_matrix=args.matrix)
     except (ValueError, TypeError, IndexError) as exc:

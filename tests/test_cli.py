@@ -105,7 +105,7 @@ def test_explain_options_in_process(capsys):
         (["explain", "--input", "1x1x2x2", "--kernel", "3"], "output height"),
         (
             ["explain", "--input", "1x1x5x5", "--kernel", "3", "--highlight", "9,9"],
-            "'oh' must be in 0..2",
+            "argument --highlight: output position OH,OW must lie in 0..2,0..2 (the output is 3×3), got 9,9",
         ),
         (["demo", "--sav", "x", "--nope"], "--nope"),
         (["frobnicate"], "invalid choice"),
