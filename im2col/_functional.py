@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels, _nd, _plans
-from ._gemm import matmul, native_blas, workspace
+from ._gemm import matmul, native_blas, span, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
     Geometry,
@@ -247,7 +247,7 @@ def _conv_forward(
     out4 = _empty_image((N, K, g.OH, g.OW), x.dtype, out_cl)
     if N == 0:
         return out4
-    blas = native_blas()
+    blas = native_blas(span(x, w, out4))
     if blas is not None and _groups_of_channels(g, groups) and _channels_contiguous(x):  # tiles of colsᵀ
         _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
         if b is not None:
@@ -1056,7 +1056,7 @@ def conv2d_backward(
     gy4 = to_channels_first(gy[None] if unbatched else gy, cl)
     gy3 = gy4.reshape(g.N, K, g.L)  # a view for C-contiguous and channels-last alike
     gx_cl = cl or channels_last_like(input)
-    blas = native_blas()
+    blas = native_blas(span(gy3, x4, w))  # grad_input: as many elements as x4
     if blas is not None:
         gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True, gx_cl=gx_cl)
         gw = gw.reshape(w.shape)
@@ -1148,7 +1148,7 @@ def conv_transpose2d(
     # x4 as the (N, C_in, H·W) "grad_output" of that convolution: a view when x4 is C-contiguous
     # or channels-last, else a copy
     x3 = x4.reshape(N, Cin, H * W)
-    blas = native_blas()
+    blas = native_blas(max(span(x3, w), N * Cout * size[0] * size[1]))
     if blas is not None:
         out, _ = _conv_backward_tiled(x3, None, w, g, groups, blas, want_gx=True, want_gw=False, gx_cl=out_cl)
     else:

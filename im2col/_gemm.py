@@ -9,8 +9,9 @@ Which route (measured on this project's 2-core machines, AMD EPYC with AVX-512; 
   on AMD: 121 GFLOP/s on the 64×576 @ 576×25088 GEMM against 201 for OpenBLAS.
 * So the GEMM is called from our own OpenMP threads (``_kernels.gemm`` splits the output's
   columns; ``_kernels.conv_forward_tiled`` multiplies cache-sized im2col tiles as soon as they are
-  written), each thread calling OpenBLAS single-threaded through a function pointer
-  (:func:`native_blas`): one thread pool, the faster BLAS, and no Python between tiles.
+  written), each thread calling a BLAS single-threaded through a function pointer
+  (:func:`native_blas`: NumPy's OpenBLAS or torch's MKL, whichever measures faster on this CPU):
+  one thread pool, the faster BLAS, and no Python between tiles.
   ``numpy.matmul`` / ``torch.matmul`` remain as the fallback when no such BLAS is found.
   With the GEMM in our own threads, GNU OpenMP's default spin-wait is best: shortening it
   (``GOMP_SPINCOUNT=1000``, which rescued the ``numpy.matmul`` route) made the seed shape slower
@@ -24,6 +25,7 @@ import glob
 import os
 import sys
 import threading
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -46,7 +48,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> 
 
     ``out`` may be a row block or column block of a larger array (its last axis contiguous).
     """
-    blas = native_blas()
+    blas = native_blas(span(a, b, out))
     if blas is not None and out.ndim == 2 and out.strides[1] == out.itemsize:
         a_, ta = _rowmajor(a)
         b_, tb = _rowmajor(b)
@@ -117,31 +119,88 @@ def _symbols(path: str, sgemm: str, dgemm: str, ilp64: bool, set_local: str, nam
     return NativeBlas(name, addr(s), addr(d), ilp64, addr(setter) if setter is not None else 0)
 
 
-_native: dict[str, NativeBlas | None] = {}
+_native: dict[str, list[NativeBlas]] = {}
+
+#: The largest value a 32-bit BLAS integer argument (dimension, leading dimension) can take.
+INT32_MAX = 2**31 - 1
 
 
-def native_blas() -> NativeBlas | None:
+def _find_routes(torch_loaded: bool) -> list[NativeBlas]:
+    """Every BLAS the kernels can call: NumPy's bundled OpenBLAS (ILP64), and torch's MKL when torch
+    is loaded. ``IM2COL_NATIVE_BLAS=openblas`` or ``=mkl`` keeps only that one, ``=0`` none."""
+    choice = os.environ.get("IM2COL_NATIVE_BLAS", "auto").lower()
+    routes: list[NativeBlas] = []
+    if choice in ("0", "none", "off"):
+        return routes
+    if choice in ("auto", "1", "openblas"):
+        libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+        for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so"))):
+            found = _symbols(path, "scipy_sgemm_64_", "scipy_dgemm_64_", True,
+                             "openblas_set_num_threads_local", "OpenBLAS (numpy)")  # fmt: skip
+            if found is not None:
+                routes.append(found)
+                break
+    if torch_loaded and choice in ("auto", "1", "mkl"):
+        path = os.path.join(os.path.dirname(sys.modules["torch"].__file__), "lib", "libtorch_cpu.so")
+        found = _symbols(path, "sgemm_", "dgemm_", False, "MKL_Set_Num_Threads_Local", "MKL (torch)")
+        if found is not None:
+            routes.append(found)
+    return routes
+
+
+def _tile_gemm_ns(blas: NativeBlas, rounds: int = 5, calls: int = 3) -> list[int]:
+    """Per-round times of ``calls`` single-threaded float32 GEMMs of a typical tile (64×576 by
+    576×224: 64 kernels, 64 channels × 3×3, 224 columns)."""
+    a, b = np.full((64, 576), 0.5, np.float32), np.full((576, 224), 0.25, np.float32)
+    out = np.empty((64, 224), np.float32)
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter_ns()
+        for _ in range(calls):
+            _kernels.gemm(a, False, b, False, out, 0.0, 1, blas.sgemm, blas.ilp64, blas.set_threads_local)
+        samples.append(time.perf_counter_ns() - t0)
+    return samples
+
+
+def _fastest_first(routes: list[NativeBlas]) -> list[NativeBlas]:
+    """``routes`` ordered by a short measurement of one tile GEMM each (best of 5 rounds, a few ms
+    in all, taken once per process). Which BLAS is faster depends on the CPU: on AMD EPYC (AVX-512)
+    OpenBLAS ran this tile at 168 GFLOP/s against 106 for torch's MKL, which does not use AVX-512
+    there; on an Intel Xeon with ``OPENBLAS_CORETYPE=Haswell``, OpenBLAS 113–117 against MKL's
+    159–162, and conv2d on 8×64×56×56 3×3 took 8.8 ms against 10.9."""
+    if len(routes) < 2:
+        return routes
+    for blas in routes:  # first calls: the BLAS's own set-up, not timed
+        _tile_gemm_ns(blas, rounds=1, calls=1)
+    best = {blas.name: min(_tile_gemm_ns(blas)) for blas in routes}
+    return sorted(routes, key=lambda blas: best[blas.name])
+
+
+def native_blas(largest: int = 0) -> NativeBlas | None:
     """The BLAS the tiled kernels should call, or None (then the convolution uses :func:`matmul`).
 
-    NumPy's bundled OpenBLAS (ILP64, with a per-thread thread count since 0.3.27) first: measured
-    here (AMD EPYC, AVX-512), one thread of it multiplied a 64×576 by 576×224 tile at 168 GFLOP/s
-    against 106 for torch's MKL, which does not use AVX-512 on AMD. Else the MKL inside
-    ``libtorch_cpu`` when torch is loaded. Else None: other builds (Accelerate, a system BLAS).
-    ``IM2COL_NATIVE_BLAS=0`` turns this off (then ``matmul`` falls back to NumPy/torch).
+    The faster of NumPy's bundled OpenBLAS and, when torch is loaded, the MKL inside
+    ``libtorch_cpu`` (see :func:`_fastest_first`; other builds, such as Accelerate or a system BLAS,
+    are not called directly). ``largest`` bounds every dimension and leading dimension the GEMMs
+    will be given (in elements): above 2³¹ − 1 only a BLAS with 64-bit integers (OpenBLAS) will do,
+    MKL's are 32-bit. ``IM2COL_NATIVE_BLAS=openblas``, ``=mkl`` or ``=0`` picks one, or none (then
+    ``matmul`` falls back to NumPy/torch).
     """
-    torch = sys.modules.get("torch")
-    key = "torch" if torch is not None else "numpy"
+    torch_loaded = "torch" in sys.modules
+    key = "torch" if torch_loaded else "numpy"
     if key not in _native:
-        found = None
-        if os.environ.get("IM2COL_NATIVE_BLAS", "1") != "0":
-            libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-            for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so"))):
-                found = _symbols(path, "scipy_sgemm_64_", "scipy_dgemm_64_", True,
-                                 "openblas_set_num_threads_local", "OpenBLAS (numpy)")  # fmt: skip
-                if found is not None:
-                    break
-            if found is None and torch is not None:
-                path = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
-                found = _symbols(path, "sgemm_", "dgemm_", False, "MKL_Set_Num_Threads_Local", "MKL (torch)")
-        _native[key] = found
-    return _native[key]
+        _native[key] = _fastest_first(_find_routes(torch_loaded))
+    for blas in _native[key]:
+        if blas.ilp64 or largest <= INT32_MAX:
+            return blas
+    return None
+
+
+def span(*arrays: np.ndarray) -> int:
+    """The most elements any of ``arrays`` spans in memory (first to last element, inclusive):
+    a bound on every offset and leading dimension a GEMM over them is given."""
+    most = 0
+    for a in arrays:
+        if a.size:
+            most = max(most, 1 + sum((n - 1) * abs(st) for n, st in zip(a.shape, a.strides)) // a.itemsize)
+    return most

@@ -37,8 +37,8 @@ ROUTES = _routes()
 @pytest.fixture(params=sorted(ROUTES))
 def route(request, monkeypatch):
     blas = ROUTES[request.param]
-    monkeypatch.setattr(_gemm, "native_blas", lambda: blas)
-    monkeypatch.setattr(im2col._functional, "native_blas", lambda: blas)
+    for module in (_gemm, im2col._functional, im2col._nd):
+        monkeypatch.setattr(module, "native_blas", lambda largest=0: blas)
     return request.param
 
 
@@ -65,6 +65,42 @@ def test_gemm_layer_matches_numpy(route, dtype, ta, tb, m, n, k):
     outside = np.ones_like(big, dtype=bool)
     outside[1 : m + 1, 2 : n + 2] = False
     np.testing.assert_array_equal(big[outside], before[outside])  # nothing written outside the block
+
+
+def test_the_faster_route_is_chosen_and_32_bit_blas_only_for_32_bit_sizes(monkeypatch):
+    """Which BLAS is faster depends on the CPU (MKL skips AVX-512 on AMD; OpenBLAS is held to AVX2
+    by OPENBLAS_CORETYPE here): the routes are ordered by a measurement. A size past 2³¹ − 1 must
+    never reach MKL's 32-bit integers."""
+    ilp64 = _gemm.NativeBlas("wide", 1, 2, True, 0)
+    lp64 = _gemm.NativeBlas("narrow", 3, 4, False, 0)
+    speed = {"wide": [900, 800], "narrow": [500, 700]}
+    monkeypatch.setattr(_gemm, "_tile_gemm_ns", lambda blas, rounds=5, calls=3: speed[blas.name])
+    monkeypatch.setattr(_gemm, "_find_routes", lambda torch_loaded: [ilp64, lp64])
+    monkeypatch.setattr(_gemm, "_native", {})
+    assert _gemm.native_blas() is lp64  # the faster one
+    assert _gemm.native_blas(_gemm.INT32_MAX) is lp64
+    assert _gemm.native_blas(_gemm.INT32_MAX + 1) is ilp64
+    monkeypatch.setattr(_gemm, "_find_routes", lambda torch_loaded: [lp64])
+    monkeypatch.setattr(_gemm, "_native", {})
+    assert _gemm.native_blas(2**40) is None  # then the convolutions take NumPy's/torch's matmul
+
+
+MKL = ["MKL (torch)"] if "mkl" in ROUTES else []
+
+
+@pytest.mark.parametrize("choice, names", [("openblas", ["OpenBLAS (numpy)"]), ("mkl", MKL), ("0", []),
+                                           ("auto", ["OpenBLAS (numpy)", *MKL])])  # fmt: skip
+def test_the_environment_picks_the_routes(choice, names, monkeypatch):
+    monkeypatch.setenv("IM2COL_NATIVE_BLAS", choice)
+    assert [b.name for b in _gemm._find_routes(True)] == names
+
+
+def test_span_bounds_every_offset():
+    x = np.zeros((3, 4, 5), np.float32)
+    assert _gemm.span(x) == 60
+    assert _gemm.span(x[:, ::2, ::-1]) == 60 - 5  # first to last element: rows 0 and 2 of 4 per block
+    assert _gemm.span(x.transpose(2, 0, 1)) == 60
+    assert _gemm.span(np.zeros((0, 7))) == 0
 
 
 def test_gemm_rejects_a_non_contiguous_last_axis():
