@@ -29,3 +29,11 @@ def test_gemm_breakdown_runs(capsys, monkeypatch):
     gemm_breakdown.child(rounds=1)
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "torch" in out
+
+
+def test_blas_routes_runs(capsys):
+    from benchmarks import blas_routes
+
+    blas_routes.main(["--rounds", "1", "--shapes", "batch1"])
+    out = capsys.readouterr().out
+    assert "chosen:" in out and "| batch1 | backward |" in out
