@@ -348,6 +348,32 @@ cdef void _im2col_tile_cl(const wide_t[::1] im, wide_t[::1] col,
                                     ow_hi - ow_lo, c1 - c0)
 
 
+cdef struct ClTile:
+    Py_ssize_t n, r0, r1, c0, c1   # image n, rows [r0, r1), channels [c0, c1)
+
+
+cdef inline Py_ssize_t _cl_tiles(Py_ssize_t rows, Py_ssize_t tile_rows, Py_ssize_t C,
+                                 Py_ssize_t tile_channels) noexcept nogil:
+    # Tiles per image of the channels-last im2col/col2im: row blocks × channel blocks.
+    return ((rows + tile_rows - 1) // tile_rows) * ((C + tile_channels - 1) // tile_channels)
+
+
+cdef inline ClTile _cl_tile(Py_ssize_t p, Py_ssize_t rows, Py_ssize_t tile_rows, Py_ssize_t C,
+                            Py_ssize_t tile_channels) noexcept nogil:
+    # Task p: channel blocks vary fastest, then row blocks, then images. Returned by value, so the
+    # prange loops that assign it keep it thread-private.
+    cdef Py_ssize_t channel_tiles = (C + tile_channels - 1) // tile_channels
+    cdef Py_ssize_t per_image = _cl_tiles(rows, tile_rows, C, tile_channels)
+    cdef Py_ssize_t r = p % per_image
+    cdef ClTile t
+    t.n = p // per_image
+    t.r0 = r // channel_tiles * tile_rows
+    t.r1 = t.r0 + tile_rows if t.r0 + tile_rows < rows else rows
+    t.c0 = r % channel_tiles * tile_channels
+    t.c1 = t.c0 + tile_channels if t.c0 + tile_channels < C else C
+    return t
+
+
 def im2col_cl(const wide_t[::1] im, wide_t[::1] col,
               Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
@@ -361,19 +387,14 @@ def im2col_cl(const wide_t[::1] im, wide_t[::1] col,
 
     Writes every element of the column matrix, padding included; ``col`` may be uninitialised.
     """
-    cdef Py_ssize_t row_tiles = (OH + tile_rows - 1) // tile_rows
-    cdef Py_ssize_t channel_tiles = (C + tile_channels - 1) // tile_channels
-    cdef Py_ssize_t p, n, r, c0, c1, oh0, oh1
+    cdef Py_ssize_t p
+    cdef ClTile t
     with nogil:
-        for p in prange(N * row_tiles * channel_tiles, schedule="static", num_threads=n_threads):
-            n = p // (row_tiles * channel_tiles)
-            r = p % (row_tiles * channel_tiles)
-            oh0 = r // channel_tiles * tile_rows
-            oh1 = oh0 + tile_rows if oh0 + tile_rows < OH else OH
-            c0 = r % channel_tiles * tile_channels
-            c1 = c0 + tile_channels if c0 + tile_channels < C else C
-            _im2col_tile_cl(im, col, n * im_sn, im_sh, im_sw, n * col_n_stride, col_row_stride,
-                            c0, c1, oh0, oh1, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OW)
+        for p in prange(N * _cl_tiles(OH, tile_rows, C, tile_channels), schedule="static",
+                        num_threads=n_threads):
+            t = _cl_tile(p, OH, tile_rows, C, tile_channels)
+            _im2col_tile_cl(im, col, t.n * im_sn, im_sh, im_sw, t.n * col_n_stride, col_row_stride,
+                            t.c0, t.c1, t.r0, t.r1, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OW)
 
 
 cdef void _col2im_tile_cl(const real_t[::1] col, real_t[::1] im,
@@ -427,19 +448,14 @@ def col2im_cl(const real_t[::1] col, real_t[::1] im,
     tiles share no pixel, so the threads never add into the same element, and each pixel gets its
     adds in the same order as in :func:`col2im` (the same sums, bit for bit).
     """
-    cdef Py_ssize_t row_tiles = (H + tile_rows - 1) // tile_rows
-    cdef Py_ssize_t channel_tiles = (C + tile_channels - 1) // tile_channels
-    cdef Py_ssize_t p, n, r, c0, c1, h0, h1
+    cdef Py_ssize_t p
+    cdef ClTile t
     with nogil:
-        for p in prange(N * row_tiles * channel_tiles, schedule="static", num_threads=n_threads):
-            n = p // (row_tiles * channel_tiles)
-            r = p % (row_tiles * channel_tiles)
-            h0 = r // channel_tiles * tile_rows
-            h1 = h0 + tile_rows if h0 + tile_rows < H else H
-            c0 = r % channel_tiles * tile_channels
-            c1 = c0 + tile_channels if c0 + tile_channels < C else C
-            _col2im_tile_cl(col, im, n * im_sn, im_sh, im_sw, n * col_n_stride, col_row_stride,
-                            c0, c1, h0, h1, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
+        for p in prange(N * _cl_tiles(H, tile_rows, C, tile_channels), schedule="static",
+                        num_threads=n_threads):
+            t = _cl_tile(p, H, tile_rows, C, tile_channels)
+            _col2im_tile_cl(col, im, t.n * im_sn, im_sh, im_sw, t.n * col_n_stride, col_row_stride,
+                            t.c0, t.c1, t.r0, t.r1, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
 
 
 # --- Convolution forward with the GEMM inside the parallel loop --------------------------------
