@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels, _nd, _plans
-from ._gemm import matmul, native_blas, span, workspace
+from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
     Geometry,
@@ -247,33 +247,29 @@ def _conv_forward(
     out4 = _empty_image((N, K, g.OH, g.OW), x.dtype, out_cl)
     if N == 0:
         return out4
-    blas = native_blas(span(x, w, out4))
-    if blas is not None and _groups_of_channels(g, groups) and _channels_contiguous(x):  # tiles of colsᵀ
-        _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
-        if b is not None:
-            out4 += b[:, None, None]
-        return out4
+    blas = native_blas(x, w, out4)
     if blas is not None:
-        # Each thread unrolls a few output rows into its own cache-sized tile and multiplies it at
-        # once, writing into `out` in place: the column matrix never exists in full.
         rows = _tile_rows(g, x.dtype.itemsize)
         n_threads = threads_for_flops(2 * N * K * Rg * L)
         im, im_strides = strided_buffer(x)
         mode, im_strides = _pointwise(g, im_strides)
-        if not mode and _rows_too_coarse(g, rows, x.dtype.itemsize, n_threads, groups):
-            # read in place through x's strides: as fast as a channels-last copy and then the tiles
-            # (conv1d of 1×64×200000, k=5: 66–80 ms against 15 + 58–65), without the copy's memory
+        if (_groups_of_channels(g, groups) and _channels_contiguous(x)) or (
+            not mode and _rows_too_coarse(g, rows, x.dtype.itemsize, n_threads, groups)
+        ):
+            # tiles of colsᵀ: for channels-last x, and for rows too wide to be a tile, read in
+            # place through x's strides (conv1d of 1×64×200000, k=5: 66–80 ms, against 15 for a
+            # channels-last copy and 58–65 for the tiles on it)
             _conv_forward_nhwc(x, w, g, groups, from_channels_first(out4, out_cl), out_cl, blas)
-            if b is not None:
-                out4 += b[:, None, None]
-            return out4
-        work = workspace("tiles", 1 if mode else n_threads * g.rows * rows * g.OW, x.dtype)
-        out_buf = from_channels_first(out4, out_cl)  # C-contiguous, (N, K, OH, OW) or (N, OH, OW, K)
-        _kernels.conv_forward_tiled(
-            im, wmat.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
-            rows, mode, out_cl, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
-            blas.ilp64, blas.set_threads_local,
-        )  # fmt: skip
+        else:
+            # Each thread unrolls a few output rows into its own cache-sized tile and multiplies it
+            # at once, writing into `out` in place: the column matrix never exists in full.
+            work = workspace("tiles", 1 if mode else n_threads * g.rows * rows * g.OW, x.dtype)
+            out_buf = from_channels_first(out4, out_cl)  # C-contiguous, (N, K, OH, OW) or (N, OH, OW, K)
+            _kernels.conv_forward_tiled(
+                im, wmat.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
+                rows, mode, out_cl, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
+                blas.ilp64, blas.set_threads_local,
+            )  # fmt: skip
         if b is not None:
             out4 += b[:, None, None]
         return out4
@@ -1056,7 +1052,7 @@ def conv2d_backward(
     gy4 = to_channels_first(gy[None] if unbatched else gy, cl)
     gy3 = gy4.reshape(g.N, K, g.L)  # a view for C-contiguous and channels-last alike
     gx_cl = cl or channels_last_like(input)
-    blas = native_blas(span(gy3, x4, w))  # grad_input: as many elements as x4
+    blas = native_blas(gy3, x4, w)  # grad_input: as many elements as x4
     if blas is not None:
         gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True, gx_cl=gx_cl)
         gw = gw.reshape(w.shape)
@@ -1148,7 +1144,7 @@ def conv_transpose2d(
     # x4 as the (N, C_in, H·W) "grad_output" of that convolution: a view when x4 is C-contiguous
     # or channels-last, else a copy
     x3 = x4.reshape(N, Cin, H * W)
-    blas = native_blas(max(span(x3, w), N * Cout * size[0] * size[1]))
+    blas = native_blas(x3, w, elements=N * Cout * size[0] * size[1])
     if blas is not None:
         out, _ = _conv_backward_tiled(x3, None, w, g, groups, blas, want_gx=True, want_gw=False, gx_cl=out_cl)
     else:

@@ -48,7 +48,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> 
 
     ``out`` may be a row block or column block of a larger array (its last axis contiguous).
     """
-    blas = native_blas(span(a, b, out))
+    blas = native_blas(a, b, out)
     if blas is not None and out.ndim == 2 and out.strides[1] == out.itemsize:
         a_, ta = _rowmajor(a)
         b_, tb = _rowmajor(b)
@@ -176,24 +176,28 @@ def _fastest_first(routes: list[NativeBlas]) -> list[NativeBlas]:
     return sorted(routes, key=lambda blas: best[blas.name])
 
 
-def native_blas(largest: int = 0) -> NativeBlas | None:
-    """The BLAS the tiled kernels should call, or None (then the convolution uses :func:`matmul`).
+def native_blas(*operands: np.ndarray, elements: int = 0) -> NativeBlas | None:
+    """The BLAS the tiled kernels should call for GEMMs over ``operands``, or None (then the
+    convolution uses :func:`matmul`).
 
     The faster of NumPy's bundled OpenBLAS and, when torch is loaded, the MKL inside
     ``libtorch_cpu`` (see :func:`_fastest_first`; other builds, such as Accelerate or a system BLAS,
-    are not called directly). ``largest`` bounds every dimension and leading dimension the GEMMs
-    will be given (in elements): above 2³¹ − 1 only a BLAS with 64-bit integers (OpenBLAS) will do,
-    MKL's are 32-bit. ``IM2COL_NATIVE_BLAS=openblas``, ``=mkl`` or ``=0`` picks one, or none (then
-    ``matmul`` falls back to NumPy/torch).
+    are not called directly). MKL's integers are 32-bit, so it is only given GEMMs whose every
+    dimension and leading dimension stays below 2³¹: bounded by the :func:`span` of ``operands`` and
+    by ``elements`` (arrays not made yet). Past that only OpenBLAS (64-bit) will do.
+    ``IM2COL_NATIVE_BLAS=openblas``, ``=mkl`` or ``=0`` picks one, or none (then ``matmul`` falls
+    back to NumPy/torch).
     """
     torch_loaded = "torch" in sys.modules
     key = "torch" if torch_loaded else "numpy"
     if key not in _native:
         _native[key] = _fastest_first(_find_routes(torch_loaded))
-    for blas in _native[key]:
-        if blas.ilp64 or largest <= INT32_MAX:
-            return blas
-    return None
+    routes = _native[key]
+    if not routes or routes[0].ilp64:  # no bound to check: the common case costs nothing more
+        return routes[0] if routes else None
+    if max(elements, span(*operands)) <= INT32_MAX:
+        return routes[0]
+    return next((blas for blas in routes if blas.ilp64), None)
 
 
 def span(*arrays: np.ndarray) -> int:
@@ -201,6 +205,8 @@ def span(*arrays: np.ndarray) -> int:
     a bound on every offset and leading dimension a GEMM over them is given."""
     most = 0
     for a in arrays:
-        if a.size:
+        if a.flags.forc:  # C- or Fortran-contiguous: exactly its size
+            most = max(most, a.size)
+        elif a.size:
             most = max(most, 1 + sum((n - 1) * abs(st) for n, st in zip(a.shape, a.strides)) // a.itemsize)
     return most

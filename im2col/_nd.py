@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels, _nd_kernels
-from ._gemm import matmul, native_blas, span, workspace
+from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
     as_int,
@@ -577,12 +577,11 @@ def conv3d(
     N, C = xb.shape[:2]
     K, R = w.shape[0], C * g.taps
     Kg, Rg = K // groups, R // groups
-    check_alloc(fn, "output", (N, K, g.L), xb.dtype)
     # channels-last output (the layout asks for it, or torch would give it): an (N, L, K) array,
     # seen as (N, K, L); each GEMM writes outᵀ = colsᵀ · Wᵀ into a column block of it
     out_cl = cl or (is_tensor(input) and (channels_last_like(input) or channels_last_like(weight)))
     out = np.empty((N, g.L, K), xb.dtype).transpose(0, 2, 1) if out_cl else np.empty((N, K, g.L), xb.dtype)
-    blas = native_blas(span(xb, w, out))
+    blas = native_blas(xb, w, out)
     if blas is not None and N:
         # vol2col tiles of a few hundred KiB, each multiplied as soon as it is gathered, on the
         # kernels' own threads: the column matrix (27× the input for 3×3×3) is never built
@@ -681,7 +680,7 @@ def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: 
     Kg, Rg = K // groups, R // groups
     wmat = w.reshape(groups, Kg, Rg)
     check_alloc(fn, "output", (N, C, *g.size), gy3.dtype)
-    blas = native_blas(max(span(gy3, w), N * C * math.prod(g.size)))
+    blas = native_blas(gy3, w, elements=N * C * math.prod(g.size))
     if blas is not None and N:
         gx = to_channels_first(np.zeros(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
         _backward3d_tiled(gy3, None, w, g, groups, blas, gx, None)
@@ -703,7 +702,7 @@ def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry,
     N, C = xb.shape[:2]
     K, R = gy3.shape[1], C * g.taps
     Kg, Rg = K // groups, R // groups
-    blas = native_blas(span(gy3, xb))
+    blas = native_blas(gy3, xb)
     if blas is not None and N:
         return _backward3d_tiled(gy3, xb, np.empty(w_shape, xb.dtype), g, groups, blas, None, True).reshape(w_shape)
     gw = np.zeros((groups, Kg, Rg), xb.dtype)

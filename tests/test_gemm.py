@@ -38,7 +38,7 @@ ROUTES = _routes()
 def route(request, monkeypatch):
     blas = ROUTES[request.param]
     for module in (_gemm, im2col._functional, im2col._nd):
-        monkeypatch.setattr(module, "native_blas", lambda largest=0: blas)
+        monkeypatch.setattr(module, "native_blas", lambda *operands, elements=0: blas)
     return request.param
 
 
@@ -78,11 +78,15 @@ def test_the_faster_route_is_chosen_and_32_bit_blas_only_for_32_bit_sizes(monkey
     monkeypatch.setattr(_gemm, "_find_routes", lambda torch_loaded: [ilp64, lp64])
     monkeypatch.setattr(_gemm, "_native", {})
     assert _gemm.native_blas() is lp64  # the faster one
-    assert _gemm.native_blas(_gemm.INT32_MAX) is lp64
-    assert _gemm.native_blas(_gemm.INT32_MAX + 1) is ilp64
+    assert _gemm.native_blas(elements=_gemm.INT32_MAX) is lp64
+    assert _gemm.native_blas(elements=_gemm.INT32_MAX + 1) is ilp64
+    wide = np.broadcast_to(np.float32(0), (2, 2**31))  # 2³¹ columns of one repeated element: spans 1
+    assert _gemm.native_blas(wide) is lp64
+    strided = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (2, 2), (4 * 2**31, 4))
+    assert _gemm.native_blas(strided) is ilp64  # its rows 2³¹ elements apart
     monkeypatch.setattr(_gemm, "_find_routes", lambda torch_loaded: [lp64])
     monkeypatch.setattr(_gemm, "_native", {})
-    assert _gemm.native_blas(2**40) is None  # then the convolutions take NumPy's/torch's matmul
+    assert _gemm.native_blas(elements=2**40) is None  # then the convolutions take NumPy's/torch's matmul
 
 
 MKL = ["MKL (torch)"] if "mkl" in ROUTES else []
