@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import channels_last, floor_breakdown, gemm_breakdown
+from benchmarks import blas_routes, channels_last, floor_breakdown, gemm_breakdown, long_signal, nhwc_im2col
 
 
 def test_channels_last_runs(capsys):
@@ -32,8 +32,22 @@ def test_gemm_breakdown_runs(capsys, monkeypatch):
 
 
 def test_blas_routes_runs(capsys):
-    from benchmarks import blas_routes
-
     blas_routes.main(["--rounds", "1", "--shapes", "batch1"])
     out = capsys.readouterr().out
     assert "chosen:" in out and "| batch1 | backward |" in out
+
+
+def test_long_signal_runs_and_times_every_case(capsys):
+    times = long_signal.main(L=3000, C=8, K=4, k=3, rounds=1)
+    assert set(times) == {f"{op}, {who}" for op in ("forward", "backward")
+                          for who in ("split tiles", "row tiles", "torch")}  # fmt: skip
+    assert all(t > 0 for t in times.values())
+    assert "| forward, split tiles |" in capsys.readouterr().out
+
+
+def test_nhwc_im2col_runs_and_times_every_case(capsys):
+    times = nhwc_im2col.main({"tiny": (2, 16, 9, 9, 3, 1, 1)}, rounds=1)
+    assert set(times) == {f"tiny {op} {layout}" for op in ("im2col", "col2im")
+                          for layout in ("NCHW", "NHWC", "NHWC planes")}  # fmt: skip
+    assert all(len(t) == 1 and t[0] > 0 for t in times.values())
+    assert "| tiny (2×16×9×9, 3×3 p1) | col2im |" in capsys.readouterr().out
