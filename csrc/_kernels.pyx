@@ -352,8 +352,8 @@ cdef struct ClTile:
     Py_ssize_t n, r0, r1, c0, c1   # image n, rows [r0, r1), channels [c0, c1)
 
 
-cdef inline Py_ssize_t _cl_tiles(Py_ssize_t rows, Py_ssize_t tile_rows, Py_ssize_t C,
-                                 Py_ssize_t tile_channels) noexcept nogil:
+cdef inline Py_ssize_t _cl_tasks_per_image(Py_ssize_t rows, Py_ssize_t tile_rows, Py_ssize_t C,
+                                           Py_ssize_t tile_channels) noexcept nogil:
     # Tiles per image of the channels-last im2col/col2im: row blocks × channel blocks.
     return ((rows + tile_rows - 1) // tile_rows) * ((C + tile_channels - 1) // tile_channels)
 
@@ -363,7 +363,7 @@ cdef inline ClTile _cl_tile(Py_ssize_t p, Py_ssize_t rows, Py_ssize_t tile_rows,
     # Task p: channel blocks vary fastest, then row blocks, then images. Returned by value, so the
     # prange loops that assign it keep it thread-private.
     cdef Py_ssize_t channel_tiles = (C + tile_channels - 1) // tile_channels
-    cdef Py_ssize_t per_image = _cl_tiles(rows, tile_rows, C, tile_channels)
+    cdef Py_ssize_t per_image = _cl_tasks_per_image(rows, tile_rows, C, tile_channels)
     cdef Py_ssize_t r = p % per_image
     cdef ClTile t
     t.n = p // per_image
@@ -390,7 +390,7 @@ def im2col_cl(const wide_t[::1] im, wide_t[::1] col,
     cdef Py_ssize_t p
     cdef ClTile t
     with nogil:
-        for p in prange(N * _cl_tiles(OH, tile_rows, C, tile_channels), schedule="static",
+        for p in prange(N * _cl_tasks_per_image(OH, tile_rows, C, tile_channels), schedule="static",
                         num_threads=n_threads):
             t = _cl_tile(p, OH, tile_rows, C, tile_channels)
             _im2col_tile_cl(im, col, t.n * im_sn, im_sh, im_sw, t.n * col_n_stride, col_row_stride,
@@ -451,7 +451,7 @@ def col2im_cl(const real_t[::1] col, real_t[::1] im,
     cdef Py_ssize_t p
     cdef ClTile t
     with nogil:
-        for p in prange(N * _cl_tiles(H, tile_rows, C, tile_channels), schedule="static",
+        for p in prange(N * _cl_tasks_per_image(H, tile_rows, C, tile_channels), schedule="static",
                         num_threads=n_threads):
             t = _cl_tile(p, H, tile_rows, C, tile_channels)
             _col2im_tile_cl(col, im, t.n * im_sn, im_sh, im_sw, t.n * col_n_stride, col_row_stride,
