@@ -204,6 +204,15 @@ def _rows_too_coarse(g: Geometry, rows: int, itemsize: int, n_threads: int, grou
     return tiles < n_threads and g.N * -(-g.L // _tile_pixels(g, itemsize, g.L, 1)) > tiles
 
 
+def _takes_cols_t(g: Geometry, x: np.ndarray, mode: int, rows: int, n_threads: int, groups: int) -> bool:
+    """Whether the forward runs on the colsᵀ tiles rather than the row tiles: for channels-last
+    ``x`` (with several channels per group), or rows too wide to be a tile (not for a 1×1
+    convolution read in place, ``mode`` ≠ 0). The plans (im2col/_plans.py) ask the same question."""
+    if _groups_of_channels(g, groups) and _channels_contiguous(x):
+        return True
+    return not mode and _rows_too_coarse(g, rows, x.dtype.itemsize, n_threads, groups)
+
+
 def _pointwise(g: Geometry, strides: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
     """How the tiled forward reads a 1×1 convolution's input in place, and the strides to pass.
 
@@ -253,9 +262,7 @@ def _conv_forward(
         n_threads = threads_for_flops(2 * N * K * Rg * L)
         im, im_strides = strided_buffer(x)
         mode, im_strides = _pointwise(g, im_strides)
-        if (_groups_of_channels(g, groups) and _channels_contiguous(x)) or (
-            not mode and _rows_too_coarse(g, rows, x.dtype.itemsize, n_threads, groups)
-        ):
+        if _takes_cols_t(g, x, mode, rows, n_threads, groups):
             # tiles of colsᵀ: for channels-last x, and for rows too wide to be a tile, read in
             # place through x's strides (conv1d of 1×64×200000, k=5: 66–80 ms, against 15 for a
             # channels-last copy and 58–65 for the tiles on it)

@@ -270,12 +270,13 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
     K = w.shape[0]
     if 2 * g.N * K * (g.rows // groups) * g.L >= SERIAL_FLOPS_BELOW or g.N == 0:
         return None
-    if _functional._groups_of_channels(g, groups) and _functional._channels_contiguous(x4):
-        return None  # 1×1 images look channels-last: the full path takes the colsᵀ tiles
     dtype = x.dtype
     rows = _functional._tile_rows(g, dtype.itemsize)
-    if not g.is_pointwise and _functional._rows_too_coarse(g, rows, dtype.itemsize, 1, groups):
-        return None  # one wide row: the full path takes the colsᵀ tiles
+    # the full path's choice, on one thread (these problems run on one); for a C-contiguous x its
+    # 1×1 mode is 1 exactly when the convolution is pointwise. 1×1 images look channels-last, and
+    # one wide row is too coarse: then the full path takes the colsᵀ tiles, and there is no plan.
+    if _functional._takes_cols_t(g, x4, int(g.is_pointwise), rows, 1, groups):
+        return None
     work_size = 1 if g.is_pointwise else g.rows * rows * g.OW
     shape = (g.N, K, g.OH, g.OW) if x.ndim == 4 else (K, g.OH, g.OW)
     kernel = _specialised(_kernels.conv_forward_serial, dtype)
