@@ -129,6 +129,11 @@ def _find_routes(torch_loaded: bool) -> list[NativeBlas]:
     """Every BLAS the kernels can call: NumPy's bundled OpenBLAS (ILP64), and torch's MKL when torch
     is loaded. ``IM2COL_NATIVE_BLAS=openblas`` or ``=mkl`` keeps only that one, ``=0`` none."""
     choice = os.environ.get("IM2COL_NATIVE_BLAS", "auto").lower()
+    if choice not in ("auto", "1", "openblas", "mkl", "0", "none", "off"):
+        raise ValueError(
+            "environment variable IM2COL_NATIVE_BLAS must be 'auto' (or '1'), 'openblas', 'mkl' or '0' "
+            f"(or 'none', 'off'), got {os.environ['IM2COL_NATIVE_BLAS']!r}"
+        )
     routes: list[NativeBlas] = []
     if choice in ("0", "none", "off"):
         return routes

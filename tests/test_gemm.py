@@ -99,6 +99,14 @@ def test_the_environment_picks_the_routes(choice, names, monkeypatch):
     assert [b.name for b in _gemm._find_routes(True)] == names
 
 
+def test_an_unknown_route_name_is_refused(monkeypatch):
+    """A typo must not silently switch the fast path off."""
+    monkeypatch.setenv("IM2COL_NATIVE_BLAS", "MKL2")
+    with pytest.raises(ValueError, match=r"^environment variable IM2COL_NATIVE_BLAS must be 'auto' \(or '1'\), "
+                                         r"'openblas', 'mkl' or '0' \(or 'none', 'off'\), got 'MKL2'$"):
+        _gemm._find_routes(True)
+
+
 def test_span_bounds_every_offset():
     x = np.zeros((3, 4, 5), np.float32)
     assert _gemm.span(x) == 60
