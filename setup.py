@@ -70,6 +70,14 @@ extensions = [
         depends=["csrc/_omp_compat.h", "csrc/_stream_copy.h", "csrc/_transpose.h"],
     ),
     Extension("im2col._nd_kernels", ["csrc/_nd_kernels.pyx"]),
+    # the convolution engine: micro-kernels per instruction set (function target attributes, so the
+    # build stays baseline), packing and drivers in C, a thin Cython wrapper
+    Extension(
+        "im2col._engine_kernels",
+        ["csrc/_engine.pyx"] + [f"csrc/engine/{f}.c" for f in ("ukernel_ref", "ukernel_avx2", "ukernel_avx512", "conv")],
+        include_dirs=["csrc"],
+        depends=["csrc/_omp_compat.h", "csrc/engine/ukernel.h", "csrc/engine/conv.h"],
+    ),
 ]
 
 setup(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels, _nd, _plans
+from . import _engine
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
@@ -256,6 +257,8 @@ def _conv_forward(
     out4 = _empty_image((N, K, g.OH, g.OW), x.dtype, out_cl)
     if N == 0:
         return out4
+    if _engine.takes(x, w, g, groups, out_cl):
+        return _engine.conv2d_forward(x, w, b, g, groups, threads_for_flops(2 * N * K * Rg * L))
     blas = native_blas(x, w, out4)
     if blas is not None:
         rows = _tile_rows(g, x.dtype.itemsize)

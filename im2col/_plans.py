@@ -256,7 +256,7 @@ def conv2d(full: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, padding, dilation, groups):
-    from . import _functional
+    from . import _engine, _functional
     from ._gemm import native_blas
 
     arrays = (x, w) if b is None else (x, w, b)
@@ -277,6 +277,8 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
     # one wide row is too coarse: then the full path takes the colsᵀ tiles, and there is no plan.
     if _functional._takes_cols_t(g, x4, int(g.is_pointwise), rows, 1, groups):
         return None
+    if _engine.takes(x4, w, g, groups, False):
+        return None  # the engine's route: the full path takes it, so the plan would not match its bits
     work_size = 1 if g.is_pointwise else g.rows * rows * g.OW
     shape = (g.N, K, g.OH, g.OW) if x.ndim == 4 else (K, g.OH, g.OW)
     kernel = _specialised(_kernels.conv_forward_serial, dtype)

@@ -1,0 +1,68 @@
+# The convolution engine's thin Cython wrapper: the C drivers and micro-kernels of csrc/engine/,
+# called with arrays the Python layer (im2col/_engine.py) has already checked and allocated.
+from cython cimport floating
+from libc.stdint cimport int64_t
+
+cdef extern from "engine/ukernel.h":
+    int ENGINE_PORTABLE, ENGINE_AVX2, ENGINE_AVX512
+    ctypedef struct ukernel_info_f32:
+        int mr, nr
+        void (*f32)(int64_t, const float *, const float *, float *, int64_t, int, int, const float *) noexcept nogil
+    ctypedef struct ukernel_info_f64:
+        int mr, nr
+        void (*f64)(int64_t, const double *, const double *, double *, int64_t, int, int, const double *) noexcept nogil
+    int engine_best_isa() noexcept nogil
+    ukernel_info_f32 engine_ukernel_f32(int isa) noexcept nogil
+    ukernel_info_f64 engine_ukernel_f64(int isa) noexcept nogil
+
+cdef extern from "engine/conv.h":
+    ctypedef struct engine_geom:
+        int64_t N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups
+    int engine_conv2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
+    int engine_conv2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
+
+ISA_NAMES = {"portable": ENGINE_PORTABLE, "avx2": ENGINE_AVX2, "avx512": ENGINE_AVX512}
+
+
+def best_isa():
+    """The best instruction set this CPU runs: 'avx512', 'avx2' or 'portable'."""
+    cdef int isa = engine_best_isa()
+    return {ENGINE_PORTABLE: "portable", ENGINE_AVX2: "avx2", ENGINE_AVX512: "avx512"}[isa]
+
+
+def ukernel_shape(int isa, bint double):
+    """(MR, NR) of the micro-kernel of ``isa`` (the portable one's when the CPU lacks it)."""
+    if double:
+        d = engine_ukernel_f64(isa)
+        return d.mr, d.nr
+    f = engine_ukernel_f32(isa)
+    return f.mr, f.nr
+
+
+def ukernel(int isa, int64_t k, floating[::1] A, floating[::1] B, floating[::1] C, int64_t ldc,
+            int m, int n, floating[::1] bias):
+    """Test entry point: one micro-kernel call, C[i*ldc + j] = sum_p A[p*MR+i]·B[p*NR+j] + bias[i]
+    for i < m, j < n (A, B packed and zero-padded by the caller; bias of length 0 means none)."""
+    cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
+    if floating is float:
+        engine_ukernel_f32(isa).f32(k, &A[0], &B[0], &C[0], ldc, m, n, bp)
+    else:
+        engine_ukernel_f64(isa).f64(k, &A[0], &B[0], &C[0], ldc, m, n, bp)
+
+
+def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y, tuple geom,
+           int isa, int n_threads):
+    """y = conv2d(x, w) + bias for C-contiguous NCHW x, w, y (flattened); ``geom`` is
+    (N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups); bias of length 0 means none."""
+    cdef engine_geom g
+    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
+     g.groups) = geom
+    cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = engine_conv2d_f32(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
+        else:
+            rc = engine_conv2d_f64(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
+    if rc != 0:
+        raise MemoryError("im2col engine: could not allocate the packed weights or column blocks")
