@@ -105,12 +105,31 @@ ukernel_info_f64 engine_ukernel_f64(int isa)
                             const T *xc = xg + c * HW;                                             \
                             const int64_t ioff = i * g->dh - g->pt, joff = j * g->dw - g->pl;      \
                             T *dst = panel + r * NR;                                               \
-                            int64_t oh = oh0, ow = ow0;                                            \
-                            for (int64_t q = 0; q < nq; q++) {                                     \
-                                const int64_t ih = oh * g->sh + ioff, iw = ow * g->sw + joff;      \
-                                dst[q] = ((uint64_t)ih < (uint64_t)g->H && (uint64_t)iw < (uint64_t)g->W) \
-                                    ? xc[ih * g->W + iw] : (T)0;                                   \
-                                if (++ow == g->OW) { ow = 0; oh++; }                               \
+                            /* runs of pixels within one output row: one bounds test per run, */ \
+                            /* a branch-free (for stride 1, contiguous) copy inside its valid span */ \
+                            int64_t oh = oh0, ow = ow0, q = 0;                                     \
+                            while (q < nq) {                                                       \
+                                const int64_t run = g->OW - ow < nq - q ? g->OW - ow : nq - q;     \
+                                const int64_t ih = oh * g->sh + ioff;                              \
+                                if ((uint64_t)ih >= (uint64_t)g->H) {                              \
+                                    for (int64_t e = 0; e < run; e++) dst[q + e] = 0;              \
+                                } else {                                                           \
+                                    const T *src = xc + ih * g->W + joff;                          \
+                                    /* valid ow: 0 <= ow*sw + joff < W */                          \
+                                    int64_t lo = joff >= 0 ? 0 : (-joff + g->sw - 1) / g->sw;      \
+                                    int64_t hi = g->W - joff <= 0 ? 0 : (g->W - joff + g->sw - 1) / g->sw; \
+                                    lo = lo < ow ? ow : lo > ow + run ? ow + run : lo;             \
+                                    hi = hi > ow + run ? ow + run : hi < lo ? lo : hi;             \
+                                    T *d = dst + q - ow;                                           \
+                                    for (int64_t o = ow; o < lo; o++) d[o] = 0;                    \
+                                    if (g->sw == 1)                                                \
+                                        for (int64_t o = lo; o < hi; o++) d[o] = src[o];           \
+                                    else                                                           \
+                                        for (int64_t o = lo; o < hi; o++) d[o] = src[o * g->sw];   \
+                                    for (int64_t o = hi; o < ow + run; o++) d[o] = 0;              \
+                                }                                                                  \
+                                q += run; ow += run;                                               \
+                                if (ow == g->OW) { ow = 0; oh++; }                                 \
                             }                                                                      \
                             for (int64_t q = nq; q < NR; q++) dst[q] = 0;                          \
                         }                                                                          \
