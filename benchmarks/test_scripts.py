@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import blas_routes, channels_last, floor_breakdown, gemm_breakdown, long_signal, nhwc_im2col
+from benchmarks import (
+    blas_routes,
+    channels_last,
+    engine_layers,
+    floor_breakdown,
+    gemm_breakdown,
+    long_signal,
+    nhwc_im2col,
+)
 
 
 def test_channels_last_runs(capsys):
@@ -51,3 +59,10 @@ def test_nhwc_im2col_runs_and_times_every_case(capsys):
                           for layout in ("NCHW", "NHWC", "NHWC planes")}  # fmt: skip
     assert all(len(t) == 1 and t[0] > 0 for t in times.values())
     assert "| tiny (2×16×9×9, 3×3 p1) | col2im |" in capsys.readouterr().out
+
+
+def test_engine_layers_runs(capsys):
+    engine_layers.main(["--rounds", "1", "--threads", "1", "--layers", "mid32,named:teaching"])
+    out = capsys.readouterr().out
+    assert out.startswith("CPU: ") and "| mid32 | 32×32×16×16, 32 3×3 p1 |" in out
+    assert "REALISTIC engine/torch: geomean" in out
