@@ -7,10 +7,10 @@ cdef extern from "engine/ukernel.h":
     int ENGINE_PORTABLE, ENGINE_AVX2, ENGINE_AVX512
     ctypedef struct ukernel_info_f32:
         int mr, nr
-        void (*f32)(int64_t, const float *, const float *, float *, int64_t, int, int, const float *) noexcept nogil
+        void (*f32)(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int) noexcept nogil
     ctypedef struct ukernel_info_f64:
         int mr, nr
-        void (*f64)(int64_t, const double *, const double *, double *, int64_t, int, int, const double *) noexcept nogil
+        void (*f64)(int64_t, const double *, const double *, double *, int64_t, int, int, const double *, int) noexcept nogil
     int engine_best_isa() noexcept nogil
     ukernel_info_f32 engine_ukernel_f32(int isa) noexcept nogil
     ukernel_info_f64 engine_ukernel_f64(int isa) noexcept nogil
@@ -40,14 +40,15 @@ def ukernel_shape(int isa, bint double):
 
 
 def ukernel(int isa, int64_t k, floating[::1] A, floating[::1] B, floating[::1] C, int64_t ldc,
-            int m, int n, floating[::1] bias):
+            int m, int n, floating[::1] bias, bint accumulate=False):
     """Test entry point: one micro-kernel call, C[i*ldc + j] = sum_p A[p*MR+i]·B[p*NR+j] + bias[i]
-    for i < m, j < n (A, B packed and zero-padded by the caller; bias of length 0 means none)."""
+    for i < m, j < n (A, B packed and zero-padded by the caller; bias of length 0 means none);
+    with ``accumulate``, the sums are added to C instead."""
     cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
     if floating is float:
-        engine_ukernel_f32(isa).f32(k, &A[0], &B[0], &C[0], ldc, m, n, bp)
+        engine_ukernel_f32(isa).f32(k, &A[0], &B[0], &C[0], ldc, m, n, bp, accumulate)
     else:
-        engine_ukernel_f64(isa).f64(k, &A[0], &B[0], &C[0], ldc, m, n, bp)
+        engine_ukernel_f64(isa).f64(k, &A[0], &B[0], &C[0], ldc, m, n, bp, accumulate)
 
 
 def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y, tuple geom,

@@ -33,6 +33,10 @@ def test_ukernel_ragged_edges(isa, dtype, k):
         np.testing.assert_allclose(C[:m, :n], want, rtol=RTOL[dtype], atol=RTOL[dtype] * k)
         # nothing outside the m × n block is written
         assert np.isnan(C[m:]).all() and np.isnan(C[:, n:]).all()
+        # a later block of the reduction adds to what C holds, without the bias again
+        _engine_kernels.ukernel(_engine_kernels.ISA_NAMES[isa], k, A.ravel(), B.ravel(), C.ravel(), ldc, m, n, bias, True)
+        np.testing.assert_allclose(C[:m, :n], 2 * want - bias[:m, None], rtol=RTOL[dtype] * 4, atol=RTOL[dtype] * 4 * k)
+        assert np.isnan(C[m:]).all() and np.isnan(C[:, n:]).all()
 
 
 def test_ukernel_without_bias_writes_the_sums():
@@ -51,6 +55,7 @@ CASES = [  # (N, C, H, W, K, kh, kw, stride, padding, dilation, groups)
     (1, 16, 5, 5, 16, 1, 1, 1, 0, 1, 4),
     (1, 6, 1, 40, 9, 1, 5, 1, (0, 2), 1, 1),
     (2, 4, 3, 3, 3, 5, 5, 1, 3, 1, 1),  # padding wider than the image
+    (1, 40, 6, 7, 10, 3, 3, 1, 1, 1, 1),  # 360 reduction terms: more than one block of the reduction
 ]
 
 

@@ -18,11 +18,12 @@
 
 enum engine_isa { ENGINE_PORTABLE = 0, ENGINE_AVX2 = 1, ENGINE_AVX512 = 2 };
 
-/* m <= MR rows and n <= NR columns of the block are stored; bias (m values) or NULL. */
+/* m <= MR rows and n <= NR columns of the block are stored: the sums plus bias (m values, or NULL),
+ * or with accumulate, the sums added to what C holds (a later block of the reduction; no bias). */
 typedef void (*ukernel_f32)(int64_t k, const float *A, const float *B, float *C, int64_t ldc,
-                            int m, int n, const float *bias);
+                            int m, int n, const float *bias, int accumulate);
 typedef void (*ukernel_f64)(int64_t k, const double *A, const double *B, double *C, int64_t ldc,
-                            int m, int n, const double *bias);
+                            int m, int n, const double *bias, int accumulate);
 
 typedef struct {
     int mr, nr;
@@ -36,22 +37,22 @@ typedef struct {
 /* the reference in plain C (ukernel_ref.c): MR = 4, NR = 8 */
 #define REF_MR 4
 #define REF_NR 8
-void ukernel_ref_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *);
-void ukernel_ref_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *);
+void ukernel_ref_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int);
+void ukernel_ref_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *, int);
 
 #if defined(__x86_64__) || defined(__i386__)
 /* AVX2+FMA (ukernel_avx2.c): 6 x 16 floats, 6 x 8 doubles (12 ymm accumulators) */
 #define AVX2_MR 6
 #define AVX2_NR_F32 16
 #define AVX2_NR_F64 8
-void ukernel_avx2_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *);
-void ukernel_avx2_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *);
+void ukernel_avx2_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int);
+void ukernel_avx2_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *, int);
 /* AVX-512F (ukernel_avx512.c): 6 x 32 floats, 6 x 16 doubles (12 zmm accumulators) */
 #define AVX512_MR 6
 #define AVX512_NR_F32 32
 #define AVX512_NR_F64 16
-void ukernel_avx512_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *);
-void ukernel_avx512_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *);
+void ukernel_avx512_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int);
+void ukernel_avx512_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *, int);
 #endif
 
 /* the best instruction set this CPU runs (conv.c) */

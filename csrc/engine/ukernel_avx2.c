@@ -10,7 +10,7 @@
 
 __attribute__((target("avx2,fma"))) void
 ukernel_avx2_f32(int64_t k, const float *A, const float *B, float *C, int64_t ldc, int m, int n,
-                 const float *bias)
+                 const float *bias, int accumulate)
 {
     __m256 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
@@ -24,23 +24,18 @@ ukernel_avx2_f32(int64_t k, const float *A, const float *B, float *C, int64_t ld
     }
     for (int i = 0; i < MR; i++) {
         if (i >= m) break;
-        __m256 b = _mm256_set1_ps(bias ? bias[i] : 0.0f);
-        __m256 r0 = _mm256_add_ps(c0[i], b), r1 = _mm256_add_ps(c1[i], b);
-        if (n == 16) {
-            _mm256_storeu_ps(C + i * ldc, r0);
-            _mm256_storeu_ps(C + i * ldc + 8, r1);
-        } else { /* ragged right edge: through a buffer, so no pixel past n is written */
-            float t[16];
-            _mm256_storeu_ps(t, r0);
-            _mm256_storeu_ps(t + 8, r1);
-            memcpy(C + i * ldc, t, (size_t)n * sizeof(float));
-        }
+        /* through a buffer: no pixel past n is read or written */
+        float t[16];
+        for (int j = 0; j < 16; j++) t[j] = accumulate && j < n ? C[i * ldc + j] : (bias ? bias[i] : 0.0f);
+        _mm256_storeu_ps(t, _mm256_add_ps(c0[i], _mm256_loadu_ps(t)));
+        _mm256_storeu_ps(t + 8, _mm256_add_ps(c1[i], _mm256_loadu_ps(t + 8)));
+        memcpy(C + i * ldc, t, (size_t)n * sizeof(float));
     }
 }
 
 __attribute__((target("avx2,fma"))) void
 ukernel_avx2_f64(int64_t k, const double *A, const double *B, double *C, int64_t ldc, int m, int n,
-                 const double *bias)
+                 const double *bias, int accumulate)
 {
     __m256d c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_pd();
@@ -54,17 +49,12 @@ ukernel_avx2_f64(int64_t k, const double *A, const double *B, double *C, int64_t
     }
     for (int i = 0; i < MR; i++) {
         if (i >= m) break;
-        __m256d b = _mm256_set1_pd(bias ? bias[i] : 0.0);
-        __m256d r0 = _mm256_add_pd(c0[i], b), r1 = _mm256_add_pd(c1[i], b);
-        if (n == 8) {
-            _mm256_storeu_pd(C + i * ldc, r0);
-            _mm256_storeu_pd(C + i * ldc + 4, r1);
-        } else {
-            double t[8];
-            _mm256_storeu_pd(t, r0);
-            _mm256_storeu_pd(t + 4, r1);
-            memcpy(C + i * ldc, t, (size_t)n * sizeof(double));
-        }
+        /* through a buffer: no pixel past n is read or written */
+        double t[8];
+        for (int j = 0; j < 8; j++) t[j] = accumulate && j < n ? C[i * ldc + j] : (bias ? bias[i] : 0.0);
+        _mm256_storeu_pd(t, _mm256_add_pd(c0[i], _mm256_loadu_pd(t)));
+        _mm256_storeu_pd(t + 4, _mm256_add_pd(c1[i], _mm256_loadu_pd(t + 4)));
+        memcpy(C + i * ldc, t, (size_t)n * sizeof(double));
     }
 }
 #endif

@@ -9,7 +9,7 @@
 
 __attribute__((target("avx512f"))) void
 ukernel_avx512_f32(int64_t k, const float *A, const float *B, float *C, int64_t ldc, int m, int n,
-                   const float *bias)
+                   const float *bias, int accumulate)
 {
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -26,15 +26,19 @@ ukernel_avx512_f32(int64_t k, const float *A, const float *B, float *C, int64_t 
     __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
     for (int i = 0; i < MR; i++) {
         if (i >= m) break;
-        __m512 b = _mm512_set1_ps(bias ? bias[i] : 0.0f);
-        _mm512_mask_storeu_ps(C + i * ldc, k0, _mm512_add_ps(c0[i], b));
-        _mm512_mask_storeu_ps(C + i * ldc + 16, k1, _mm512_add_ps(c1[i], b));
+        __m512 b = _mm512_set1_ps(bias ? bias[i] : 0.0f), b0 = b, b1 = b;
+        if (accumulate) {
+            b0 = _mm512_maskz_loadu_ps(k0, C + i * ldc);
+            b1 = _mm512_maskz_loadu_ps(k1, C + i * ldc + 16);
+        }
+        _mm512_mask_storeu_ps(C + i * ldc, k0, _mm512_add_ps(c0[i], b0));
+        _mm512_mask_storeu_ps(C + i * ldc + 16, k1, _mm512_add_ps(c1[i], b1));
     }
 }
 
 __attribute__((target("avx512f"))) void
 ukernel_avx512_f64(int64_t k, const double *A, const double *B, double *C, int64_t ldc, int m, int n,
-                   const double *bias)
+                   const double *bias, int accumulate)
 {
     __m512d c0[MR], c1[MR];
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_pd();
@@ -50,9 +54,13 @@ ukernel_avx512_f64(int64_t k, const double *A, const double *B, double *C, int64
     __mmask8 k1 = n >= 16 ? 0xFF : n <= 8 ? 0 : (__mmask8)((1u << (n - 8)) - 1);
     for (int i = 0; i < MR; i++) {
         if (i >= m) break;
-        __m512d b = _mm512_set1_pd(bias ? bias[i] : 0.0);
-        _mm512_mask_storeu_pd(C + i * ldc, k0, _mm512_add_pd(c0[i], b));
-        _mm512_mask_storeu_pd(C + i * ldc + 8, k1, _mm512_add_pd(c1[i], b));
+        __m512d b = _mm512_set1_pd(bias ? bias[i] : 0.0), b0 = b, b1 = b;
+        if (accumulate) {
+            b0 = _mm512_maskz_loadu_pd(k0, C + i * ldc);
+            b1 = _mm512_maskz_loadu_pd(k1, C + i * ldc + 8);
+        }
+        _mm512_mask_storeu_pd(C + i * ldc, k0, _mm512_add_pd(c0[i], b0));
+        _mm512_mask_storeu_pd(C + i * ldc + 8, k1, _mm512_add_pd(c1[i], b1));
     }
 }
 #endif

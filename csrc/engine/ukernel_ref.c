@@ -4,7 +4,7 @@
 #include "ukernel.h"
 
 #define REF_KERNEL(NAME, T, FMA)                                                               \
-    void NAME(int64_t k, const T *A, const T *B, T *C, int64_t ldc, int m, int n, const T *bias) \
+    void NAME(int64_t k, const T *A, const T *B, T *C, int64_t ldc, int m, int n, const T *bias, int accumulate) \
     {                                                                                          \
         T acc[REF_MR][REF_NR] = {{0}};                                                         \
         for (int64_t p = 0; p < k; p++)                                                        \
@@ -14,7 +14,7 @@
         for (int i = 0; i < m; i++) {                                                          \
             T b = bias ? bias[i] : (T)0;                                                       \
             for (int j = 0; j < n; j++)                                                        \
-                C[i * ldc + j] = acc[i][j] + b;                                                \
+                C[i * ldc + j] = acc[i][j] + (accumulate ? C[i * ldc + j] : b);                                                \
         }                                                                                      \
     }
 
