@@ -14,7 +14,6 @@ import math
 import statistics
 import time
 
-import numpy as np
 import torch
 
 import im2col

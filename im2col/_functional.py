@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, _nd, _plans
-from . import _engine
+from . import _engine, _kernels, _nd, _plans
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (

@@ -34,7 +34,9 @@ def test_ukernel_ragged_edges(isa, dtype, k):
         # nothing outside the m × n block is written
         assert np.isnan(C[m:]).all() and np.isnan(C[:, n:]).all()
         # a later block of the reduction adds to what C holds, without the bias again
-        _engine_kernels.ukernel(_engine_kernels.ISA_NAMES[isa], k, A.ravel(), B.ravel(), C.ravel(), ldc, m, n, bias, True)
+        _engine_kernels.ukernel(
+            _engine_kernels.ISA_NAMES[isa], k, A.ravel(), B.ravel(), C.ravel(), ldc, m, n, bias, True
+        )
         np.testing.assert_allclose(C[:m, :n], 2 * want - bias[:m, None], rtol=RTOL[dtype] * 4, atol=RTOL[dtype] * 4 * k)
         assert np.isnan(C[m:]).all() and np.isnan(C[:, n:]).all()
 
@@ -89,7 +91,8 @@ def test_engine_conv2d_matches_torch(engine_on, monkeypatch, case, isa, dtype):
     _engine.set_ukernel(isa)
     x, w, b = _inputs(case, dtype, bias=case[0] != 1)
     *_, stride, padding, dilation, groups = case
-    assert _engine.takes(x, w, im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, groups), groups, False) == (case[1] // groups >= 4)  # fmt: skip
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, groups)
+    assert _engine.takes(x, w, g, groups, False) == (case[1] // groups >= 4)
     got = im2col.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
     np.testing.assert_allclose(got, _torch_conv(x, w, b, case), rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
 
