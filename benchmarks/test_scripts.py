@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import blas_routes, channels_last, floor_breakdown, gemm_breakdown, long_signal, nhwc_im2col
+from benchmarks import blas_routes, channels_last, floor_breakdown, gemm_breakdown, long_signal, nhwc_im2col, nn_overhead
 
 
 def test_channels_last_runs(capsys):
@@ -51,3 +51,10 @@ def test_nhwc_im2col_runs_and_times_every_case(capsys):
                           for layout in ("NCHW", "NHWC", "NHWC planes")}  # fmt: skip
     assert all(len(t) == 1 and t[0] > 0 for t in times.values())
     assert "| tiny (2×16×9×9, 3×3 p1) | col2im |" in capsys.readouterr().out
+
+
+def test_nn_overhead_runs(capsys):
+    results = nn_overhead.main(["--quick"])
+    assert set(results) == set(nn_overhead.CASES)
+    assert all(ours > 0 and torch > 0 for ours, torch, _ in results.values())
+    assert "| Conv2d(1, 1, 3) on 1×1×5×5 |" in capsys.readouterr().out

@@ -20,6 +20,13 @@ and ``torch.nn`` accept on top (unbatched input, ``padding='same'``, ``padding_m
 ordinary torch code that autograd and the compiler see through. ``unfold`` and ``fold`` take 1, 2
 or 3 spatial axes (torch's are 2-D only).
 
+In eager mode a 2-D or 1-D convolution of plain contiguous CPU float tensors takes a cheaper way in,
+a ``torch.autograd.Function`` over the same kernels (the custom op's own dispatch cost more than
+the work on small layers); see "the eager fast path" below. The NumPy-style functions
+(``im2col.conv2d`` and the others) import this module lazily when a tensor argument requires grad
+and run through it (see ``_autograd_call``), so they keep autograd too; ``import im2col`` alone
+never imports torch, and nothing here is imported by the functional API at import time.
+
 Modules ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d``, ``ConvTranspose2d``,
 ``ConvTranspose3d``, ``Unfold`` and ``Fold`` subclass their ``torch.nn`` twins and only replace the
 computation: constructor arguments, parameters, their initialisation and ``state_dict`` are
