@@ -16,6 +16,7 @@ from benchmarks import (
     gemm_breakdown,
     long_signal,
     nhwc_im2col,
+    nn_overhead,
 )
 
 
@@ -66,3 +67,10 @@ def test_engine_layers_runs(capsys):
     out = capsys.readouterr().out
     assert out.startswith("CPU: ") and "| mid32 | 32×32×16×16, 32 3×3 p1 |" in out
     assert "REALISTIC engine/torch: geomean" in out
+
+
+def test_nn_overhead_runs(capsys):
+    results = nn_overhead.main(["--quick"])
+    assert set(results) == set(nn_overhead.CASES)
+    assert all(ours > 0 and torch > 0 for ours, torch, _ in results.values())
+    assert "| Conv2d(1, 1, 3) on 1×1×5×5 |" in capsys.readouterr().out

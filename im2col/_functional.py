@@ -18,6 +18,8 @@ from . import _engine, _kernels, _nd, _plans
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
+    autograd_call,
+    needs_grad,
     Geometry,
     IntOrPair,
     PaddingArg,
@@ -554,7 +556,7 @@ def _conv_args(
     The input comes back as an (N, C, H, W) view of the user's data, whatever its layout."""
     x = to_array(input, "input", fn, strided=True)
     w = to_array(weight, "weight", fn)
-    check_float(x, "input", fn)
+    check_float(x, "input", fn, input)
     check_same_dtype(x, "input", w, "weight", fn)
     x4, unbatched = batched(x, "input", fn, layout_dims(2, channels_last))
     x4 = to_channels_first(x4, channels_last)
@@ -763,6 +765,12 @@ def im2col(
     >>> np.array_equal(im2col.im2col(x_nhwc, 3, layout="NHWC"), cols)
     True
     """
+    if needs_grad(input):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "im2col",
+            input=input, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride,
+            padding_mode=padding_mode, pad_value=pad_value, out=out, layout=layout,
+        )
     fn = "im2col"
     x = to_array(input, "input", fn, strided=True)
     if x.dtype.kind not in "biufc" or (x.dtype.itemsize not in _MOVER and x.dtype.kind != "c"):
@@ -855,9 +863,15 @@ def col2im(
            [2., 4., 4., 2.],
            [1., 2., 2., 1.]])
     """
+    if needs_grad(input):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "col2im",
+            input=input, output_size=output_size, kernel_size=kernel_size, dilation=dilation, padding=padding,
+            stride=stride, padding_mode=padding_mode, reduce=reduce, layout=layout,
+        )
     fn = "col2im"
     cols = to_array(input, "input", fn)
-    check_float(cols, "input", fn)
+    check_float(cols, "input", fn, input)
     _nd.check_mode(fn, padding_mode, 0)
     _nd.check_reduce(fn, reduce)
     n = _nd.col2im_dims(output_size, kernel_size)
@@ -977,6 +991,12 @@ def conv2d(
     >>> bool(np.allclose(y_nhwc.transpose(0, 3, 1, 2), y, atol=1e-6))
     True
     """
+    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "conv2d",
+            input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            layout=layout,
+        )
     fn = "conv2d"
     cl = parse_layout(fn, layout, 2)
     x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, cl)
@@ -1043,6 +1063,12 @@ def conv2d_backward(
     >>> gb
     array([4.])
     """
+    if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
+        return autograd_call(
+            "conv2d_backward",
+            grad_output=grad_output, input=input, weight=weight, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, layout=layout,
+        )
     fn = "conv2d_backward"
     cl = parse_layout(fn, layout, 2)
     x4, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, cl)
@@ -1130,6 +1156,12 @@ def conv_transpose2d(
            [2., 4., 6., 4., 2.],
            [1., 2., 3., 2., 1.]], dtype=float32)
     """
+    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "conv_transpose2d",
+            input=input, weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
+            groups=groups, dilation=dilation, layout=layout,
+        )
     fn = "conv_transpose2d"
     cl = parse_layout(fn, layout, 2)
     x4, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, cl, transposed=True)

@@ -27,6 +27,8 @@ from . import _kernels, _nd_kernels
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
+    autograd_call,
+    needs_grad,
     as_int,
     as_tuple,
     batched,
@@ -342,7 +344,7 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
     ``transposed``: a transposed convolution's, whose weight is (C, K/groups, *k) and bias (K,)."""
     x = to_array(input, "input", fn, strided=True)
     w = to_array(weight, "weight", fn)
-    check_float(x, "input", fn)
+    check_float(x, "input", fn, input)
     check_same_dtype(x, "input", w, "weight", fn)
     xb, unbatched = batched(x, "input", fn, layout_dims(n, channels_last))
     xb = to_channels_first(xb, channels_last)
@@ -455,6 +457,12 @@ def conv1d(
     """
     from . import _functional  # noqa: PLC0415  (it imports this module)
 
+    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "conv1d",
+            input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            layout=layout,
+        )
     fn = "conv1d"
     cl = parse_layout(fn, layout, 1)
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl)
@@ -498,6 +506,12 @@ def conv1d_backward(
     """
     from . import _functional  # noqa: PLC0415
 
+    if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
+        return autograd_call(
+            "conv1d_backward",
+            grad_output=grad_output, input=input, weight=weight, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, layout=layout,
+        )
     fn = "conv1d_backward"
     cl = parse_layout(fn, layout, 1)
     xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 1, cl)
@@ -570,6 +584,12 @@ def conv3d(
     >>> y[0, 0, 0, 0, 0], y[0, 0, 1, 1, 1]      # a corner sees 2·2·2 voxels, the inside 27
     (np.float32(8.0), np.float32(27.0))
     """
+    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "conv3d",
+            input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            layout=layout,
+        )
     fn = "conv3d"
     cl = parse_layout(fn, layout, 3)
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, cl)
@@ -650,6 +670,12 @@ def conv3d_backward(
 def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, want_input, want_weight,
                      layout="NCDHW"):  # fmt: skip
     """:func:`conv3d_backward`, computing only the gradients asked for (None in place of the others)."""
+    if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
+        return autograd_call(
+            "conv3d_backward",
+            grad_output=grad_output, input=input, weight=weight, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, layout=layout,
+        )
     fn = "conv3d_backward"
     cl = parse_layout(fn, layout, 3)
     xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 3, cl)
@@ -855,6 +881,12 @@ def conv_transpose1d(
     """
     from . import _functional  # noqa: PLC0415  (it imports this module)
 
+    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "conv_transpose1d",
+            input=input, weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
+            groups=groups, dilation=dilation, layout=layout,
+        )
     fn = "conv_transpose1d"
     cl = parse_layout(fn, layout, 1)
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl, transposed=True)
@@ -927,6 +959,12 @@ def conv_transpose3d(
            [2., 4., 2., 2.],
            [2., 4., 2., 2.]], dtype=float32)
     """
+    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
+        return autograd_call(
+            "conv_transpose3d",
+            input=input, weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
+            groups=groups, dilation=dilation, layout=layout,
+        )
     fn = "conv_transpose3d"
     cl = parse_layout(fn, layout, 3)
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, cl, transposed=True)

@@ -38,6 +38,22 @@ def is_tensor(obj: Any) -> bool:
     return torch is not None and isinstance(obj, torch.Tensor)
 
 
+def needs_grad(*objs: Any) -> bool:
+    """Whether a call must keep autograd: grad mode is on and one of ``objs`` is a tensor that
+    requires grad. Such calls go through the torch layer's registered operators (im2col/nn.py)."""
+    torch = _torch()
+    if torch is None or not torch.is_grad_enabled():
+        return False
+    return any(isinstance(o, torch.Tensor) and o.requires_grad for o in objs)
+
+
+def autograd_call(fn: str, **arguments: Any) -> Any:
+    """Run the public function ``fn`` through im2col.nn (imported here, lazily: it imports us)."""
+    from . import nn
+
+    return nn._autograd_call(fn, **arguments)
+
+
 def _describe(obj: Any) -> str:
     if isinstance(obj, np.ndarray):
         return f"a {obj.ndim}-D array of shape {obj.shape} and dtype {obj.dtype}"
@@ -214,8 +230,15 @@ def wrap_like(result: np.ndarray, like_tensor: bool):
     return result
 
 
-def check_float(arr: np.ndarray, name: str, fn: str) -> None:
+def check_float(arr: np.ndarray, name: str, fn: str, given: Any = None) -> None:
+    """Refuse a non-float dtype; the advice is a tensor's (``.float()``) when ``given``, the user's
+    object, is a tensor."""
     if arr.dtype not in FLOAT_DTYPES:
+        if is_tensor(given):
+            raise TypeError(
+                f"{fn}(): argument '{name}' must have dtype torch.float32 or torch.float64, got {given.dtype}; "
+                f"convert with .float() or .to(torch.float32)"
+            )
         raise TypeError(
             f"{fn}(): argument '{name}' must have dtype float32 or float64, got {arr.dtype}; "
             f"convert with .astype(numpy.float32)"

@@ -3,11 +3,26 @@
 The seed (fastai's book, chapter 13) builds a top-edge kernel, a left-edge kernel and two diagonal
 ones, and stacks them into a ``(4, 1, 3, 3)`` weight — four output channels, one input channel —
 to filter a batch of digits. They are here as float32 NumPy arrays, together with Sobel, blur,
-sharpen and identity for comparison.
+sharpen and identity for comparison:
 
-The module-level arrays are read-only so that one caller cannot change them for everyone; copy
-them (``np.array(kernels.top_edge)``) to edit, or call :func:`edge_kernels` / :func:`all_kernels`,
-which return fresh arrays.
+==============  ====================================================================
+``top_edge``    dark above, bright below: the top edge of a stroke
+``left_edge``   dark on the left, bright in the middle column (the seed's listing is cut after
+                its first row; this is the full kernel from fastai's book)
+``diag1_edge``  a diagonal edge running from bottom-left to top-right
+``diag2_edge``  a diagonal edge running from top-left to bottom-right
+``sobel_x``     Sobel operator, horizontal gradient (responds to vertical edges)
+``sobel_y``     Sobel operator, vertical gradient (responds to horizontal edges)
+``blur``        Gaussian-like blur (weights 1-2-1 in each direction), sums to 1
+``box_blur``    the mean of the 3×3 neighbourhood
+``sharpen``     the pixel, plus its difference from its four neighbours
+``identity``    a convolution with it (and padding 1) returns the input unchanged
+==============  ====================================================================
+
+Each name gives a fresh, writable array every time it is read, so one caller cannot change a kernel
+for everyone, and ``torch.from_numpy(kernels.sobel_x)`` takes it without a warning (torch warns on
+read-only arrays, which these were up to version 0.1.0). Writing into the array you got changes
+only that array. :func:`edge_kernels` and :func:`all_kernels` return fresh arrays too.
 
 Examples
 --------
@@ -47,28 +62,32 @@ def _frozen(rows: list[list[float]], scale: float = 1.0) -> np.ndarray:
     return a
 
 
-#: Dark above, bright below: responds to the top edge of a stroke.
-top_edge = _frozen([[-1, -1, -1], [0, 0, 0], [1, 1, 1]])
-#: Dark on the left, bright in the middle column: the left edge of a stroke. The seed's listing is
-#: cut after its first row; this is the full kernel from fastai's book.
-left_edge = _frozen([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]])
-#: A diagonal edge running from bottom-left to top-right.
-diag1_edge = _frozen([[0, -1, 1], [-1, 1, 0], [1, 0, 0]])
-#: A diagonal edge running from top-left to bottom-right.
-diag2_edge = _frozen([[1, -1, 0], [0, 1, -1], [0, 0, 1]])
+# The originals, read-only; the module's names hand out copies of them (``__getattr__`` below).
+_KERNELS: dict[str, np.ndarray] = {
+    "top_edge": _frozen([[-1, -1, -1], [0, 0, 0], [1, 1, 1]]),
+    "left_edge": _frozen([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]]),
+    "diag1_edge": _frozen([[0, -1, 1], [-1, 1, 0], [1, 0, 0]]),
+    "diag2_edge": _frozen([[1, -1, 0], [0, 1, -1], [0, 0, 1]]),
+    "sobel_x": _frozen([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "sobel_y": _frozen([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    "blur": _frozen([[1, 2, 1], [2, 4, 2], [1, 2, 1]], 1 / 16),
+    "box_blur": _frozen([[1, 1, 1], [1, 1, 1], [1, 1, 1]], 1 / 9),
+    "sharpen": _frozen([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "identity": _frozen([[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+}
 
-#: Sobel operator, horizontal gradient (responds to vertical edges).
-sobel_x = _frozen([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-#: Sobel operator, vertical gradient (responds to horizontal edges).
-sobel_y = _frozen([[-1, -2, -1], [0, 0, 0], [1, 2, 1]])
-#: Gaussian-like blur (weights 1-2-1 in each direction), sums to 1.
-blur = _frozen([[1, 2, 1], [2, 4, 2], [1, 2, 1]], 1 / 16)
-#: Box blur: the mean of the 3×3 neighbourhood.
-box_blur = _frozen([[1, 1, 1], [1, 1, 1], [1, 1, 1]], 1 / 9)
-#: Sharpen: the pixel, plus its difference from its four neighbours.
-sharpen = _frozen([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])
-#: Identity: a convolution with it (and padding 1) returns the input unchanged.
-identity = _frozen([[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+
+def __getattr__(name: str) -> np.ndarray:
+    """``kernels.<name>``: a fresh writable copy of that kernel (PEP 562 module attribute)."""
+    try:
+        return _KERNELS[name].copy()
+    except KeyError:
+        raise AttributeError(f"module 'im2col.kernels' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_KERNELS])
+
 
 #: The order of the seed's ``torch.stack([left_edge, top_edge, diag1_edge, diag2_edge])``.
 EDGE_NAMES: tuple[str, ...] = ("left_edge", "top_edge", "diag1_edge", "diag2_edge")
@@ -96,7 +115,7 @@ def edge_kernels() -> np.ndarray:
     >>> w.reshape(4, 9)[0]         # flattened row by row: one row of the GEMM's weight matrix
     array([-1.,  1.,  0., -1.,  1.,  0., -1.,  1.,  0.], dtype=float32)
     """
-    return np.stack([globals()[name] for name in EDGE_NAMES])[:, None].copy()
+    return np.stack([_KERNELS[name] for name in EDGE_NAMES])[:, None]
 
 
 def all_kernels() -> dict[str, np.ndarray]:
@@ -112,4 +131,4 @@ def all_kernels() -> dict[str, np.ndarray]:
     1.0
     """
     names = EDGE_NAMES + ("sobel_x", "sobel_y", "blur", "box_blur", "sharpen", "identity")
-    return {name: np.array(globals()[name]) for name in names}
+    return {name: _KERNELS[name].copy() for name in names}

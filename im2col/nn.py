@@ -20,6 +20,13 @@ and ``torch.nn`` accept on top (unbatched input, ``padding='same'``, ``padding_m
 ordinary torch code that autograd and the compiler see through. ``unfold`` and ``fold`` take 1, 2
 or 3 spatial axes (torch's are 2-D only).
 
+In eager mode a 2-D or 1-D convolution of plain contiguous CPU float tensors takes a cheaper way in,
+a ``torch.autograd.Function`` over the same kernels (the custom op's own dispatch cost more than
+the work on small layers); see "the eager fast path" below. The NumPy-style functions
+(``im2col.conv2d`` and the others) import this module lazily when a tensor argument requires grad
+and run through it (see ``_autograd_call``), so they keep autograd too; ``import im2col`` alone
+never imports torch, and nothing here is imported by the functional API at import time.
+
 Modules ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d``, ``ConvTranspose2d``,
 ``ConvTranspose3d``, ``Unfold`` and ``Fold`` subclass their ``torch.nn`` twins and only replace the
 computation: constructor arguments, parameters, their initialisation and ``state_dict`` are
@@ -32,6 +39,7 @@ import math
 from collections.abc import Sequence
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -421,6 +429,90 @@ def _fold_grad(ctx, grad):
 _fold_op.register_autograd(_fold_grad, setup_context=_fold_setup)
 
 
+# --- the eager fast path ------------------------------------------------------------------------
+#
+# A torch.library.custom_op call costs about 70 µs per forward+backward before any work is done
+# (its dispatch, schema checks and autograd wrapper), against about 40 µs for a plain
+# torch.autograd.Function; on small layers that overhead was most of the time. So in eager mode a
+# 2-D convolution of plain contiguous CPU float tensors runs through the autograd.Function below,
+# which hands NumPy views to the public functions (whose per-signature plans skip the checks already
+# passed, im2col/_plans.py); everything else — torch.compile, torch.func transforms, tensor
+# subclasses (FakeTensor), channels-last or non-float inputs, double backward — takes the registered
+# operators, which give the same values. The choice depends only on the call, never on timing.
+
+_FLOATS = (torch.float32, torch.float64)
+_Parameter = torch.nn.Parameter
+#: Below this many bytes of columns, the eager backward is im2col, two matrix products and col2im
+#: (each a planned call); above it, the library's tiled conv2d_backward, whose memory is bounded.
+COMPOSED_BACKWARD_BYTES = 1 << 20
+
+
+def _eager(x: Tensor, w: Tensor, b: Optional[Tensor]) -> bool:
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return False
+    dtype = x.dtype
+    for t in (x, w) if b is None else (x, w, b):
+        cls = type(t)
+        if (cls is not Tensor and cls is not _Parameter) or t.dtype != dtype or not t.is_contiguous():
+            return False
+    return dtype in _FLOATS and x.device.type == "cpu" and w.device.type == "cpu"
+
+
+def _array(t: Tensor):
+    return t.detach().numpy()
+
+
+class _Conv2dEager(torch.autograd.Function):
+    """``im2col::conv2d`` for eager calls (see above): same values, a cheaper way in."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        # x (N, C, H, W), w (K, C/groups, kh, kw) -> (N, K, OH, OW); conf as tuples, the plans' keys
+        y = _functional.conv2d(_array(x), _array(w), None if b is None else _array(b), stride, padding, dilation, groups)
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        need = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph: a differentiable backward, through the operators
+            gx, gw, gb = torch.ops.im2col.conv2d_backward(
+                gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
+            )
+        else:
+            gx, gw, gb = (torch.from_numpy(g) for g in _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w),
+                                                                     ctx.conf))  # fmt: skip
+        return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None, None, None, None, None)
+
+
+def _conv2d_grads(gy, x, w, conf):
+    """(grad_input, grad_weight, grad_bias) of conv2d as NumPy arrays; gy (N, K, OH, OW)."""
+    stride, padding, dilation, groups = conf
+    N, C, H, W = x.shape
+    K, _, kh, kw = w.shape
+    L = gy.shape[2] * gy.shape[3]
+    R = C * kh * kw
+    if groups != 1 or N * R * L * x.itemsize > COMPOSED_BACKWARD_BYTES or N == 0:
+        return _functional.conv2d_backward(gy, x, w, stride, padding, dilation, groups)
+    # grad_weight = Σₙ gy·colsᵀ and grad_input = col2im(Wᵀ·gy): the definitions, on planned calls
+    cols = _functional.im2col(x, (kh, kw), dilation, padding, stride)  # (N, R, L)
+    gy3 = gy.reshape(N, K, L)
+    gw = np.matmul(gy3, cols.transpose(0, 2, 1))
+    gw = (gw[0] if N == 1 else gw.sum(0)).reshape(w.shape)
+    gx = _functional.col2im(np.matmul(w.reshape(K, R).T, gy3), (H, W), (kh, kw), dilation, padding, stride)
+    return gx, gw, gy3.sum((0, 2))
+
+
+def _conv2d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+    """``im2col::conv2d`` or its eager twin (same values); x is batched."""
+    if _eager(x, w, b) and w.dim() == 4 and x.dim() == 4:
+        return _Conv2dEager.apply(x, w, b, stride, padding, dilation, groups)
+    return torch.ops.im2col.conv2d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
 # --- functions with torch.nn.functional's signatures -------------------------------------------
 
 
@@ -508,7 +600,7 @@ def conv2d(
     if pt != pb or pl != pr:  # odd 'same' total: pad the extra pixel explicitly, as torch does
         x = F.pad(x, (pl, pr, pt, pb))
         pt = pl = 0
-    y = torch.ops.im2col.conv2d(x, weight, bias, list(stride), [pt, pl], list(dilation), groups)
+    y = _conv2d(x, weight, bias, stride, (pt, pl), dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -556,7 +648,7 @@ def conv1d(
     if before != after:
         x = F.pad(x, (before, after))
         before = 0
-    y = torch.ops.im2col.conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, [1, s[0]], [0, before], [1, d[0]], groups)
+    y = _conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, s[0]), (0, before), (1, d[0]), groups)
     y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
 
@@ -1005,3 +1097,196 @@ class Fold(torch.nn.Fold):
 
     def forward(self, input: Tensor) -> Tensor:
         return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+
+# --- the NumPy-style functional API's autograd route --------------------------------------------
+#
+# ``im2col.conv2d`` and its siblings (im2col/_functional.py, im2col/_nd.py) never import torch. When
+# one of their tensor arguments requires grad (and grad mode is on), their first line imports this
+# module lazily and calls ``_autograd_call``: the call is re-expressed with the operators above plus
+# ordinary torch code (F.pad for per-side padding and padding modes, movedim for channels-last
+# layouts), so autograd, gradcheck and torch.compile see it. The dependency stays one way at import
+# time (this module imports the functional API, never the reverse) and costs nothing on arrays.
+
+
+def _as_tensors(fn: str, *values):
+    """Arrays beside a tensor that requires grad, as constant tensors (copied only when read-only
+    byte-swapped or reversed, which torch.from_numpy cannot take); tensors and None as they are."""
+    import numpy as np
+
+    out = []
+    for v in values:
+        if isinstance(v, np.ndarray):
+            v = torch.from_numpy(np.require(v, v.dtype.newbyteorder("="), ["W", "C"]))
+        out.append(v)
+    return out
+
+
+def _to_first(x: Tensor, n: int, cl: bool) -> Tensor:
+    return x.movedim(-1, -n - 1) if cl else x  # (…, *size, C) → (…, C, *size), a view
+
+
+def _to_last(y: Tensor, n: int, cl: bool) -> Tensor:
+    return y.movedim(-n - 1, -1) if cl else y
+
+
+def _pad_flat(sides) -> list[int]:
+    """F.pad's order: last axis first, (before, after) each."""
+    return [q for pair in reversed(sides) for q in pair]
+
+
+_CONV = {"conv1d": (1, conv1d), "conv2d": (2, conv2d), "conv3d": (3, conv3d)}
+_TRANSPOSED = {"conv_transpose1d": (1, conv_transpose1d), "conv_transpose2d": (2, conv_transpose2d),
+               "conv_transpose3d": (3, conv_transpose3d)}  # fmt: skip
+
+
+def _autograd_call(fn: str, **kwargs):
+    """``im2col.<fn>(**kwargs)`` (every argument named) for tensors that require grad, through the
+    operators above."""
+    from ._validation import as_int, as_tuple, parse_layout
+    from ._nd import PADDING_MODES, im2col_dims, parse_padding
+
+    if fn in _CONV:
+        n, conv = _CONV[fn]
+        input, weight, bias, stride, padding, dilation, groups = _get(
+            kwargs, "input", "weight", "bias", "stride", "padding", "dilation", "groups"
+        )
+        input, weight, bias = _as_tensors(fn, input, weight, bias)
+        cl = parse_layout(fn, kwargs.get("layout"), n)
+        x = _to_first(input, n, cl)
+        s, d = as_tuple(stride, "stride", fn, n, minimum=1), as_tuple(dilation, "dilation", fn, n, minimum=1)
+        groups = as_int(groups, "groups", fn)
+        if not isinstance(padding, str) and weight.dim() == n + 2:
+            sides = parse_padding(padding, fn, n, tuple(weight.shape[2:]), d, s)
+            if any(a != b for a, b in sides):  # per-side padding: pad explicitly, as 'same' does
+                x = F.pad(x, _pad_flat(sides))
+                padding = 0
+            else:
+                padding = tuple(a for a, _ in sides)
+        return _to_last(conv(x, weight, bias, s, padding, d, groups), n, cl)
+    if fn in _TRANSPOSED:
+        n, conv = _TRANSPOSED[fn]
+        input, weight, bias, stride, padding, output_padding, groups, dilation = _get(
+            kwargs, "input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"
+        )
+        input, weight, bias = _as_tensors(fn, input, weight, bias)
+        cl = parse_layout(fn, kwargs.get("layout"), n)
+        s, d = as_tuple(stride, "stride", fn, n, minimum=1), as_tuple(dilation, "dilation", fn, n, minimum=1)
+        p = as_tuple(padding, "padding", fn, n, minimum=0)
+        op = as_tuple(output_padding, "output_padding", fn, n, minimum=0)
+        y = conv(_to_first(input, n, cl), weight, bias, s, p, op, as_int(groups, "groups", fn), d)
+        return _to_last(y, n, cl)
+    if fn == "im2col":
+        input, kernel_size, dilation, padding, stride = _get(
+            kwargs, "input", "kernel_size", "dilation", "padding", "stride"
+        )
+        mode, value = kwargs.get("padding_mode", "zeros"), kwargs.get("pad_value", 0)
+        if kwargs.get("out") is not None:
+            raise TypeError(f"{fn}(): argument 'out' cannot be used when 'input' requires grad (as in torch)")
+        (input,) = _as_tensors(fn, input)
+        n = im2col_dims(input.dim(), kernel_size)
+        cl = parse_layout(fn, kwargs.get("layout"), n)
+        x = _to_first(input, n, cl)
+        k = as_tuple(kernel_size, "kernel_size", fn, n, minimum=1)
+        d, s = as_tuple(dilation, "dilation", fn, n, minimum=1), as_tuple(stride, "stride", fn, n, minimum=1)
+        sides = parse_padding(padding, fn, n, k, d, s)
+        if mode not in PADDING_MODES:
+            raise ValueError(f"{fn}(): argument 'padding_mode' must be one of {PADDING_MODES}, got {mode!r}")
+        if mode in ("reflect", "replicate", "circular"):
+            return _mode_pair("im2col", x, tuple(x.shape[-n:]), k, d, sides, s, mode)
+        if mode != "zeros" or value != 0 or any(a != b for a, b in sides):
+            unbatched = x.dim() == n + 1
+            xb = x.unsqueeze(0) if unbatched else x
+            xb = F.pad(xb, _pad_flat(sides), value=value)
+            y = unfold(xb, k, d, 0, s)
+            return y.squeeze(0) if unbatched else y
+        return unfold(x, k, d, tuple(a for a, _ in sides), s)
+    if fn == "col2im":
+        input, output_size, kernel_size, dilation, padding, stride = _get(
+            kwargs, "input", "output_size", "kernel_size", "dilation", "padding", "stride"
+        )
+        mode, reduce = kwargs.get("padding_mode", "zeros"), kwargs.get("reduce", "sum")
+        (input,) = _as_tensors(fn, input)
+        from ._nd import col2im_dims
+
+        n = col2im_dims(output_size, kernel_size)
+        size = as_tuple(output_size, "output_size", fn, n, minimum=1)
+        k = as_tuple(kernel_size, "kernel_size", fn, n, minimum=1)
+        d, s = as_tuple(dilation, "dilation", fn, n, minimum=1), as_tuple(stride, "stride", fn, n, minimum=1)
+        sides = parse_padding(padding, fn, n, k, d, s)
+        # fold onto the padded grid, then crop: the adjoint of zero padding, whatever the sides
+        padded = [m + a + b for m, (a, b) in zip(size, sides)]
+        if mode in ("reflect", "replicate", "circular"):
+            y = _mode_pair("col2im", input, size, k, d, sides, s, mode)
+        else:
+            y = fold(input, padded, k, d, 0, s)
+            for axis, (m, (a, _)) in enumerate(zip(size, sides)):
+                y = y.narrow(y.dim() - n + axis, a, m)
+        if reduce == "mean":
+            with torch.no_grad():
+                ones = torch.ones_like(input)
+                count = _autograd_call(
+                    fn, input=ones, output_size=output_size, kernel_size=kernel_size, dilation=dilation,
+                    padding=padding, stride=stride, padding_mode=mode, reduce="sum", layout=None,
+                )  # fmt: skip
+            y = y / count.clamp(min=1)
+        elif reduce != "sum":
+            raise ValueError(f"{fn}(): argument 'reduce' must be 'sum' or 'mean', got {reduce!r}")
+        cl = parse_layout(fn, kwargs.get("layout"), n)
+        return _to_last(y, n, cl)
+    if fn in ("conv1d_backward", "conv2d_backward", "conv3d_backward"):
+        return _backward_call(fn, **kwargs)
+    raise TypeError(f"{fn}() does not keep autograd on tensors that require grad; pass detached tensors")
+
+
+class _LinearPair(torch.autograd.Function):
+    """A linear map ``forward`` of this library with its adjoint ``adjoint`` (im2col and col2im with
+    the same reflected, replicated or wrapped padding are each other's adjoint): the gradient of one
+    is the other, so gradients of any order exist. Eager only (torch.compile breaks the graph here);
+    zero and constant padding go through the registered operators instead."""
+
+    @staticmethod
+    def forward(ctx, x, forward, adjoint):
+        ctx.pair = (adjoint, forward)
+        return forward(x.detach())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _LinearPair.apply(grad, *ctx.pair), None, None
+
+
+def _mode_pair(fn: str, x: Tensor, size, k, d, sides, s, mode: str) -> Tensor:
+    """im2col (``fn='im2col'``, x an image of spatial ``size``) or col2im (x columns, output ``size``)
+    with padding ``mode``, differentiable through :class:`_LinearPair`."""
+    from functools import partial
+
+    from . import _functional
+
+    unfold_ = partial(_functional.im2col, kernel_size=k, dilation=d, padding=sides, stride=s, padding_mode=mode)
+    fold_ = partial(_functional.col2im, output_size=size, kernel_size=k, dilation=d, padding=sides, stride=s,
+                    padding_mode=mode)  # fmt: skip
+    return _LinearPair.apply(x, unfold_, fold_) if fn == "im2col" else _LinearPair.apply(x, fold_, unfold_)
+
+
+def _backward_call(fn: str, grad_output, input, weight, stride, padding, dilation, groups, layout):
+    """``conv*_backward`` as the vector-Jacobian product of the forward, with ``create_graph``:
+    the same three gradients, and differentiable again (each is made of the operators above)."""
+    gy, x, w = _as_tensors(fn, grad_output, input, weight)
+    x = x if x.requires_grad else x.detach().requires_grad_()
+    w = w if w.requires_grad else w.detach().requires_grad_()
+    b = w.new_zeros(w.shape[0], requires_grad=True)
+    with torch.enable_grad():
+        y = _autograd_call(
+            fn[: -len("_backward")], input=x, weight=w, bias=b, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, layout=layout,
+        )  # fmt: skip
+        if y.shape != gy.shape:
+            raise ValueError(
+                f"{fn}(): argument 'grad_output' must have shape {tuple(y.shape)}, the shape of the forward's "
+                f"output, got shape {tuple(gy.shape)}"
+            )
+        return torch.autograd.grad(y, (x, w, b), gy, create_graph=True)
+
+
+def _get(kwargs: dict, *names: str) -> list:
+    return [kwargs[name] for name in names]

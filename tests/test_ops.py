@@ -259,8 +259,9 @@ def test_empty_batch_gives_torch_shapes():
 def test_tensor_in_tensor_out_zero_copy_and_grad():
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
     cols = im2col.im2col(x, 3)
-    assert isinstance(cols, torch.Tensor) and not cols.requires_grad
+    assert isinstance(cols, torch.Tensor) and cols.requires_grad  # autograd kept (tests/test_autograd_functional.py)
     assert_close(cols, F.unfold(x.detach(), 3), exact=True)
+    assert not im2col.im2col(x.detach(), 3).requires_grad
     # the output shares memory with the NumPy array the kernel wrote (no copy on the way out)
     y = im2col.conv2d(x, torch.randn(4, 3, 3, 3))
     assert isinstance(y, torch.Tensor) and y.is_contiguous()

@@ -1,0 +1,75 @@
+"""Per-call cost of ``im2col.nn`` against ``torch.nn`` on tiny layers: forward + backward with autograd.
+
+On a 1×1×5×5 input the work is a few hundred flops, so what this measures is the fixed cost of a call:
+module and argument handling, the way into the operator (autograd.Function or torch.library custom op),
+the tensor ↔ array conversions and the kernels' own entry. Both sides run in one process, interleaved
+round by round; the figure reported is the median over rounds of the per-round ratio ours / torch.
+
+    python benchmarks/nn_overhead.py            # 25 rounds of 300 steps per case
+    python benchmarks/nn_overhead.py --quick    # 3 rounds of 50 steps (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import im2col
+import im2col.nn
+
+#: name -> (module factory arguments, input shape); the layers are built twice, ours and torch's
+CASES = {
+    "Conv2d(1, 1, 3) on 1×1×5×5": ("Conv2d", (1, 1, 3), (1, 1, 5, 5)),
+    "Conv2d(3, 8, 3, p1) on 4×3×8×8": ("Conv2d", (3, 8, 3, 1, 1), (4, 3, 8, 8)),
+    "Conv1d(2, 4, 3) on 1×2×16": ("Conv1d", (2, 4, 3), (1, 2, 16)),
+    "ConvTranspose2d(1, 1, 3) on 1×1×5×5": ("ConvTranspose2d", (1, 1, 3), (1, 1, 5, 5)),
+}
+
+
+def _step(module: torch.nn.Module, x: torch.Tensor) -> None:
+    module(x).sum().backward()
+
+
+def _time(module, x, steps: int) -> float:
+    t = time.perf_counter()
+    for _ in range(steps):
+        _step(module, x)
+    return (time.perf_counter() - t) / steps
+
+
+def main(argv: list[str] | None = None) -> dict[str, tuple[float, float, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 50 steps: a smoke run")
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args(argv)
+    rounds, steps = (3, 50) if args.quick else (args.rounds, args.steps)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, medians")
+    print("| layer (forward + backward) | im2col.nn µs | torch.nn µs | ratio |")
+    print("|---|---|---|---|")
+    results = {}
+    for name, (cls, ctor, shape) in CASES.items():
+        torch.manual_seed(0)
+        ours = getattr(im2col.nn, cls)(*ctor)
+        twin = getattr(torch.nn, cls)(*ctor)
+        twin.load_state_dict(ours.state_dict())
+        x = torch.randn(shape, requires_grad=True)
+        for m in (ours, twin):  # warm up: plans, allocator, autograd graph caches
+            for _ in range(20):
+                _step(m, x)
+        a, b, ratios = [], [], []
+        for _ in range(rounds):
+            ta, tb = _time(ours, x, steps), _time(twin, x, steps)
+            a.append(ta)
+            b.append(tb)
+            ratios.append(ta / tb)
+        results[name] = (statistics.median(a) * 1e6, statistics.median(b) * 1e6, statistics.median(ratios))
+        print(f"| {name} | {results[name][0]:.1f} | {results[name][1]:.1f} | {results[name][2]:.2f}× |")
+    return results
+
+
+if __name__ == "__main__":
+    main()
