@@ -285,4 +285,5 @@ def test_eager_path_equals_the_registered_operators(shape, groups):
     g_op = torch.autograd.grad(y_op, (x, w, b), gy)
     for a, e in zip(g_eager, g_op):
         assert_close(a, e)
-    assert torch.autograd.gradgradcheck(lambda x, w: im2col.nn._Conv2dEager.apply(x, w, None, *conf), (x, w))
+    if x[0, 0].numel() <= 64:  # gradgradcheck's numeric Jacobians take a minute on 40×40
+        assert torch.autograd.gradgradcheck(lambda x, w: im2col.nn._Conv2dEager.apply(x, w, None, *conf), (x, w))
