@@ -260,3 +260,16 @@ def test_seed_page_in_browser(open_page):
     assert page.locator("[data-cell]").count() == 9 * 676
     page.click('[data-output="1,10,12"]')
     assert _lit(page, "data-input") == {(s.c, s.h, s.w) for s in e.receptive_field(10, 12)}
+
+
+def test_demo_save_writes_page_and_gif(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    assert main(["demo", "--save", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    page = (tmp_path / "explorer.html").read_text(encoding="utf-8")
+    assert "the blog post's digit" in page and str(tmp_path / "explorer.html") in out
+    with Image.open(tmp_path / "sliding_window.gif") as gif:
+        assert gif.n_frames == 25  # the 5×5 teaching input with padding 1
+    assert str(tmp_path / "sliding_window.gif") in out
