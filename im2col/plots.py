@@ -599,7 +599,7 @@ def sliding_window_gif_frames(
                 t = "0" if pad else f"{v:g}"
                 fill = "#08519c" if pad else ("black" if v > vmax / 2 else "white")
                 d.text((mx + c * cw + cw / 2, top + r * ch + ch / 2), t, fill=fill, font=font, anchor="mm")
-            for (h, w), v in np.ndenumerate(canvas[..., 0]):
+            for (h, w), _ in np.ndenumerate(canvas[..., 0]):
                 hh, ww = h - pt, w - pl
                 inside = 0 <= hh < e.H and 0 <= ww < e.W
                 t = f"{img[hh, ww]:g}" if inside else "0"

@@ -167,7 +167,7 @@ def test_pointing_at_pixels_and_cells(open_page):
     page = open_page(e)
     page.hover('[data-input="0,2,2"]')  # the centre pixel: in all 9 windows
     cells = _lit(page, "data-cell")
-    assert len(cells) == 9 and all(e.source(r, l)[1:3] == (2, 2) for r, l in cells)
+    assert len(cells) == 9 and all(e.source(r, col)[1:3] == (2, 2) for r, col in cells)
     assert "copied 9 times" in page.inner_text('[data-role="info"]')
     page.hover('[data-input="0,0,0"]')
     assert "copied 4 times" in page.inner_text('[data-role="info"]')
