@@ -3,9 +3,11 @@
 ``im2col demo``
     The blog post's example: a batch of 64 digits of 28×28, the four edge kernels, columns
     (64, 9, 676), output 64×4×26×26, explained step by step and checked against PyTorch when it
-    is installed. ``--save DIR`` writes the pictures as PNG (needs matplotlib).
+    is installed. ``--save DIR`` writes the pictures as PNG, the sliding window as an animated GIF and
+    the explorer page (needs matplotlib).
 ``im2col explain --input 1x1x5x5 --kernel 3 --padding 2``
-    Any convolution taken apart (:func:`im2col.explain`).
+    Any convolution taken apart (:func:`im2col.explain`); ``--html PATH`` also writes the
+    interactive explorer page (:mod:`im2col.explorer`).
 ``im2col bench ...``
     The benchmarks against PyTorch (:mod:`im2col.bench`); arguments are passed on.
 """
@@ -104,7 +106,10 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
     d = sub.add_parser("demo", help="the seed walkthrough: 64 digits, four edge kernels, one GEMM")
     d.add_argument(
-        "--save", metavar="DIR", help="write the pictures as PNG files into DIR (needs matplotlib)"
+        "--save",
+        metavar="DIR",
+        help="write the pictures (PNG), the sliding window (GIF) and the explorer page (HTML) into "
+        "DIR (needs matplotlib)",
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the digit batch (default 0)")
     d.add_argument("--width", type=int, default=100, help="text width (default 100)")
@@ -142,6 +147,9 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "--matrix", action="store_true", help="also print the dual view's sparse matrix C"
     )
     e.add_argument("--width", type=int, default=100, help="text width (default 100)")
+    e.add_argument(
+        "--html", metavar="PATH", help="also write the interactive explorer page to PATH"
+    )
 
     sub.add_parser("bench", help="benchmarks against PyTorch (im2col bench --help)", add_help=False)
     return p, e
@@ -167,6 +175,7 @@ def _save_pictures(directory: str, xb: np.ndarray, explanation) -> list[str]:
         path = os.path.join(directory, name)
         fig.savefig(path, dpi=100)
         paths.append(path)
+    paths.append(plots.save_sliding_window_gif(os.path.join(directory, "sliding_window.gif"), padding=1))
     return paths
 
 
@@ -223,13 +232,21 @@ def _demo(args: argparse.Namespace) -> int:
             f"   im2col.im2col equals torch's F.unfold exactly: {bool(np.array_equal(cols, unf))}"
         )
     if args.save:
+        from .explorer import save_html
+
+        os.makedirs(args.save, exist_ok=True)
+        # The page shows image 0 of the batch, traced at the same output as the text.
+        page = save_html(e, os.path.join(args.save, "explorer.html"),
+                         title="im2col explorer: the blog post's digit and its four edge kernels")  # fmt: skip
         try:
             paths = _save_pictures(args.save, xb, e)
         except ImportError as exc:
             print(f"{_PROG} demo: error: {exc}", file=sys.stderr)
+            print(f"Explorer page written to {page}", file=sys.stderr)
             return 1
+        paths.append(page)
         print()
-        print(f"Pictures written to {args.save}:")
+        print(f"Pictures and the explorer page written to {args.save}:")
         for p in paths:
             print(f"   {p}")
     return 0
@@ -250,9 +267,19 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 )
             e.highlight = args.highlight
         text = e.to_text(width=args.width, conv_matrix=args.matrix)
+        page = None
+        if args.html:
+            from .explorer import explorer_html
+
+            page = explorer_html(e)  # refuses a too-large configuration before writing anything
     except (ValueError, TypeError, IndexError) as exc:
         parser.error(str(exc))  # exits with status 2
     print(text)
+    if page is not None:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(page)
+        print()
+        print(f"Explorer page written to {args.html}: open it in a browser")
     return 0
 
 

@@ -762,6 +762,27 @@ class Explanation:
     def _repr_html_(self) -> str:
         return self.to_html()
 
+    # --- the explorer (im2col/explorer.py) -------------------------------------------------------
+
+    def explorer_html(self, *, image: int = 0) -> str:
+        """The interactive explorer page of image ``image`` (:func:`im2col.explorer.explorer_html`)."""
+        from .explorer import explorer_html
+
+        return explorer_html(self, image=image)
+
+    def save_html(self, path: Any, *, image: int = 0) -> str:
+        """Write the explorer page to ``path``; open it in any browser, offline."""
+        from .explorer import save_html
+
+        return save_html(self, path, image=image)
+
+    def show(self, *, height: int = 900, image: int = 0) -> Any:
+        """The explorer for Jupyter, isolated in an ``<iframe srcdoc>`` so that its CSS and JS and
+        the notebook's cannot clash: make it a cell's last line, ``e.show()``."""
+        from .explorer import Frame
+
+        return Frame(self, height=height, image=image)
+
 
 def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
     """(N, C, H, W) float array and whether it was made up from a shape."""

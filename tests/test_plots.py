@@ -93,3 +93,22 @@ def test_missing_matplotlib_message(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ImportError, match=r"pip install 'im2col\[plot\]'"):
         plots.plot_kernels()
+
+
+def test_sliding_window_gif(tmp_path):
+    from PIL import Image
+
+    path = plots.save_sliding_window_gif(tmp_path / "w.gif", padding=1, stride=2)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == 9  # 5×5, pad 1, stride 2: 3×3 window positions, one frame each
+        assert gif.info["loop"] == 0
+    # Frames really differ: the window moves and the matrix fills.
+    frames, cols = plots.sliding_window_gif_frames(padding=1, stride=2)
+    assert cols == list(range(9))
+    assert len({f.tobytes() for f in frames}) == 9
+    # Many positions: a documented, evenly spread subsample with both ends.
+    frames, cols = plots.sliding_window_gif_frames(data.digit_three(), padding=1, max_frames=7)
+    assert len(frames) == 7 and cols[0] == 0 and cols[-1] == 28 * 28 - 1
+    with pytest.raises(ValueError, match="'max_frames' must be at least 1, got 0"):
+        plots.save_sliding_window_gif(tmp_path / "x.gif", max_frames=0)
