@@ -115,7 +115,8 @@ def test_dilation_and_stride_steps():
     assert e.output_size_steps() == [
         "height and width: effective kernel = d·(k − 1) + 1 = 2·(3 − 1) + 1 = 5",
         "height and width: (28 + 2·0 − 5) // 2 + 1 = 12",
-        "height and width: 1 row/column of the padded input is past the last window (23 % 2)",
+        "height and width: 23 = 28 + 2·0 − 2·(3 − 1) − 1 is how far the window can travel;",
+        "  23 % 2 = 1 pixel is left over and never read",
     ]
     e = im2col.explain((3, 9, 11), (3, 2), padding=((1, 0), (2, 1)), stride=(2, 1))
     assert e.output_size_steps()[0] == "height: (9 + 1 + 0 − 3) // 2 + 1 = 4"
@@ -204,8 +205,15 @@ def test_tensor_input_and_weight_shapes():
     [
         (((1, 1, 2, 2), 3), {}, ValueError, r"explain\(\): output height = \(2 \+ 0 \+ 0"),
         (((1, 1, 5), 3), {}, ValueError, None),
-        (((1, 1, 5, 5, 5), 3), {}, ValueError, r"'input_or_shape'"),
-        ((np.zeros((2, 2, 2, 2, 2)), 3), {}, ValueError, r"'input_or_shape' must be 2-D"),
+        (((1, 1, 5, 5, 5, 5), 3), {}, ValueError, r"'input_or_shape'"),
+        ((np.zeros((2, 2, 2, 2, 2, 2)), 3), {}, ValueError, r"'input_or_shape' must be 2-D"),
+        ((np.zeros((2, 2, 2, 2, 2)), 3), {}, ValueError, r"output depth = \(2 \+ 0 \+ 0"),
+        (((1, 1, 5), (3, 3, 3)), {}, ValueError, r"three-element kernel size needs a 5-D input"),
+        (((1, 1, 5), (3,)), {"output_padding": 1}, ValueError, r"'output_padding' needs transposed"),
+        (((1, 1, 5, 5), 3), {"transposed": True, "padding": "same"}, ValueError,
+         r"with transposed=True 'padding' must be an int"),
+        (((1, 1, 5, 5), 3), {"padding": "same", "stride": 2}, ValueError,
+         r"padding='same' needs stride=1"),
         (("abc", 3), {}, TypeError, r"'input_or_shape'"),
         (((1, 1, 5, 5), 0), {}, ValueError, r"'weight_or_kernel_size' must be positive"),
         (((1, 1, 5, 5), "3"), {}, TypeError, r"'weight_or_kernel_size'"),
@@ -218,7 +226,8 @@ def test_tensor_input_and_weight_shapes():
         (((1, 4, 5, 5), 3), {"groups": 3}, ValueError, r"not divisible by groups=3"),
         (((1, 1, 5, 5), 3), {"groups": 0}, ValueError, r"'groups' must be a positive int"),
         (((1, 1, 5, 5), 3), {"stride": 0}, ValueError, r"'stride' must be positive"),
-        (((1, 1, 5, 5), 3), {"padding": "full"}, ValueError, r"'padding'"),
+        (((1, 1, 5, 5), 3), {"padding": "fuller"}, ValueError,
+         r"'padding' must be an int, a tuple, 'valid', 'same' or 'full', got 'fuller'"),
     ],
 )
 def test_errors_name_the_argument(args, kwargs, exc, match):
@@ -273,7 +282,7 @@ def test_text_fits_terminal_and_marks_padding():
     assert row0.split("│")[1].split()[:7] == ["·"] * 7
     # Large matrices are elided, not printed in full.
     big = str(im2col.explain((1, 16, 40, 40), 5, padding=2))
-    assert "…" in big and "⋮" in big and len(big.splitlines()) < 90
+    assert "…" in big and "⋮" in big and len(big.splitlines()) < 140
 
 
 def test_cost_numbers():
@@ -285,7 +294,7 @@ def test_cost_numbers():
 
 
 def test_html_is_well_formed_and_highlights():
-    e = full_padding()
+    e = im2col.explain((1, 1, 5, 5), 3, padding=2, highlight=(0, 0))
     assert e._repr_html_() == e.to_html()
     html = e.to_html(max_cols=100)  # nothing elided
     p = _Checker()
