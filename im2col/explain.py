@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -177,6 +178,18 @@ def _values_integral(a: np.ndarray) -> bool:
     return a.dtype.kind in "biu" or bool(
         np.all(np.mod(a, 1) == 0) and np.abs(a).max(initial=0) < 1e6
     )
+
+
+def _wrap(lines: list[str], width: int) -> str:
+    """Join text lines, wrapping prose lines longer than ``width`` (tables are already fitted)."""
+    out = []
+    for line in lines:
+        if len(line) <= width or "│" in line:
+            out.append(line)
+            continue
+        lead = " " * (len(line) - len(line.lstrip()))
+        out += textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + "  ")
+    return "\n".join(out)
 
 
 def _terms(ws: np.ndarray, xs: np.ndarray, integral: bool, keep: int = 4) -> str:
@@ -731,8 +744,10 @@ class Explanation:
         grad_x = self._fold(gcols)
         integral = _values_integral(dy) and _values_integral(cols)
         # One entry of each, with its numbers: weight row 0, tap 0; the traced input pixel.
-        r0 = 0
-        terms = _terms(dy[0, 0], cols[0, r0], integral)
+        r0 = self.taps // 2  # the kernel's centre tap of channel 0: the fewest padding cells
+        real = ~self.padding_mask[r0]
+        terms = _terms(dy[0, 0][real], cols[0, r0][real], integral)
+        tap = ", ".join(str(v) for v in self.row_label(r0))
         pix = next(
             (s for s in self.receptive_field(*self.highlight) if not s.padding), None
         ) or self.source(0, 0)
@@ -745,10 +760,10 @@ class Explanation:
             f"dY = grad_output {_shape(gy.shape)}",
             f"grad weight = dY·colsᵀ: ({Kg} × {self.L}) @ ({self.L} × {Rg}) → ({Kg} × {Rg}) → "
             f"{_shape(self.weight.shape)}, summed over {N} image(s)",
-            f"  e.g. grad_weight[0, {', '.join('0' * (self.ndim + 1))}] = Σ over image 0's "
-            f"columns of dY[0, 0, ·]·cols[0, 0, ·]",
+            f"  e.g. grad_weight[0, {tap}] = Σ over the columns of dY[n, 0, ·]·cols[n, {r0}, ·], "
+            "padding left out:",
             f"  = {terms}{' + (the other images)' if N > 1 else ''} = "
-            f"{_fmt_num(grad_w.reshape(-1)[0], integral)}",
+            f"{_fmt_num(grad_w.reshape(-1)[r0], integral)}",
             f"grad input = col2im(Wᵀ·dY): ({Rg} × {Kg}) @ ({Kg} × {self.L}) → ({Rg} × {self.L}) "
             f"per image{' and group' if g > 1 else ''},",
             f"  then col2im adds each cell back into the pixel it was copied from → "
@@ -1115,7 +1130,7 @@ class Explanation:
                     for j in ccols
                 )
                 lines.append(f"   {rr:>5} │ {vals}")
-        return "\n".join(lines)
+        return _wrap(lines, width)
 
     def _transposed_text(self, *, width: int, max_rows: int) -> str:
         n = self.ndim
@@ -1165,7 +1180,7 @@ class Explanation:
         lines += ["   " + s for s in self.output_map_lines()]
         lines += ["", "5. Cost"]
         lines += ["   " + s for s in self.cost_lines()]
-        return "\n".join(lines)
+        return _wrap(lines, width)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -1330,12 +1345,20 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(x), False
 
 
-def _spatial_dims(x_ndim: int, weight: Any) -> int:
+def _spatial_dims(
+    x_ndim: int, weight: Any, x_shape: tuple[int, ...] | None = None, groups: int = 1,
+    transposed: bool = False,
+) -> int:
     """1 for a one-element kernel size or a 3-D weight of a 3-D input, 3 for 5-D input, else 2."""
     if x_ndim == 5:
         return 3
     if isinstance(weight, (tuple, list)) and len(weight) == 1:
         return 1
+    # A 3-axis weight of a 3-axis input is conv1d's (K, C/groups, k) (transposed: (C, K/groups, k)) when its channels fit the
+    # input's (N, C, L); otherwise the 2-D stack of kernels (K, kh, kw) of an image (C, H, W).
+    if x_shape is not None and len(x_shape) == 3 and getattr(weight, "ndim", 0) == 3:
+        if (weight.shape[0] if transposed else weight.shape[1] * groups) == x_shape[1]:
+            return 1
     if isinstance(weight, (tuple, list)) and len(weight) == 3 and all(_is_int(v) for v in weight):
         return 3
     return 2
@@ -1530,7 +1553,7 @@ def explain(
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{_FN}(): argument 'groups' must be a positive int, got {groups!r}")
     x, demo_x = _parse_input(input_or_shape)
-    n = _spatial_dims(x.ndim, weight_or_kernel_size)
+    n = _spatial_dims(x.ndim, weight_or_kernel_size, x.shape, int(groups), bool(transposed))
     if x.ndim == 3 and n == 3:
         raise ValueError(
             f"{_FN}(): a three-element kernel size needs a 5-D input (N, C, D, H, W), got shape "
