@@ -115,7 +115,8 @@ def test_dilation_and_stride_steps():
     assert e.output_size_steps() == [
         "height and width: effective kernel = d·(k − 1) + 1 = 2·(3 − 1) + 1 = 5",
         "height and width: (28 + 2·0 − 5) // 2 + 1 = 12",
-        "height and width: 1 row/column of the padded input is past the last window (23 % 2)",
+        "height and width: 23 = 28 + 2·0 − 2·(3 − 1) − 1 is how far the window can travel;",
+        "  23 % 2 = 1 pixel is left over and never read",
     ]
     e = im2col.explain((3, 9, 11), (3, 2), padding=((1, 0), (2, 1)), stride=(2, 1))
     assert e.output_size_steps()[0] == "height: (9 + 1 + 0 − 3) // 2 + 1 = 4"
@@ -204,8 +205,15 @@ def test_tensor_input_and_weight_shapes():
     [
         (((1, 1, 2, 2), 3), {}, ValueError, r"explain\(\): output height = \(2 \+ 0 \+ 0"),
         (((1, 1, 5), 3), {}, ValueError, None),
-        (((1, 1, 5, 5, 5), 3), {}, ValueError, r"'input_or_shape'"),
-        ((np.zeros((2, 2, 2, 2, 2)), 3), {}, ValueError, r"'input_or_shape' must be 2-D"),
+        (((1, 1, 5, 5, 5, 5), 3), {}, ValueError, r"'input_or_shape'"),
+        ((np.zeros((2, 2, 2, 2, 2, 2)), 3), {}, ValueError, r"'input_or_shape' must be 2-D"),
+        ((np.zeros((2, 2, 2, 2, 2)), 3), {}, ValueError, r"output depth = \(2 \+ 0 \+ 0"),
+        (((1, 1, 5), (3, 3, 3)), {}, ValueError, r"three-element kernel size needs a 5-D input"),
+        (((1, 1, 5), (3,)), {"output_padding": 1}, ValueError, r"'output_padding' needs transposed"),
+        (((1, 1, 5, 5), 3), {"transposed": True, "padding": "same"}, ValueError,
+         r"with transposed=True 'padding' must be an int"),
+        (((1, 1, 5, 5), 3), {"padding": "same", "stride": 2}, ValueError,
+         r"padding='same' needs stride=1"),
         (("abc", 3), {}, TypeError, r"'input_or_shape'"),
         (((1, 1, 5, 5), 0), {}, ValueError, r"'weight_or_kernel_size' must be positive"),
         (((1, 1, 5, 5), "3"), {}, TypeError, r"'weight_or_kernel_size'"),
@@ -218,7 +226,8 @@ def test_tensor_input_and_weight_shapes():
         (((1, 4, 5, 5), 3), {"groups": 3}, ValueError, r"not divisible by groups=3"),
         (((1, 1, 5, 5), 3), {"groups": 0}, ValueError, r"'groups' must be a positive int"),
         (((1, 1, 5, 5), 3), {"stride": 0}, ValueError, r"'stride' must be positive"),
-        (((1, 1, 5, 5), 3), {"padding": "full"}, ValueError, r"'padding'"),
+        (((1, 1, 5, 5), 3), {"padding": "fuller"}, ValueError,
+         r"'padding' must be an int, a tuple, 'valid', 'same' or 'full', got 'fuller'"),
     ],
 )
 def test_errors_name_the_argument(args, kwargs, exc, match):
@@ -273,7 +282,7 @@ def test_text_fits_terminal_and_marks_padding():
     assert row0.split("│")[1].split()[:7] == ["·"] * 7
     # Large matrices are elided, not printed in full.
     big = str(im2col.explain((1, 16, 40, 40), 5, padding=2))
-    assert "…" in big and "⋮" in big and len(big.splitlines()) < 90
+    assert "…" in big and "⋮" in big and len(big.splitlines()) < 140
 
 
 def test_cost_numbers():
@@ -285,7 +294,7 @@ def test_cost_numbers():
 
 
 def test_html_is_well_formed_and_highlights():
-    e = full_padding()
+    e = im2col.explain((1, 1, 5, 5), 3, padding=2, highlight=(0, 0))
     assert e._repr_html_() == e.to_html()
     html = e.to_html(max_cols=100)  # nothing elided
     p = _Checker()
@@ -356,3 +365,189 @@ def test_digits_are_deterministic_and_look_like_ink():
         data.digit_batch(-1)
     with pytest.raises(ValueError, match="'size'"):
         data.digit_three(4)
+
+
+# --- issue 13: 1-D, 3-D, transposed, backward, and the pedagogy -------------------------------
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _t(a):
+    return torch.from_numpy(np.ascontiguousarray(a)).double().requires_grad_(True)
+
+
+ND_CASES = [
+    # (input shape, weight shape, kwargs, torch conv)
+    ((2, 4, 11), (6, 2, 3), dict(stride=2, padding=1, dilation=2, groups=2), "conv1d"),
+    ((1, 2, 9), (3, 2, 4), dict(padding="same"), "conv1d"),
+    ((2, 2, 5, 6, 7), (4, 2, 2, 3, 3), dict(stride=(1, 2, 2), padding=1), "conv3d"),
+    ((1, 4, 4, 5, 5), (2, 2, 3, 1, 3), dict(padding=((1, 1), (0, 0), (2, 1)), groups=2), "conv3d"),
+    ((2, 3, 7, 8), (4, 3, 3, 2), dict(stride=2, padding=(1, 0), dilation=(1, 2)), "conv2d"),
+]
+
+
+@pytest.mark.parametrize("xs, ws, kw, op", ND_CASES)
+def test_nd_columns_output_and_backward_match_torch(xs, ws, kw, op, rng):
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    e = im2col.explain(x, w, **kw)
+    tx, tw = _t(x), _t(w)
+    pad = kw.get("padding", 0)
+    if not isinstance(pad, (int, str)) and isinstance(pad[0], tuple):  # per side: pad by hand
+        flat = [v for pair in reversed(pad) for v in pair]
+        y = getattr(F, op)(F.pad(tx, flat), tw, stride=kw.get("stride", 1), groups=kw.get("groups", 1))
+    else:
+        y = getattr(F, op)(tx, tw, **kw)
+    assert e.output.shape == tuple(y.shape)
+    assert_close(e.output, y.detach().numpy())
+    # The columns are torch's unfold layout: the output is W @ columns, per group.
+    assert e.columns.shape == (xs[0], e.rows, e.L)
+    gy = rng.standard_normal(e.output_shape)
+    y.backward(torch.from_numpy(gy))
+    b = e.backward(gy)
+    assert_close(b.grad_input, tx.grad.numpy())
+    assert_close(b.grad_weight, tw.grad.numpy())
+    # source() agrees with the padding mask and with the column values everywhere.
+    for r in range(e.rows):
+        for c in range(e.L):
+            s = e.source(r, c)
+            assert s.padding == e.padding_mask[r, c]
+            want = 0.0 if s.padding else x[(0, s.c, *s.index)]
+            assert e.columns[0, r, c] == want
+
+
+def test_1d_and_3d_layout_text():
+    e = im2col.explain((1, 2, 10), (3,), stride=2, highlight=(1,))
+    assert (e.ndim, e.rows, e.L, e.out_size) == (1, 6, 4, (4,))
+    assert e.row_label(4) == (1, 1) and e.column_label(3) == (3,)
+    assert e.source(4, 1) == im2col.explain((1, 2, 10), (3,), stride=2).source(4, 1)
+    assert e.source(4, 1) == (1, 3, False) and e.source(4, 1).l == 3
+    assert [s.l for s in e.receptive_field(1)] == [2, 3, 4, 2, 3, 4]
+    text = str(e)
+    assert "row = c·k + i, column = ol" in text
+    assert "length: (10 + 2·0 − 3) // 2 + 1 = 4" in text
+    assert "length: 7 = 10 + 2·0 − 1·(3 − 1) − 1 is how far the window can travel;" in text
+    assert "  7 % 2 = 1 pixel is left over and never read" in text
+    assert "     1  2  3  4  5  6  7  8  9 10" in text  # the signal, no padding
+    e3 = im2col.explain((1, 1, 4, 5, 6), (2, 3, 3), highlight=(1, 2, 3))
+    assert (e3.rows, e3.L, e3.out_size) == (18, 36, (3, 3, 4))
+    assert e3.row_label(17) == (0, 1, 2, 2) and e3.column_label(35) == (2, 2, 3)
+    assert e3.source(0, 0) == im2col.explain.__globals__["Source3d"](0, 0, 0, 0, False)
+    assert e3.receptive_field((1, 2, 3))[0].index == (1, 2, 3)
+    text = str(e3)
+    assert "row = c·kd·kh·kw + a·kh·kw + i·kw + j, column = od·OH·OW + oh·OW + ow" in text
+    assert "depth: (4 + 2·0 − 2) // 1 + 1 = 3" in text
+    assert "column (1,2,3) is the receptive field of output (1, 2, 3): 18 input pixels" in text
+    for t in (text, str(e)):
+        assert max(len(line) for line in t.splitlines()) <= 100
+    with pytest.raises(TypeError, match=r"receptive_field\(\) takes 3 indices \(od, oh, ow\), got 2"):
+        e3.receptive_field(1, 2)
+    with pytest.raises(IndexError, match=r"'od' must be in 0..2, got 3"):
+        e3.receptive_field(3, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "xs, ws, kw, op",
+    [
+        ((2, 4, 4, 5), (4, 3, 3, 3), dict(stride=2, padding=1, output_padding=1), "conv_transpose2d"),
+        ((1, 4, 3, 3), (4, 1, 2, 3), dict(stride=(2, 1), dilation=(1, 2), groups=2), "conv_transpose2d"),
+        ((2, 2, 6), (2, 3, 3), dict(stride=3, padding=1, output_padding=2), "conv_transpose1d"),
+        ((1, 2, 2, 3, 3), (2, 2, 2, 2, 3), dict(stride=2), "conv_transpose3d"),
+    ],
+)
+def test_transposed_matches_conv_transpose(xs, ws, kw, op, rng):
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    e = im2col.explain(x, w, transposed=True, **kw)
+    tx, tw = _t(x), _t(w)
+    y = getattr(F, op)(tx, tw, **kw)
+    assert e.output.shape == tuple(y.shape)
+    assert_close(e.output, y.detach().numpy())
+    if op == "conv_transpose2d":
+        assert_close(e.output, im2col.conv_transpose2d(x, w, **kw))
+    gy = rng.standard_normal(e.output_shape)
+    y.backward(torch.from_numpy(gy))
+    b = e.backward(gy)
+    assert_close(b.grad_input, tx.grad.numpy())
+    assert_close(b.grad_weight, tw.grad.numpy())
+    assert max(len(line) for line in str(e).splitlines()) <= 100
+
+
+def test_transposed_text():
+    e = im2col.explain((1, 1, 3, 3), 3, stride=2, padding=1, transposed=True)
+    assert e.output_size_steps() == ["height and width: (3 − 1)·2 − 2·1 + 1·(3 − 1) + 0 + 1 = 5"]
+    assert e.output_shape == (1, 1, 5, 5) and e.columns.shape == (1, 9, 9)
+    text = str(e)
+    assert "per image: Wᵀ·x = (9 × 1) @ (1 × 9) → (9 × 9) columns," in text
+    assert "then col2im adds them into the output (1, 5, 5)" in text
+    assert "each output pixel receives between 1 and 4 values (overlap counts)" in text
+    assert "input position (2, 2) spreads over 4 output pixels of channel 0: (3, 3), (3, 4)" in text
+    assert (e.overlap_counts()[0] == [[1, 2, 1, 2, 1], [2, 4, 2, 4, 2]] * 2 + [[1, 2, 1, 2, 1]]).all()
+    assert "repr" and "transposed input (1, 1, 3, 3)" in repr(e)
+    with pytest.raises(ValueError, match=r"conv_matrix\(\) is the forward convolution's matrix"):
+        e.conv_matrix()
+
+
+def test_backward_text_and_errors():
+    e = im2col.explain((1, 1, 4, 4), 3)
+    b = e.backward(np.ones(e.output_shape, np.float32))
+    text = str(b)
+    assert "grad weight = dY·colsᵀ: (1 × 4) @ (4 × 9) → (1 × 9) → (1, 1, 3, 3)" in text
+    # grad_weight[0, 0, 1, 1] = Σ dY·x over the 4 windows' centre pixels 6, 7, 10, 11 = 34
+    assert "= 1·6 + 1·7 + 1·10 + 1·11 = 34" in text
+    assert "grad input = col2im(Wᵀ·dY): (9 × 1) @ (1 × 4) → (9 × 4) per image," in text
+    assert float(b.grad_weight[0, 0, 1, 1]) == 34
+    with pytest.raises(ValueError, match=r"'grad_output' must have the output's shape \(1, 1, 2, 2\)"):
+        e.backward(np.ones((1, 1, 3, 3)))
+
+
+def test_default_highlight_is_the_loudest_output():
+    xb = data.digit_batch(2)
+    e = im2col.explain(xb, kernels.edge_kernels())
+    pos = e.highlight
+    top = np.abs(e.output[0]).max(axis=0)
+    assert top[pos] == top.max() > 0
+    assert im2col.explain(xb, kernels.edge_kernels(), highlight=(0, 0)).highlight == (0, 0)
+    with pytest.raises(IndexError, match=r"'ow' must be in 0..25, got 26"):
+        im2col.explain(xb, kernels.edge_kernels(), highlight=(0, 26))
+    text = str(e)
+    assert "output map: image 0, kernel" in text and '" .:-=+*#%@"' in text
+
+
+def test_cross_correlation_and_flip_numbers():
+    x = np.arange(1, 17, dtype=np.float64).reshape(1, 1, 4, 4)
+    w = np.array([[1.0, 0.0], [0.0, -1.0]])
+    e = im2col.explain(x, w, highlight=(1, 1))
+    lines = e.dot_lines()
+    assert lines[0] == "output[0, 0, 1, 1] = Σ w·x over column (1, 1), padding left out:"
+    assert lines[1] == "  = 1·6 + 0·7 + 0·10 + -1·11 = -5"
+    flipped = F.conv2d(torch.from_numpy(x), torch.from_numpy(w[::-1, ::-1].copy())[None, None])
+    assert lines[3].endswith(f"would give {int(flipped[0, 0, 1, 1])} here")
+    assert "this is a cross-correlation" in lines[2]
+
+
+def test_padding_strings_are_spelled_out():
+    e = im2col.explain((1, 1, 5, 5), 3, padding="full")
+    assert e.padding == ((2, 2), (2, 2)) and e.out_size == (7, 7)
+    assert e.padding_note.startswith("padding 'full' became 2 per side: d·(k − 1) = 1·(3 − 1) = 2")
+    e = im2col.explain((1, 1, 6, 6), (4, 3), padding="same", dilation=(1, 2))
+    assert e.padding == ((1, 2), (2, 2)) and e.out_size == (6, 6)
+    assert e.padding_note.startswith(
+        "padding 'same' became 1 before and 2 after, 2 before and 2 after: the window takes "
+        "d·(k − 1) = 1·(4 − 1) = 3, 2·(3 − 1) = 4 pixels off the size"
+    )
+    assert "an odd total puts the extra pixel after" in e.padding_note
+    text = str(e)
+    assert "  padding 'same' became" in text and max(map(len, text.splitlines())) <= 100
+    assert im2col.explain((1, 4), (3,), padding="full").out_size == (6,)
+    ref = F.conv2d(torch.ones(1, 1, 5, 5), torch.ones(1, 1, 3, 3), padding=2)
+    assert_close(im2col.explain(np.ones((1, 1, 5, 5)), np.ones((3, 3)), padding="full").output, ref.double().numpy())
+
+
+def test_groups_say_which_rows_belong_where():
+    e = im2col.explain((1, 4, 5, 5), np.ones((6, 2, 3, 3)), groups=2)
+    assert e.group_lines() == [
+        "2 groups: each kernel sees only its group's 2 input channel(s)",
+        "  group 0: input channels 0..1, rows 0..17, output channels 0..2",
+        "  group 1: input channels 2..3, rows 18..35, output channels 3..5",
+    ]
+    assert "  group 1: input channels 2..3" in str(e)
