@@ -62,7 +62,7 @@ def links(page: Path) -> list[str]:
 def test_the_helpers_find_links_slugs_and_skip_code(tmp_path):
     page = tmp_path / "probe.md"
     page.write_text(
-        "see [a `b`](x.md#c-d) and ![p](img/p.png)\n```bash\n[no](nothing.md)\n```\n<img src=\"q.png\">\n"
+        'see [a `b`](x.md#c-d) and ![p](img/p.png)\n```bash\n[no](nothing.md)\n```\n<img src="q.png">\n'
         "# Top\n## Same\n## Same\n",
         encoding="utf-8",
     )
