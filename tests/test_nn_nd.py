@@ -46,7 +46,7 @@ def _check(ours, twin, x, what):
         empty = twin(x).numel() == 0
     except RuntimeError:  # torch refuses a negative output size
         empty = True
-    if empty:  # ... and returns an empty one for 0, which we refuse (README)
+    if empty:  # ... and returns an empty one for 0, which we refuse (docs/user-guide.md)
         with pytest.raises(ValueError, match="must be at least 1"):
             ours(x)
         return
@@ -92,7 +92,7 @@ def test_numpy_conv_transpose1d_3d_match_torch(seed):
         expected = theirs(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), *conf)
     except RuntimeError:  # a negative output size
         expected = None
-    if expected is None or expected.numel() == 0:  # an empty output, which we refuse (README)
+    if expected is None or expected.numel() == 0:  # an empty output, which we refuse (docs/user-guide.md)
         with pytest.raises(ValueError, match="must be at least 1"):
             ours(x, w, b, *conf)
         return

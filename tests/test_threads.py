@@ -48,7 +48,7 @@ def test_threadpoolctl_limits_the_kernels():
 
 
 def test_spawned_workers_run_the_kernels():
-    """After OpenMP has run in this process a fork()ed child may hang; spawn is safe (see README)."""
+    """After OpenMP has run in this process a fork()ed child may hang; spawn is safe (see docs/threads.md)."""
     _work(0)  # start the OpenMP pool here first
     # An executor, not mp.Pool: a worker that dies (say, failing to import the task's module)
     # raises BrokenProcessPool here instead of leaving Pool.map waiting for ever. (A worker that
