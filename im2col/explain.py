@@ -1313,6 +1313,14 @@ class Explanation:
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
+        """Jupyter's display: the explorer page in an isolated ``<iframe srcdoc>`` (its CSS and JS
+        and the notebook's cannot clash) when the page can draw this configuration — a 2-D forward
+        convolution within :data:`im2col.explorer.MAX_CELLS` cells — else the static
+        :meth:`to_html` tables."""
+        from .explorer import MAX_CELLS, drawn_cells, iframe_html
+
+        if self.ndim == 2 and not self.transposed and sum(drawn_cells(self).values()) <= MAX_CELLS:
+            return iframe_html(self)
         return self.to_html()
 
     # --- the explorer (im2col/explorer.py) -------------------------------------------------------
