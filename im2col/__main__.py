@@ -155,7 +155,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
     d.add_argument(
         "--kernels", type=_count("a number of kernels"), metavar="K",
         help="number of kernels: the first K of the four edge kernels, then random ones "
-        "(values −1, 0, 1, from --seed) beyond four (default 4)",
+        "(zero-sum, values −1, 0, 1, from --seed) beyond four (default 4)",
     )  # fmt: skip
     d.add_argument(
         "--seed", type=int, default=0, help="seed of the digit batch and random kernels (default 0)"
@@ -190,7 +190,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
     e.add_argument(
         "--kernels", type=_count("a number of kernels"), metavar="K",
         help="number of kernels: with a kernel size, K kernels holding 1, 2, 3, …; with 'edges', "
-        "the first K edge kernels, then random ones (values −1, 0, 1, from --seed) beyond four",
+        "the first K edge kernels, then random ones (zero-sum, values −1, 0, 1, from --seed) beyond four",
     )  # fmt: skip
     e.add_argument("--seed", type=int, default=0, help="seed of the random kernels (default 0)")
     e.add_argument(
@@ -218,14 +218,20 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
 
 
 def _edge_stack(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """The first ``count`` edge kernels, then seeded random 3×3 kernels of −1, 0, 1 beyond four."""
+    """The first ``count`` edge kernels, then seeded random zero-sum 3×3 kernels of −1, 0, 1."""
     from . import kernels
 
     w, names = kernels.edge_kernels()[:count], list(kernels.EDGE_NAMES[:count])
     if count > len(names):
         extra = count - len(names)
         rng = np.random.default_rng(seed)
-        w = np.concatenate([w, rng.integers(-1, 2, (extra, 1, 3, 3)).astype(np.float32)])
+        made = []
+        for _ in range(extra):
+            # as many 1s as −1s: zero-sum, so it answers to edges rather than to brightness and
+            # its map shares the edge maps' colour scale
+            k = int(rng.integers(1, 5))
+            made.append(rng.permutation(np.array([1] * k + [-1] * k + [0] * (9 - 2 * k))))
+        w = np.concatenate([w, np.array(made, dtype=np.float32).reshape(extra, 1, 3, 3)])
         names += [f"random_{k}" for k in range(1, extra + 1)]
     return w, names
 

@@ -331,7 +331,8 @@ def test_mnist_replaces_digit_batch(tmp_path):
 
 
 def test_mnist_missing_folder_and_files(tmp_path):
-    with pytest.raises(ValueError, match=r"^mnist\(\): argument 'path' must be a folder, but '.*nowhere' does not exist$"):
+    missing = r"^mnist\(\): argument 'path' must be a folder, but '.*nowhere' does not exist$"
+    with pytest.raises(ValueError, match=missing):
         data.mnist(tmp_path / "nowhere")
     (tmp_path / "a.gz").write_bytes(b"")
     with pytest.raises(ValueError, match=r"but '.*a\.gz' is a file; pass the folder that holds the MNIST files"):
@@ -366,7 +367,7 @@ def test_mnist_wrong_magic_names_the_file(tmp_path):
                                          r"0x00000C01 \(int32, 1 dimension\), expected 0x00000801"):  # fmt: skip
         data.mnist(tmp_path)
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"PK\x03\x04 a zip file")
-    with pytest.raises(ValueError, match=r"^mnist\(\): '.*train-labels-idx1-ubyte' is not an IDX file: its magic number is 0x504B0304"):
+    with pytest.raises(ValueError, match=r"^mnist\(\): '.*train-labels-idx1-ubyte' is not an IDX file: .* 0x504B0304"):
         data.mnist(tmp_path)
 
 
@@ -401,7 +402,8 @@ def test_mnist_argument_errors(tmp_path):
     write_mnist(tmp_path, count=4)
     with pytest.raises(ValueError, match=r"^mnist\(\): argument 'split' must be 'train' or 'test', got 't10k'$"):
         data.mnist(tmp_path, split="t10k")
-    with pytest.raises(ValueError, match=r"argument 'n' asks for 5 images, but '.*train-images-idx3-ubyte\.gz' holds 4$"):
+    too_many = r"argument 'n' asks for 5 images, but '.*train-images-idx3-ubyte\.gz' holds 4$"
+    with pytest.raises(ValueError, match=too_many):
         data.mnist(tmp_path, n=5)
     with pytest.raises(ValueError, match=r"^mnist\(\): argument 'n' must be None or an int ≥ 0, got -1$"):
         data.mnist(tmp_path, n=-1)
