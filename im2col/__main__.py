@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -236,7 +237,7 @@ def _edge_stack(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
     return w, names
 
 
-def _pick_kernels(kernel, count: int | None, seed: int, channels: int, groups: int):
+def _pick_kernels(kernel: Any, count: int | None, seed: int, channels: int, groups: int) -> Any:
     """What ``--kernel`` and ``--kernels`` ask for, as explain()'s weight_or_kernel_size."""
     if count is None:
         if kernel is None:
@@ -259,7 +260,9 @@ def _pick_kernels(kernel, count: int | None, seed: int, channels: int, groups: i
     return np.arange(1, count * cg * kh * kw + 1, dtype=np.float32).reshape(count, cg, kh, kw)
 
 
-def _read_image(args: argparse.Namespace, *, n: int, default_size) -> tuple[np.ndarray, str]:
+def _read_image(
+    args: argparse.Namespace, *, n: int, default_size: int | None
+) -> tuple[np.ndarray, str]:
     """The --image file (or MNIST folder) as (N, C, H, W) float32, and a line saying what it is."""
     from . import data
 
@@ -296,7 +299,9 @@ def _read_image(args: argparse.Namespace, *, n: int, default_size) -> tuple[np.n
     return x, f"your image '{path}' ({how})"
 
 
-def _save_pictures(directory: str, xb: np.ndarray, w: np.ndarray, names: list[str], explanation) -> list[str]:
+def _save_pictures(
+    directory: str, xb: np.ndarray, w: np.ndarray, names: list[str], explanation: Any
+) -> list[str]:
     from . import plots
 
     os.makedirs(directory, exist_ok=True)
