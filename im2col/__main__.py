@@ -273,9 +273,9 @@ def _read_image(
                 f"argument --image: '{path}' is an MNIST folder, whose digits are 28×28 grey; "
                 "--size and --rgb apply to an image file"
             )
-        split = "test" if data._mnist_file(path, "train", "images") is None and data._mnist_file(
-            path, "test", "images"
-        ) else "train"
+        has_train = data._mnist_file(path, "train", "images") is not None
+        has_test = data._mnist_file(path, "test", "images") is not None
+        split = "test" if has_test and not has_train else "train"
         images = data._mnist_file(path, split, "images")
         if images is not None:  # a folder with fewer than n digits gives them all
             header = data._Idx(images, "mnist")  # reads the header only; errors name the file

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import gzip
+import importlib.util
 import re
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import pytest
 
 from im2col import data
 
-Image = pytest.importorskip("PIL.Image")
+# The image tests need Pillow (matplotlib installs it); the IDX and MNIST tests do not.
+needs_pillow = pytest.mark.skipif(importlib.util.find_spec("PIL") is None, reason="Pillow is not installed")
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "data.md"
 
@@ -52,6 +54,8 @@ def write_mnist(folder: Path, split: str = "train", count: int = 5, *, gz: bool 
 
 
 def save(array: np.ndarray, path: Path, **kwargs) -> Path:
+    from PIL import Image
+
     Image.fromarray(array).save(path, **kwargs)
     return path
 
@@ -64,6 +68,7 @@ RGB = RNG.integers(0, 256, (6, 9, 3), dtype=np.uint8)
 # --- load_image ----------------------------------------------------------------------------------
 
 
+@needs_pillow
 def test_grey_png_values_shape_dtype(tmp_path):
     x = data.load_image(save(GREY, tmp_path / "g.png"))
     assert x.shape == (1, 1, 6, 9) and x.dtype == np.float32 and x.flags.c_contiguous
@@ -71,6 +76,7 @@ def test_grey_png_values_shape_dtype(tmp_path):
     assert x.min() >= 0 and x.max() <= 1
 
 
+@needs_pillow
 def test_rgb_png_channels_first(tmp_path):
     path = save(RGB, tmp_path / "c.png")
     x = data.load_image(path, mode="rgb")
@@ -84,6 +90,7 @@ def test_rgb_png_channels_first(tmp_path):
     np.testing.assert_array_equal(data.load_image(path, mode="gray"), grey)
 
 
+@needs_pillow
 def test_grey_file_as_rgb_repeats_the_channel(tmp_path):
     x = data.load_image(save(GREY, tmp_path / "g.png"), mode="rgb")
     assert x.shape == (1, 3, 6, 9)
@@ -91,6 +98,7 @@ def test_grey_file_as_rgb_repeats_the_channel(tmp_path):
         np.testing.assert_array_equal(x[0, c], GREY / np.float32(255))
 
 
+@needs_pillow
 def test_jpeg(tmp_path):
     flat = np.full((16, 24, 3), (200, 100, 50), dtype=np.uint8)
     path = save(flat, tmp_path / "flat.jpg", quality=95)
@@ -101,6 +109,7 @@ def test_jpeg(tmp_path):
     assert data.load_image(path).shape == (1, 1, 16, 24)
 
 
+@needs_pillow
 def test_resize_int_pair_and_order(tmp_path):
     path = save(GREY, tmp_path / "g.png")
     assert data.load_image(path, size=28).shape == (1, 1, 28, 28)
@@ -109,12 +118,14 @@ def test_resize_int_pair_and_order(tmp_path):
     assert data.load_image(path, size=(6, 9)).shape == (1, 1, 6, 9)
 
 
+@needs_pillow
 def test_resize_nearest_blows_up_blocks(tmp_path):
     small = np.array([[0, 255], [51, 102]], dtype=np.uint8)
     x = data.load_image(save(small, tmp_path / "s.png"), size=(4, 6), resample="nearest")
     np.testing.assert_array_equal(x[0, 0], np.kron(small, np.ones((2, 3), np.uint8)) / np.float32(255))
 
 
+@needs_pillow
 def test_resize_filters_keep_a_flat_image_flat(tmp_path):
     path = save(np.full((30, 40), 153, dtype=np.uint8), tmp_path / "flat.png")
     for resample in ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"):
@@ -122,6 +133,7 @@ def test_resize_filters_keep_a_flat_image_flat(tmp_path):
         np.testing.assert_allclose(x, 0.6, atol=1e-6)
 
 
+@needs_pillow
 def test_sixteen_bit_png(tmp_path):
     deep = np.array([[0, 1000, 65535], [32768, 12345, 7]], dtype=np.uint16)
     path = save(deep, tmp_path / "deep.png")
@@ -131,6 +143,7 @@ def test_sixteen_bit_png(tmp_path):
     assert data.load_image(path, size=(4, 6)).shape == (1, 1, 4, 6)
 
 
+@needs_pillow
 def test_transparent_pixels_lie_on_white(tmp_path):
     rgba = np.zeros((2, 2, 4), dtype=np.uint8)  # black everywhere
     rgba[0, 0, 3] = 255  # only the corner is opaque
@@ -138,12 +151,16 @@ def test_transparent_pixels_lie_on_white(tmp_path):
     np.testing.assert_array_equal(x[0, 0], [[0, 1], [1, 1]])
 
 
+@needs_pillow
 def test_invert(tmp_path):
     path = save(GREY, tmp_path / "g.png")
     np.testing.assert_allclose(data.load_image(path, invert=True), 1 - data.load_image(path), atol=0)
 
 
+@needs_pillow
 def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
     path = save(GREY, tmp_path / "phone.png", exif=exif)
@@ -152,11 +169,13 @@ def test_exif_orientation_is_applied(tmp_path):
     np.testing.assert_array_equal(x[0, 0], np.rot90(GREY, k=-1) / np.float32(255))
 
 
+@needs_pillow
 def test_path_like_and_str(tmp_path):
     path = save(GREY, tmp_path / "g.png")
     np.testing.assert_array_equal(data.load_image(path), data.load_image(str(path)))
 
 
+@needs_pillow
 def test_image_file_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"^load_image\(\): no image file at '.*missing\.png'$"):
         data.load_image(tmp_path / "missing.png")
@@ -173,6 +192,7 @@ def test_image_file_errors_name_the_file(tmp_path):
             data.load_image(cut)
 
 
+@needs_pillow
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -192,6 +212,15 @@ def test_image_argument_errors(tmp_path, kwargs, match):
         data.load_image(path, **kwargs)
 
 
+def test_without_pillow_the_error_says_how_to_install(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # makes `from PIL import …` fail
+    with pytest.raises(ImportError, match=r"^load_image\(\) needs Pillow to read images: pip install pillow"):
+        data.load_image(tmp_path / "x.png")
+
+
+@needs_pillow
 def test_image_type_errors(tmp_path):
     with pytest.raises(TypeError, match=r"argument 'path' must be a str or os.PathLike, got int"):
         data.load_image(3)  # type: ignore[arg-type]
@@ -199,6 +228,7 @@ def test_image_type_errors(tmp_path):
         data.load_image(save(GREY, tmp_path / "g.png"), invert="yes")  # type: ignore[arg-type]
 
 
+@needs_pillow
 def test_loaded_image_feeds_explain(tmp_path):
     import im2col
     from im2col import kernels
@@ -414,6 +444,7 @@ def test_mnist_argument_errors(tmp_path):
 # --- the docs page -------------------------------------------------------------------------------
 
 
+@needs_pillow
 def test_docs_page_examples_run():
     if not DOCS.exists():
         pytest.skip("docs/data.md is not in this checkout")
