@@ -1339,7 +1339,10 @@ class Explanation:
 
     def show(self, *, height: int = 900, image: int = 0) -> Any:
         """The explorer for Jupyter, isolated in an ``<iframe srcdoc>`` so that its CSS and JS and
-        the notebook's cannot clash: make it a cell's last line, ``e.show()``."""
+        the notebook's cannot clash: make it a cell's last line, ``e.show()``. Displaying ``e``
+        itself gives the same page (for image 0, 900 px high); ``show`` chooses the height and
+        the image, and raises if the configuration is too large to draw instead of falling back
+        to the static tables."""
         from .explorer import Frame
 
         return Frame(self, height=height, image=image)
