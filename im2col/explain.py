@@ -1313,6 +1313,14 @@ class Explanation:
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
+        """Jupyter's display: the explorer page in an isolated ``<iframe srcdoc>`` (its CSS and JS
+        and the notebook's cannot clash) when the page can draw this configuration — a 2-D forward
+        convolution within :data:`im2col.explorer.MAX_CELLS` cells — else the static
+        :meth:`to_html` tables."""
+        from .explorer import MAX_CELLS, drawn_cells, iframe_html
+
+        if self.ndim == 2 and not self.transposed and sum(drawn_cells(self).values()) <= MAX_CELLS:
+            return iframe_html(self)
         return self.to_html()
 
     # --- the explorer (im2col/explorer.py) -------------------------------------------------------
@@ -1331,7 +1339,10 @@ class Explanation:
 
     def show(self, *, height: int = 900, image: int = 0) -> Any:
         """The explorer for Jupyter, isolated in an ``<iframe srcdoc>`` so that its CSS and JS and
-        the notebook's cannot clash: make it a cell's last line, ``e.show()``."""
+        the notebook's cannot clash: make it a cell's last line, ``e.show()``. Displaying ``e``
+        itself gives the same page (for image 0, 900 px high); ``show`` chooses the height and
+        the image, and raises if the configuration is too large to draw instead of falling back
+        to the static tables."""
         from .explorer import Frame
 
         return Frame(self, height=height, image=image)

@@ -293,9 +293,56 @@ def test_cost_numbers():
     assert "7.76×" in cost and "3·3 / 1·1 = 9.00" in cost
 
 
+class _Srcdoc(HTMLParser):
+    """The tags of a page and the (unescaped) srcdoc of its iframes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.srcdocs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.srcdocs += [v for k, v in attrs if k == "srcdoc"]
+
+
+def test_repr_html_is_the_explorer_isolated_in_an_iframe(monkeypatch):
+    from im2col import explorer
+
+    for e in (
+        im2col.explain((1, 1, 5, 5), 3, padding=2, highlight=(0, 0)),
+        im2col.explain(data.digit_batch(), kernels.edge_kernels()),  # the seed's: what the notebook shows
+        im2col.explain((1, 2, 6, 7), (3, 2), stride=2, padding="full", groups=2),
+    ):
+        shown = e._repr_html_()
+        p = _Srcdoc()
+        p.feed(shown)
+        p.close()
+        # One iframe and nothing else: the page's <style> and <script> exist only inside srcdoc,
+        # escaped, so the notebook neither styles nor runs them.
+        assert p.tags == ["iframe"] and len(p.srcdocs) == 1
+        assert "<script" not in shown and "<style" not in shown
+        assert p.srcdocs[0] == e.explorer_html()
+        assert 'sandbox="allow-scripts"' in shown
+    # What the explorer cannot draw falls back to the static tables (or text).
+    for e in (
+        im2col.explain((1, 16, 40, 40), 5, padding=2),  # 640,000 matrix cells: over MAX_CELLS
+        im2col.explain((1, 2, 10), (3,), stride=2),
+        im2col.explain((1, 1, 4, 5, 6), (2, 3, 3)),
+        im2col.explain((1, 1, 5, 5), 3, transposed=True),
+    ):
+        assert e._repr_html_() == e.to_html()
+    # The limit is the explorer's own, inclusive.
+    e = im2col.explain((1, 1, 5, 5), 3, padding=1)
+    total = sum(explorer.drawn_cells(e).values())
+    monkeypatch.setattr(explorer, "MAX_CELLS", total)
+    assert e._repr_html_().startswith('<iframe srcdoc="')
+    monkeypatch.setattr(explorer, "MAX_CELLS", total - 1)
+    assert e._repr_html_() == e.to_html()
+
+
 def test_html_is_well_formed_and_highlights():
     e = im2col.explain((1, 1, 5, 5), 3, padding=2, highlight=(0, 0))
-    assert e._repr_html_() == e.to_html()
     html = e.to_html(max_cols=100)  # nothing elided
     p = _Checker()
     p.feed(html)
