@@ -126,6 +126,15 @@ class KernelValues(Directive):
         return container.children
 
 
+def _fresh_stubs(app) -> None:
+    """Delete autosummary's stub pages before it writes them again: a stub left from a function
+    that was renamed or removed would otherwise fail the build as a page in no toctree."""
+    import shutil
+
+    shutil.rmtree(DOCS / "api" / "generated", ignore_errors=True)
+
+
 def setup(app):
     app.add_directive("im2col-kernel-values", KernelValues)
+    app.connect("builder-inited", _fresh_stubs, priority=100)  # before autosummary's (500)
     return {"parallel_read_safe": True}
