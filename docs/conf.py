@@ -82,12 +82,42 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "navbar_align": "left",
+    "header_links_before_dropdown": 4,  # the pages' titles are long: the rest go under "More"
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
     "secondary_sidebar_items": ["page-toc"],
     "icon_links": [],
 }
 html_sidebars = {"index": []}
+
+
+# -- the pages' order -------------------------------------------------------------------------------
+# index.md's toctree says READING_ORDER, then the API reference. READING_ORDER becomes the pages of
+# this list that exist, in this order, then a glob for every other page in docs/ (alphabetically),
+# so that a new page appears on the site without touching the index.
+READING_ORDER = [
+    ("getting-started", None),
+    ("tutorial", "Tutorial"),
+    ("how-it-works", None),
+    ("torch", None),
+    ("threads", None),
+    ("performance", None),
+    ("explorer", None),
+    ("data", None),
+    ("engine", None),
+    ("hardening", None),
+    ("development", None),
+]
+
+
+def _reading_order(app, docname: str, source: list[str]) -> None:
+    if docname != root_doc:
+        return
+    pages = {p.stem for p in DOCS.iterdir() if p.suffix in source_suffix and p.stem != root_doc}
+    entries = [f"{title} <{name}>" if title else name for name, title in READING_ORDER if name in pages]
+    if pages - {name for name, _ in READING_ORDER}:
+        entries.append("*")
+    source[0] = source[0].replace("READING_ORDER\n", "".join(f"{e}\n" for e in entries))
 
 
 # -- the filters' values ---------------------------------------------------------------------------
@@ -137,4 +167,5 @@ def _fresh_stubs(app) -> None:
 def setup(app):
     app.add_directive("im2col-kernel-values", KernelValues)
     app.connect("builder-inited", _fresh_stubs, priority=100)  # before autosummary's (500)
+    app.connect("source-read", _reading_order)
     return {"parallel_read_safe": True}
