@@ -54,6 +54,7 @@ autosummary_generate_overwrite = True
 autosummary_imported_members = True
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types; signatures stay short
+autodoc_typehints_format = "fully-qualified"  # "Bases: torch.nn.modules.conv.Conv2d", not a bare "Conv2d"
 autodoc_inherit_docstrings = False  # else im2col.nn's forward() methods show torch's docstrings
 numpydoc_show_class_members = True
 numpydoc_show_inherited_class_members = False  # im2col.nn's modules inherit all of torch.nn.Module
