@@ -10,10 +10,8 @@ arrays or CPU torch tensors.
 >>> im2col.im2col(x, 3).shape
 (64, 9, 676)
 
-Modules
--------
-reference
-    The same operations as plain NumPy loops: the version to read, and the tests' oracle.
+The same operations as plain NumPy loops, the version to read and the tests' oracle, are in
+:mod:`im2col.reference`.
 """
 
 from . import reference

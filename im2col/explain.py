@@ -236,7 +236,7 @@ class Explanation:
     input : ndarray, shape (N, C, L), (N, C, H, W) or (N, C, D, H, W)
         The input (float32 or float64).
     weight : ndarray
-        (K, C/groups, *kernel_size); for ``transposed=True`` (C, K/groups, *kernel_size), as torch.
+        ``(K, C/groups, *kernel_size)``; for ``transposed=True`` ``(C, K/groups, *kernel_size)``, as torch.
     stride, dilation : tuple of int, one per spatial axis
     padding : tuple of (int, int), one (before, after) pair per spatial axis
         In 2-D ``((top, bottom), (left, right))``.
@@ -253,7 +253,7 @@ class Explanation:
     highlight : tuple of int
         The column position (an output position; an input position when transposed) whose
         receptive field the text and HTML trace. By default the one with the largest
-        absolute output of image 0 (the largest |input| when transposed), so that the traced
+        absolute output of image 0 (the largest ``|input|`` when transposed), so that the traced
         numbers are not the zeros of an empty corner. Set it to follow another:
         ``e.highlight = (4, 11)``.
     ndim : int
@@ -596,7 +596,7 @@ class Explanation:
 
     @cached_property
     def output(self) -> np.ndarray:
-        """The result (N, K, *out_size): weight matrix @ unrolled matrix per group; col2im of
+        """The result ``(N, K, *out_size)``: weight matrix @ unrolled matrix per group; col2im of
         the columns when transposed (equal to conv_transpose)."""
         if self.transposed:
             return self._fold(self.columns)
@@ -964,7 +964,7 @@ class Explanation:
         return [" ".join(s.rjust(cw) for s in row) for row in cells]
 
     def output_map_lines(self, *, image: int = 0, kernel: int | None = None) -> list[str]:
-        """One output map as text: numbers if it is small, else shades ``" .:-=+*#%@"`` of |y|.
+        """One output map as text: numbers if it is small, else shades ``" .:-=+*#%@"`` of ``|y|``.
 
         The kernel defaults to the one with the largest output at :attr:`highlight`.
         """
@@ -1513,8 +1513,8 @@ def explain(
         1, 2, 3, … so that each cell of the unrolled matrix shows which pixel it copies (and no
         pixel reads 0, like padding).
     weight_or_kernel_size : ndarray, Tensor, int or tuple of ints
-        A weight (K, C/groups, *kernel) (for 2-D also a stack (K, kh, kw) or one kernel (kh, kw));
-        with ``transposed=True`` torch's (C_in, C_out/groups, *kernel). Or just a kernel size
+        A weight ``(K, C/groups, *kernel)`` (for 2-D also a stack (K, kh, kw) or one kernel (kh, kw));
+        with ``transposed=True`` torch's ``(C_in, C_out/groups, *kernel)``. Or just a kernel size
         (one int per spatial axis, or one int for all), in which case the weight is one kernel
         per group holding 1, 2, 3, ….
     stride, dilation : int or tuple of ints, default 1
@@ -1529,7 +1529,7 @@ def explain(
     output_padding : int or tuple of ints, default 0
         Of the transposed convolution.
     highlight : tuple of ints, optional
-        The position to trace; default the one with the largest |output| of image 0.
+        The position to trace; default the one with the largest ``|output|`` of image 0.
 
     Returns
     -------

@@ -106,7 +106,7 @@ def explorer_html(e: Explanation, *, image: int = 0, title: str | None = None) -
     ----------
     e : Explanation
         Made by :func:`im2col.explain`; its stride, padding, dilation and ``highlight`` are the
-        page's starting point (the output traced first is the kernel with the largest |output|
+        page's starting point (the output traced first is the kernel with the largest ``|output|``
         at ``e.highlight``).
     image : int, default 0
         Which image of the batch the page shows.

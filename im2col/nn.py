@@ -860,7 +860,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
 
     Parameters
     ----------
-    input : Tensor, shape (N, C, *size) or (C, *size)
+    input : Tensor, shape ``(N, C, *size)`` or ``(C, *size)``
         ``size`` is (L,), (H, W) or (D, H, W).
     kernel_size : int or tuple of 1, 2 or 3 ints
         Its length sets the number of spatial axes; an int means 2-D (3-D for a 5-D input), as torch.
@@ -909,7 +909,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
 
     Returns
     -------
-    Tensor, shape (N, C, *output_size) or (C, *output_size)
+    Tensor, shape ``(N, C, *output_size)`` or ``(C, *output_size)``
 
     Examples
     --------
