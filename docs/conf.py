@@ -42,7 +42,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "COMMAND.txt", "**.ipynb_checkpoints", "_templates"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "_templates"]
 templates_path = ["_templates"]
 # The pages in docs/ are also read on their own (on GitHub, in an editor), where a table of numbers
 # under an H1 may use H3 headings; the site does not need the levels to be consecutive.
