@@ -189,13 +189,15 @@ def measure_memory(
     return out
 
 
-def memory_in_child(ops: list[str], shapes: list[str], seed: int, set_name: str = "named") -> dict[str, Any] | None:
+def memory_in_child(
+    ops: list[str], shapes: list[str], seed: int, set_name: str = "named", progress: bool = True
+) -> dict[str, Any] | None:
     """:func:`measure_memory` in a fresh ``python -m im2col.bench`` process; None if that fails.
 
-    The child's progress lines go straight to this process's stderr.
+    The child's progress lines (with ``progress``) go straight to this process's stderr.
     """
     cmd = [sys.executable, "-m", "im2col.bench", "--_memory-child", "--set", set_name, "--ops", ",".join(ops)]
-    cmd += ["--shapes", ",".join(shapes), "--seed", str(seed)]
+    cmd += ["--shapes", ",".join(shapes), "--seed", str(seed)] + ([] if progress else ["--no-progress"])
     # Every block from 64 KiB up gets its own mmap and goes back to the kernel when freed, so no
     # call can reuse pages an earlier one left resident (the child times nothing; speed is moot).
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")

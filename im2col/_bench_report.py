@@ -23,6 +23,7 @@ import textwrap
 from typing import Any
 
 from ._bench_cases import OURS, SET_GOALS, nd
+from ._layers import REALISTIC
 
 __all__ = ["TITLES", "WIDTH", "format_report", "format_text", "geomean", "plot_ratios", "summaries"]
 
@@ -102,6 +103,7 @@ def summaries(data: dict[str, Any]) -> list[dict[str, Any]]:
 
     ``GFLOP/s`` over the set is the total work over the total of the median times (so large layers
     weigh more, as in a network); ``peak_fraction`` divides it by the FMA peak when one is known.
+    On the realistic set, when every layer ran, ``goal`` says whether issue 10's goal is met.
     """
     peak = (data.get("peak") or {}).get("gflops")
     out = []
@@ -125,7 +127,8 @@ def summaries(data: dict[str, Any]) -> list[dict[str, Any]]:
                 seconds = sum(r["median_ns"][OURS if key == "ours" else r["baseline"]] for r in rs) / 1e9
                 s[f"gflops_{key}"] = work / seconds / 1e9
                 s[f"peak_fraction_{key}"] = s[f"gflops_{key}"] / peak if peak else None
-        if data.get("set") == "realistic" and op in SET_GOALS:
+        # The goal is over the whole set: a subset's geomean says nothing about it.
+        if data.get("set") == "realistic" and op in SET_GOALS and {r["shape"] for r in rs} == set(REALISTIC):
             g, w = SET_GOALS[op]
             s["goal"] = {"geomean_at_most": g, "worst_at_most": w, "pass": s["geomean"] <= g and worst[0] <= w}
         out.append(s)

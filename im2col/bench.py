@@ -295,7 +295,7 @@ def run(
     if memory and memory_supported():
         if progress:
             print(f"measuring peak memory in a fresh process ({len(todo)} first calls)...", file=sys.stderr, flush=True)
-        mem = memory_in_child(ops, shapes, seed, set_name)
+        mem = memory_in_child(ops, shapes, seed, set_name, progress)
     catalogue = set_shapes(set_name)
     guesses = [
         (f"{op} on {name}", _guess_seconds(op, catalogue[name], rounds, warmup_s, sample_s, min_warm_calls))
