@@ -50,6 +50,7 @@ PLAIN_TITLES = {
 REALISTIC_TITLES = {
     "forward": "realistic layers, forward: ours vs torch.nn.functional",
     "backward": "realistic layers, backward (grad input + grad weight, torch.autograd.grad on both sides)",
+    "train": "realistic layers, forward + backward with autograd: im2col.nn vs torch.nn.functional",
 }
 
 

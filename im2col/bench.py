@@ -143,7 +143,7 @@ def _work(op: str, s: Any) -> tuple[int, str]:
     """The op's work on shape ``s``: flops for convolutions, column-matrix bytes for im2col/col2im."""
     if op in ("im2col", "col2im"):
         return s.cols_bytes(), "column-matrix byte"  # type: ignore[union-attr]
-    return s.flops * (2 if op == "backward" else 1), "flop"
+    return s.flops * {"backward": 2, "train": 3}.get(op, 1), "flop"
 
 
 def summarize(cases: Cases, timing: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +249,7 @@ class Progress:
 
 
 #: How many cases each op times (ours, torch, and NumPy and floors on the named shapes).
-_N_CASES = {"im2col": 4, "col2im": 4, "conv2d": 6, "backward": 3, "forward": 2}
+_N_CASES = {"im2col": 4, "col2im": 4, "conv2d": 6, "backward": 3, "forward": 2, "train": 2}
 
 
 def _guess_seconds(op: str, s: Any, rounds: int, warmup_s: float, sample_s: float, min_warm_calls: int) -> float:
@@ -351,7 +351,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=SETS,
         default="named",
         help="named: the ten shapes of the tables in docs/performance.md (ops im2col, col2im, conv2d, "
-        "backward); realistic: 23 layers of published networks (ops forward, backward)",
+        "backward); realistic: 23 layers of published networks (ops forward, backward, train)",
     )
     p.add_argument(
         "--shapes",
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.peak is not None:
             peak = {"gflops": args.peak, "threads": im2col.get_num_threads(), "how": "given with --peak"}
-        elif args.no_peak or not any(op in ("conv2d", "backward", "forward") for op in ops):
+        elif args.no_peak or not any(op in ("conv2d", "backward", "forward", "train") for op in ops):
             peak = None
         else:
             say("measuring the FMA peak with benchmarks/fma_peak.py (a few seconds)...")

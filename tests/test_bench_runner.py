@@ -263,9 +263,9 @@ def test_realistic_set_smoke(tmp_path, capsys):
     text = capsys.readouterr().out
     assert max(len(line) for line in text.splitlines()) <= 100
     assert "realistic layers, forward" in text and "realistic layers, backward" in text
-    assert text.count(" over 3 layers; best ") == 2 and text.count("of the FMA peak") == 2
+    assert text.count(" over 3 layers; best ") == 3 and text.count("of the FMA peak") == 3
     data = json.loads(path.read_text())
-    assert data["set"] == "realistic" and [s["op"] for s in data["summary"]] == ["forward", "backward"]
+    assert data["set"] == "realistic" and [s["op"] for s in data["summary"]] == ["forward", "backward", "train"]
     assert {r["shape"] for r in data["results"]} == {"mid32", "text1d", "dcgan_up"}
     assert all("goal" not in s for s in data["summary"])  # the goal is over the whole set only
     md = bench.format_report(data)
@@ -300,7 +300,7 @@ def test_realistic_set_is_the_23_layers_and_takes_its_own_ops(capsys):
     with pytest.raises(SystemExit) as e:
         bench.main(["--set", "realistic", "--ops", "im2col"])
     assert e.value.code == 2 and "unknown op im2col in the realistic set" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="op must be one of forward, backward"):
+    with pytest.raises(ValueError, match="op must be one of forward, backward, train"):
         bench.make_layer_cases("conv2d", set_shapes("realistic")["mid32"])
 
 
