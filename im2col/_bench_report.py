@@ -105,6 +105,30 @@ def summaries(data: dict[str, Any]) -> list[dict[str, Any]]:
     ``GFLOP/s`` over the set is the total work over the total of the median times (so large layers
     weigh more, as in a network); ``peak_fraction`` divides it by the FMA peak when one is known.
     On the realistic set, when every layer ran, ``goal`` says whether issue 10's goal is met.
+
+    Parameters
+    ----------
+    data : dict
+        What :func:`im2col.bench.run` returns: ``results`` (and optionally ``peak`` and ``set``).
+
+    Returns
+    -------
+    list of dict
+        One per op, in the order the results come: ``op``, ``shapes``, ``geomean``, ``best`` and
+        ``worst`` (``{"shape", "ratio"}``), and for convolutions ``gflops_ours``, ``gflops_torch``,
+        ``peak_fraction_ours``, ``peak_fraction_torch``.
+
+    Examples
+    --------
+    >>> from im2col._bench_report import summaries
+    >>> row = lambda name, ratio: {"op": "conv2d", "shape": name, "baseline": "torch conv2d",
+    ...     "ratio_ours_over": {"torch conv2d": ratio}, "work_unit": "flop", "work": 1e9,
+    ...     "median_ns": {"ours": 1e7 * ratio, "torch conv2d": 1e7}}
+    >>> (s,) = summaries({"results": [row("a", 0.5), row("b", 2.0)], "peak": {"gflops": 200.0}})
+    >>> s["geomean"], s["best"], s["worst"]["shape"]
+    (1.0, {'shape': 'a', 'ratio': 0.5}, 'b')
+    >>> round(s["gflops_torch"]), round(s["peak_fraction_torch"], 2)
+    (100, 0.5)
     """
     peak = (data.get("peak") or {}).get("gflops")
     out = []
