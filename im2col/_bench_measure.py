@@ -302,7 +302,7 @@ def fma_peak(threads: int, script: Path | None = None, timeout: float = 120.0) -
     if not script.is_file():
         return {"gflops": None, "why": f"{script} not found: the peak program ships with the source checkout only"}
     cmd = [sys.executable, str(script), "--best", "--dtype", "fp32", "--threads", str(threads), "--json"]
-    cmd += ["--seconds", "0.1", "--repeats", "2"]
+    cmd += ["--seconds", "0.1", "--repeats", "3"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -313,5 +313,5 @@ def fma_peak(threads: int, script: Path | None = None, timeout: float = 120.0) -
     best = json.loads(r.stdout).get("best")
     if not best:
         return {"gflops": None, "why": "benchmarks/fma_peak.py found no usable instruction set"}
-    how = f"benchmarks/fma_peak.py: independent fp32 FMAs, {best['isa']}, {best['threads']} threads, best of 3 runs"
+    how = f"benchmarks/fma_peak.py: independent fp32 FMAs, {best['isa']}, {best['threads']} threads, best of 4 runs"
     return {"gflops": float(best["gflops"]), "isa": best["isa"], "threads": best["threads"], "how": how}

@@ -85,7 +85,7 @@ def _mib(b: float) -> str:
 
 
 def _ratio(v: float) -> str:
-    return f"{v:.2f}×" if v >= 0.1 else f"{v:.3f}×"
+    return f"{v:.2f}×" if v >= 0.1 else f"{v:.2g}×"
 
 
 def _gflops(g: float) -> str:
@@ -200,7 +200,7 @@ def _header_text(data: dict[str, Any]) -> list[str]:
             f"Note: the load average ({load[0]:g}) is above the number of CPUs: other programs are "
             "competing for them, so the times are noisy (ratios less so, as the cases alternate)."
         )
-    lines.append("ratio = our time / torch's time (median over rounds): below 1.00× ours is faster.")
+    lines.append("ratio = our time / torch's time, the median of the per-round ratios: below 1 ours is faster.")
     return lines
 
 
@@ -256,6 +256,12 @@ def format_text(data: dict[str, Any], width: int = WIDTH) -> str:
             lines.append(row)
         for s in _summary_lines(summary[op], what):
             lines += _fit("  " + s, width)
+    if peak and any(_rate(r) / 1e9 > peak for r in data["results"] if r["work_unit"] == "flop"):
+        lines += [""] + _fit(
+            "Note: some rates are above the measured FMA peak, so the peak was measured while other "
+            "programs were using the CPU; give one measured on a quiet machine with --peak GFLOPS.",
+            width,
+        )
     lines += [""] + _fit(
         "More: --format markdown (every baseline, first calls, goals), --json PATH, --plot PATH.", width
     )

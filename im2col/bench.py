@@ -5,7 +5,7 @@ Run ``im2col bench`` (or ``python -m im2col.bench``); ``--help`` lists the optio
 same extra, is used to report and limit NumPy's BLAS threads. ``--plot`` needs matplotlib
 (``im2col[plot]``).
 
-    im2col bench --quick                        # every op on the ten named shapes, < 1 min
+    im2col bench --quick                        # every op on the ten named shapes, 3 rounds
     im2col bench --set realistic --quick        # 23 layers from published networks
     im2col bench --format markdown --json out.json --plot ratios.png
 
@@ -343,7 +343,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Time im2col/col2im/convolution forward and backward against torch (and NumPy and "
         "the copy/GEMM floors), interleaved over many rounds in one process; print ours ÷ torch.",
     )
-    p.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up call, no memory pass: < 1 min")
+    p.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up call, no memory pass")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per shape (default 30, quick 3)")
     p.add_argument(
         "--set",

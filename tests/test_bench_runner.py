@@ -170,7 +170,7 @@ def text_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "out.json"
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = bench.main(["--quick", "--shapes", "teaching,seq1d", "--rounds", "1", "--no-memory", "--peak", "100",
+        status = bench.main(["--quick", "--shapes", "teaching,seq1d", "--rounds", "1", "--no-memory", "--peak", "10000",
                              "--json", str(path)])  # fmt: skip
     return status, out.getvalue(), err.getvalue(), json.loads(path.read_text())
 
@@ -181,7 +181,7 @@ def test_default_view_fits_100_columns_in_plain_words(text_run):
     assert max(len(line) for line in text.splitlines()) <= bench.WIDTH == 100
     for jargon in ("floor", "÷", "|", "**"):  # no markdown, no internal terms in the default view
         assert jargon not in text
-    assert "ratio = our time / torch's time" in text and "FMA peak: 100 GFLOP/s" in text
+    assert "ratio = our time / torch's time" in text and "FMA peak: 10000 GFLOP/s" in text
 
 
 def test_default_view_has_a_compact_table_and_a_summary_per_op(text_run):
@@ -190,7 +190,7 @@ def test_default_view_has_a_compact_table_and_a_summary_per_op(text_run):
     heads = [i for i, ln in enumerate(lines) if ln.split()[:4] == ["shape", "ours", "torch", "ratio"]]
     assert len(heads) == len(bench.OPS)
     summary = re.compile(
-        r"^  geomean (\d+\.\d+)× over (\d) shapes; best \d+\.\d+× \((\w+)\), worst \d+\.\d+× \((\w+)\)$"
+        r"^  geomean ([\d.e-]+)× over (\d) shapes; best [\d.e-]+× \((\w+)\), worst [\d.e-]+× \((\w+)\)$"
     )
     found = [m for m in map(summary.match, lines) if m]
     assert [int(m[2]) for m in found] == [2, 1, 2, 2]  # col2im: 2-D shapes only
@@ -219,18 +219,25 @@ def test_progress_on_stderr_with_counts_and_time_left(text_run):
 def test_json_has_the_summary_set_and_peak(text_run):
     _, _, _, data = text_run
     assert {"env", "set", "rounds", "peak", "results", "summary", "command", "wall_s"} <= set(data)
-    assert data["set"] == "named" and data["rounds"] == 1 and data["peak"]["gflops"] == 100
+    assert data["set"] == "named" and data["rounds"] == 1 and data["peak"]["gflops"] == 10000
     assert [s["op"] for s in data["summary"]] == bench.OPS
     for s in data["summary"]:
         assert {"geomean", "best", "worst", "shapes", "baseline"} <= set(s)
         if s["op"] in ("conv2d", "backward"):
-            assert s["peak_fraction_ours"] == pytest.approx(s["gflops_ours"] / 100)
+            assert s["peak_fraction_ours"] == pytest.approx(s["gflops_ours"] / 10000)
 
 
 def test_format_text_shortens_long_labels_to_the_width(text_run):
     _, _, _, data = text_run
     narrow = bench.format_text(data, width=70)
     assert max(len(line) for line in narrow.splitlines()) <= 70 and "…" in narrow
+
+
+def test_rates_above_the_peak_are_flagged(text_run):
+    _, text, _, data = text_run
+    assert "above the measured FMA peak" not in text  # 10 TFLOP/s: beyond any 2-core machine
+    low = dict(data, peak={"gflops": 1e-9, "threads": 2}, summary=None)
+    assert "Note: some rates are above the measured FMA peak" in bench.format_text(low)
 
 
 def test_progress_counts_and_estimates():
