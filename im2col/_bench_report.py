@@ -54,6 +54,16 @@ REALISTIC_TITLES = {
 }
 
 
+PLOT_TITLES = {
+    "im2col": "im2col vs torch unfold",
+    "col2im": "col2im vs torch fold",
+    "conv2d": "convolution forward vs torch",
+    "backward": "convolution backward (grad input + grad weight) vs torch autograd",
+    "forward": "convolution forward vs torch",
+    "train": "forward + backward with autograd: im2col.nn vs torch",
+}
+
+
 def geomean(values: list[float]) -> float:
     """The geometric mean: the typical ratio, where 2× slower and 2× faster cancel out."""
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
@@ -382,27 +392,32 @@ def plot_ratios(data: dict[str, Any], path: str) -> None:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     summary = {s["op"]: s for s in (data.get("summary") or summaries(data))}
     by_op: dict[str, list[dict[str, Any]]] = {}
     for r in data["results"]:
         by_op.setdefault(r["op"], []).append(r)
     n = max(len(rs) for rs in by_op.values())
-    fig = Figure(figsize=(max(6.0, 0.42 * n + 2), 2.6 * len(by_op) + 0.6), layout="constrained")
+    fig = Figure(figsize=(max(8.0, 0.42 * n + 2), 2.6 * len(by_op) + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(by_op), 1, squeeze=False)[:, 0]
     for ax, (op, rs) in zip(axes, by_op.items()):
         ratios = [r["ratio_ours_over"][r["baseline"]] for r in rs]
         names = [r["shape"] for r in rs]
         colors = ["tab:green" if v < 1 else "tab:red" for v in ratios]
-        ax.bar(range(len(rs)), ratios, color=colors, bottom=0)
+        # Bars start at parity (1×) and go down when ours is faster, up when slower.
+        ax.bar(range(len(rs)), [v - 1 for v in ratios], bottom=1.0, color=colors)
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.axhline(1.0, color="black", linewidth=1)
         gm = summary[op]["geomean"]
         ax.axhline(gm, color="tab:blue", linestyle="--", linewidth=1, label=f"geomean {gm:.2f}×")
         ax.set_xticks(range(len(rs)), names, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("ours ÷ torch")
-        title = (REALISTIC_TITLES if data.get("set") == "realistic" else PLAIN_TITLES).get(op, op)
+        title = PLOT_TITLES.get(op, op) + (" (realistic layers)" if data.get("set") == "realistic" else "")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=8, loc="upper left")
         lo, hi = min(ratios + [1.0]), max(ratios + [1.0])

@@ -357,7 +357,8 @@ def _parser() -> argparse.ArgumentParser:
         "--shapes",
         type=_names,
         default=None,
-        help=f"comma-separated (default: all of the set); named: {','.join(SHAPES)}",
+        help=f"comma-separated (default: all of the set); named: {', '.join(SHAPES)}; realistic: the "
+        "layers of im2col/_layers.py (cifar_res16, r50_3x3_s2, mbv2_dw, ...)",
     )
     p.add_argument("--ops", type=_names, default=None, help="comma-separated (default: all of the set)")
     p.add_argument(
