@@ -8,8 +8,9 @@ Two sets of shapes:
   hardware floor (a plain copy of the same bytes, or the GEMM alone) beside ours.
 * ``realistic`` (:data:`im2col._layers.REALISTIC`): 23 layers from published architectures (CIFAR
   ResNet, ResNet-50, MobileNetV2, ResNeXt, DeepLab, Inception, 1-D, 3-D, DCGAN). Ops: forward
-  (ours against ``torch.nn.functional``) and backward (grad input + grad weight, through
-  ``torch.autograd.grad`` on both sides: ours through :mod:`im2col.nn`'s registered operators).
+  (ours against ``torch.nn.functional``), backward (grad input + grad weight, through
+  ``torch.autograd.grad`` on both sides: ours through :mod:`im2col.nn`'s registered operators) and
+  train (that forward and backward together, on tensors that require grad).
 
 A :class:`Cases` holds every implementation of one op on one shape as zero-argument callables, on
 the same float32 inputs, and says which of them :func:`check` compares with torch's result.

@@ -245,7 +245,7 @@ class Progress:
         self.done_real += time.perf_counter() - self.task_t0
 
     def close(self) -> None:
-        self._draw(f"timed {len(self.tasks)} cases in {time.perf_counter() - self.t0:.1f} s", final=True)
+        self._draw(f"done in {time.perf_counter() - self.t0:.1f} s ({len(self.tasks)} op and shape pairs)", final=True)
 
 
 #: How many cases each op times (ours, torch, and NumPy and floors on the named shapes).

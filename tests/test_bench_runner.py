@@ -213,7 +213,7 @@ def test_progress_on_stderr_with_counts_and_time_left(text_run):
     steps = [ln for ln in lines if ln.startswith("[")]
     n = len(data["results"])
     assert len(steps) == n and steps[0].startswith(f"[1/{n}] im2col on teaching: ") and "left" in steps[0]
-    assert lines[-1].startswith(f"timed {n} cases in ")
+    assert lines[-1].startswith("done in ") and lines[-1].endswith(f" s ({n} op and shape pairs)")
 
 
 def test_json_has_the_summary_set_and_peak(text_run):
@@ -251,7 +251,9 @@ def test_progress_counts_and_estimates():
     p.close()
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[1/2] a: 0 s so far, about 4 s left")
-    assert lines[1].startswith("[2/2] b: ") and lines[1].endswith("left") and lines[2].startswith("timed 2 cases")
+    assert (
+        lines[1].startswith("[2/2] b: ") and lines[1].endswith("left") and lines[2].endswith("(2 op and shape pairs)")
+    )
 
 
 def test_plot_writes_a_png(tmp_path):
