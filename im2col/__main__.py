@@ -1,4 +1,4 @@
-"""The ``im2col`` command (also ``python -m im2col``): the seed walkthrough, explanations, benches.
+"""The ``im2col`` command (also ``python -m im2col``): the blog post's walkthrough, explanations, benches.
 
 ``im2col demo``
     The blog post's example: a batch of 64 digits of 28×28, the four edge kernels, columns
@@ -140,7 +140,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
     )
     sub = p.add_subparsers(dest="command", metavar="{demo,explain,bench}", required=True)
 
-    d = sub.add_parser("demo", help="the seed walkthrough: 64 digits, four edge kernels, one GEMM")
+    d = sub.add_parser("demo", help="the blog post's walkthrough: 64 digits, four edge kernels, one GEMM")
     d.add_argument(
         "--save",
         metavar="DIR",
@@ -166,7 +166,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
     e = sub.add_parser(
         "explain",
         help="take one convolution apart",
-        description="Explain one convolution: output size, unrolled matrix, GEMM, cost, dual view. "
+        description="Explain one convolution: output size, unrolled matrix, GEMM, cost, sparse-matrix view. "
         "The input holds 1, 2, 3, … so each cell can be traced (0 is padding).",
     )
     source = e.add_mutually_exclusive_group(required=True)
@@ -186,7 +186,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
     e.add_argument(
         "--kernel", type=_kernel, metavar="K",
         help="kernel size (3 or 3x2), a named kernel (top_edge, sobel_x, …) "
-        "or 'edges' (the seed's four); default 'edges' with --kernels",
+        "or 'edges' (the blog post's four); default 'edges' with --kernels",
     )  # fmt: skip
     e.add_argument(
         "--kernels", type=_count("a number of kernels"), metavar="K",
@@ -207,7 +207,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
         "--highlight", type=_position, metavar="OH,OW", help="output whose receptive field to trace"
     )
     e.add_argument(
-        "--matrix", action="store_true", help="also print the dual view's sparse matrix C"
+        "--matrix", action="store_true", help="also print the sparse-matrix view's sparse matrix C"
     )
     e.add_argument("--width", type=int, default=100, help="text width (default 100)")
     e.add_argument(
@@ -310,7 +310,7 @@ def _save_pictures(
         "padding.png": plots.plot_padded_input(),
         "kernels.png": plots.plot_kernels(),
         "feature_maps.png": plots.plot_feature_maps(xb[0, 0], w, names),
-        # from output row OH // 3 on (row 8 of the seed's 26), where a digit's strokes are
+        # from output row OH // 3 on (row 8 of the blog post's 26), where a digit's strokes are
         "unrolled.png": plots.plot_unrolled(e, start=(e.OH // 3) * e.OW, max_columns=104),
         "sliding_window.png": plots.plot_sliding_window(padding=1, positions=[0, 7, 24]),
     }
@@ -376,7 +376,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code "
             f"(im2col.data.digit_batch(seed={args.seed}))"
         )
-        print(f"xb.shape = {xb.shape}   # the seed's torch.Size([64, 1, 28, 28])")
+        print(f"xb.shape = {xb.shape}   # the blog post's torch.Size([64, 1, 28, 28])")
     else:
         print(f"xb: {what}")
         print(f"xb.shape = {xb.shape}")

@@ -2,7 +2,7 @@
 
 Two sets of shapes:
 
-* ``named`` (:data:`SHAPES`): ten shapes chosen to show one effect each (the seed example, the
+* ``named`` (:data:`SHAPES`): ten shapes chosen to show one effect each (the blog post's example, the
   per-call overhead of a 5×5 image, ResNet and VGG layers, 1×1, batch 1, a 1-D and a 3-D layer).
   Ops: im2col, col2im, conv (forward) and backward, each with torch's counterpart, NumPy's and a
   hardware floor (a plain copy of the same bytes, or the GEMM alone) beside ours.
@@ -139,7 +139,7 @@ class Shape:
 SHAPES: dict[str, Shape] = {
     s.name: s
     for s in [
-        Shape("seed", 64, 1, 28, 28, 4, 3, 3, note="the seed example"),
+        Shape("seed", 64, 1, 28, 28, 4, 3, 3, note="the blog post's example"),
         Shape("teaching", 1, 1, 5, 5, 1, 3, 3, pad=2, note="per-call overhead"),
         Shape("stem", 8, 3, 224, 224, 64, 7, 7, stride=2, pad=3, note="ResNet-50 stem"),
         Shape("res56", 8, 64, 56, 56, 64, 3, 3, pad=1, note="ResNet 3×3"),

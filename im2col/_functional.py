@@ -655,7 +655,7 @@ def output_size(
 
     Examples
     --------
-    The seed's 28×28 digit and a 3×3 kernel give 26×26; full padding on a 5×5 input gives 7×7:
+    The blog post's 28×28 digit and a 3×3 kernel give 26×26; full padding on a 5×5 input gives 7×7:
 
     >>> import im2col
     >>> im2col.output_size(28, 3)
@@ -733,7 +733,7 @@ def im2col(
 
     Notes
     -----
-    The column matrix holds every input pixel about ``kh·kw / (sh·sw)`` times. For the seed's batch
+    The column matrix holds every input pixel about ``kh·kw / (sh·sw)`` times. For the blog post's batch
     of 64 digits of 28×28 and a 3×3 kernel that is (64, 9, 676): 389,376 float32 values, 1.5 MiB,
     from 196 KiB of input. For an 8×64×56×56 float32 batch and a 3×3 kernel with padding 1 it is
     8·576·3136 values, 55 MiB.
@@ -748,7 +748,7 @@ def im2col(
     >>> cols[0, :, 0]          # the first 3×3 window, read row by row
     array([ 0.,  1.,  2.,  4.,  5.,  6.,  8.,  9., 10.], dtype=float32)
 
-    The seed's batch: 64 one-channel 28×28 images give 676 columns of 9 values each.
+    The blog post's batch: 64 one-channel 28×28 images give 676 columns of 9 values each.
 
     >>> im2col.im2col(np.zeros((64, 1, 28, 28), np.float32), 3).shape
     (64, 9, 676)
@@ -949,7 +949,7 @@ def conv2d(
     -----
     For each group the weights flatten to a ``(K/groups) × (C/groups·kh·kw)`` matrix W and the columns
     of the whole batch lie side by side in a ``(C/groups·kh·kw) × (N·L)`` matrix, so the convolution
-    is one GEMM: for the seed's example ``(4 × 9) @ (9 × 43264) → (4 × 43264)``, rearranged to
+    is one GEMM: for the blog post's example ``(4 × 9) @ (9 × 43264) → (4 × 43264)``, rearranged to
     ``(64, 4, 26, 26)``.
 
     The fast path computes exactly that product by blocks of columns: each OpenMP thread unrolls a
@@ -964,7 +964,7 @@ def conv2d(
 
     Examples
     --------
-    The seed's example: four 3×3 edge kernels over a batch of 64 digits of 28×28.
+    The blog post's example: four 3×3 edge kernels over a batch of 64 digits of 28×28.
 
     >>> import numpy as np, im2col
     >>> top_edge = np.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], np.float32)

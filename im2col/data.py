@@ -3,7 +3,7 @@
 Nothing is downloaded and no data file ships with the package. The digit is a pen stroke — two
 bowls of a "3", slanted a little as handwriting is — rendered with a soft-edged round pen onto a
 28×28 grid, white on black with values in [0, 1] like MNIST seen through fastai's ``PILImageBW``.
-:func:`digit_batch` makes the seed's ``(64, 1, 28, 28)`` batch: the same 3 written 64 times with
+:func:`digit_batch` makes the blog post's ``(64, 1, 28, 28)`` batch: the same 3 written 64 times with
 small seeded random changes (shift, slant, size, stroke width, bowl shapes), so it is the same for
 everyone on every run.
 
@@ -128,7 +128,7 @@ def digit_three(size: int = 28) -> np.ndarray:
 
 
 def digit_batch(n: int = 64, seed: int = 0, size: int = 28) -> np.ndarray:
-    """The seed's batch: ``n`` handwritten-looking 3s, each a little different.
+    """The blog post's batch: ``n`` handwritten-looking 3s, each a little different.
 
     Each image redraws the "3" of :func:`digit_three` with seeded random changes: a shift of up to
     2 pixels, slant, rotation of up to 8°, size ±10 %, stroke width, and where each bowl starts and
@@ -137,7 +137,7 @@ def digit_batch(n: int = 64, seed: int = 0, size: int = 28) -> np.ndarray:
     Parameters
     ----------
     n : int, default 64
-        Number of images (the seed's fastai batch size is 64).
+        Number of images (the blog post's fastai batch size is 64).
     seed : int, default 0
         Seed of :func:`numpy.random.default_rng`.
     size : int, default 28
@@ -145,7 +145,7 @@ def digit_batch(n: int = 64, seed: int = 0, size: int = 28) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n, 1, size, size), float32
-        Values in [0, 1]; the layout (N, C, H, W) with one channel, as the seed's ``xb``.
+        Values in [0, 1]; the layout (N, C, H, W) with one channel, as the blog post's ``xb``.
 
     Examples
     --------

@@ -10,8 +10,8 @@ and keeps it in an :class:`Explanation`:
    pixel it copies or to padding (:meth:`Explanation.source`, :meth:`Explanation.receptive_field`);
 3. the weight matrix and the GEMM with its shapes, one output worked out as a dot product, and what
    flipping the kernel (a true convolution, not deep learning's cross-correlation) would give;
-4. the output map, the cost (bytes of the column matrix against the input, FLOPs) and the dual
-   view: one sparse matrix ``C`` that copies the *weights* where im2col copies the *input*.
+4. the output map, the cost (bytes of the column matrix against the input, FLOPs) and the
+   sparse-matrix view: one sparse matrix ``C`` that copies the *weights* where im2col copies the *input*.
 
 1-D ``(N, C, L)`` and 3-D ``(N, C, D, H, W)`` inputs work the same way, and ``transposed=True``
 explains the transposed convolution as ``Wᵀ·x`` then col2im. :meth:`Explanation.backward` explains
@@ -35,7 +35,7 @@ __all__ = ["explain", "Explanation", "Backward", "Source", "Source1d", "Source3d
 
 _FN = "explain"
 PAD_MARK = "·"
-#: The dense dual matrix C is refused beyond this many bytes (it is mostly zeros).
+#: The dense sparse matrix C is refused beyond this many bytes (it is mostly zeros).
 CONV_MATRIX_MAX_BYTES = 256 * 2**20
 _AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _TAPS = {1: ("i",), 2: ("i", "j"), 3: ("a", "i", "j")}
@@ -831,7 +831,7 @@ class Explanation:
             f" = {self.flops:,}",
         ]
 
-    # --- the dual view: one sparse matrix C -----------------------------------------------------
+    # --- the sparse-matrix view: one sparse matrix C -----------------------------------------------------
 
     @property
     def conv_matrix_shape(self) -> tuple[int, int]:
@@ -1097,7 +1097,7 @@ class Explanation:
         nnz = self.conv_matrix_nnz
         lines += [
             "",
-            f"7. Dual view: one sparse matrix C, K·L × C·{'·'.join(_AXES[n][a][0].upper() for a in range(n))}"
+            f"7. Sparse-matrix view: one sparse matrix C, K·L × C·{'·'.join(_AXES[n][a][0].upper() for a in range(n))}"
             f" = {self.K}·{self.L} × {self.C}·{'·'.join(map(str, self.size))} = {r} × {c}",
             "   conv = C @ x.ravel() per image; transposed conv = Cᵀ @ y.ravel()",
             f"   {nnz:,} of its {r * c:,} entries are weights ({100 * nnz / (r * c):.1f}%), the "
@@ -1200,7 +1200,7 @@ class Explanation:
     ) -> str:
         """HTML for notebooks: the padded input (padding shaded, the receptive field of output
         ``highlight`` outlined), the unrolled matrix (padding shaded, that output's column
-        highlighted), the weight matrix, the GEMM, the cost and the dual view."""
+        highlighted), the weight matrix, the GEMM, the cost and the sparse-matrix view."""
         if self.ndim != 2 or self.transposed:  # the tables below are drawn for 2-D images
             return '<div class="im2col-explanation"><pre>' + html.escape(self.to_text()) + "</pre></div>"
         oh, ow = self.highlight if highlight is None else highlight
@@ -1305,7 +1305,7 @@ class Explanation:
         out.append("<p><b>Cost</b>: " + "<br>".join(esc(s) for s in self.cost_lines()) + "</p>")
         r, c = self.conv_matrix_shape
         out.append(
-            f"<p><b>Dual view</b>: conv = C @ x.ravel() with C of shape {r} × {c} "
+            f"<p><b>Sparse-matrix view</b>: conv = C @ x.ravel() with C of shape {r} × {c} "
             f"({self.conv_matrix_nnz:,} weight entries, the rest zeros); transposed conv = "
             "Cᵀ @ y.ravel(). im2col copies the input, C copies the weights.</p>"
         )
@@ -1411,7 +1411,7 @@ def _parse_weight(
     w = _to_numpy(obj, "weight_or_kernel_size")
     if n == 2 and w.ndim == 2:
         w = w[None, None]
-    elif n == 2 and w.ndim == 3:  # a stack of one-channel kernels, as the seed's (4, 3, 3)
+    elif n == 2 and w.ndim == 3:  # a stack of one-channel kernels, as the blog post's (4, 3, 3)
         w = w[:, None]
     want = ", ".join(_KSIZE[n])
     if w.ndim != n + 2:
@@ -1503,7 +1503,7 @@ def explain(
     output_padding: int | tuple[int, ...] = 0,
     highlight: tuple[int, ...] | None = None,
 ) -> Explanation:
-    """Take one convolution apart: output size, unrolled matrix, GEMM, output, cost, dual view.
+    """Take one convolution apart: output size, unrolled matrix, GEMM, output, cost, sparse-matrix view.
 
     Parameters
     ----------
@@ -1547,7 +1547,7 @@ def explain(
 
     Examples
     --------
-    The seed's "full padding" example: a 5×5 input, a 3×3 kernel and padding 2 give 7×7.
+    The blog post's "full padding" example: a 5×5 input, a 3×3 kernel and padding 2 give 7×7.
 
     >>> import im2col
     >>> e = im2col.explain((1, 1, 5, 5), 3, padding=2)
@@ -1562,7 +1562,7 @@ def explain(
     >>> im2col.explain((1, 1, 5, 5), 3, padding="full").padding
     ((2, 2), (2, 2))
 
-    The seed's batch: 64 digits, the four edge kernels.
+    The blog post's batch: 64 digits, the four edge kernels.
 
     >>> from im2col import data, kernels
     >>> e = im2col.explain(data.digit_batch(), kernels.edge_kernels())

@@ -1,13 +1,13 @@
 """Named 3×3 kernels: the blog post's four edge detectors and a few classics.
 
-The seed (fastai's book, chapter 13) builds a top-edge kernel, a left-edge kernel and two diagonal
-ones, and stacks them into a ``(4, 1, 3, 3)`` weight — four output channels, one input channel —
+The blog post (following fastai's book, chapter 13) builds a top-edge kernel, a left-edge kernel
+and two diagonal ones, and stacks them into a ``(4, 1, 3, 3)`` weight — four output channels, one input channel —
 to filter a batch of digits. They are here as float32 NumPy arrays, together with Sobel, blur,
 sharpen and identity for comparison:
 
 ==============  ====================================================================
 ``top_edge``    dark above, bright below: the top edge of a stroke
-``left_edge``   dark on the left, bright in the middle column (the seed's listing is cut after
+``left_edge``   dark on the left, bright in the middle column (the blog post's listing is cut after
                 its first row; this is the full kernel from fastai's book)
 ``diag1_edge``  a diagonal edge running from bottom-left to top-right
 ``diag2_edge``  a diagonal edge running from top-left to bottom-right
@@ -89,12 +89,12 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_KERNELS])
 
 
-#: The order of the seed's ``torch.stack([left_edge, top_edge, diag1_edge, diag2_edge])``.
+#: The order of the blog post's ``torch.stack([left_edge, top_edge, diag1_edge, diag2_edge])``.
 EDGE_NAMES: tuple[str, ...] = ("left_edge", "top_edge", "diag1_edge", "diag2_edge")
 
 
 def edge_kernels() -> np.ndarray:
-    """The seed's four edge kernels stacked as a convolution weight.
+    """The blog post's four edge kernels stacked as a convolution weight.
 
     Returns
     -------

@@ -10,7 +10,7 @@ functions are safe in scripts, servers, tests and notebooks alike. Save with
 Examples
 --------
 >>> from im2col import plots
->>> fig = plots.plot_kernels()                 # the seed's four edge kernels
+>>> fig = plots.plot_kernels()                 # the blog post's four edge kernels
 >>> [ax.get_title() for ax in fig.axes[:4]]
 ['left_edge', 'top_edge', 'diag1_edge', 'diag2_edge']
 """
@@ -146,7 +146,7 @@ def plot_padded_input(
     Parameters
     ----------
     image : array (H, W), optional
-        Default: the seed's 5×5 example filled with 1, 2, …, 25.
+        Default: the blog post's 5×5 example filled with 1, 2, …, 25.
     padding : int or (int, int), default 2
         Zero padding per side (height, width). Padding cells are light blue and read 0.
     kernel_size : int or None, default 3
@@ -326,7 +326,7 @@ def plot_unrolled(
 def plot_feature_maps(
     image: Any = None, weight: Any = None, names: Sequence[str] | None = None
 ) -> Figure:
-    """An image and what each kernel makes of it: the seed's four edge maps of the digit by default.
+    """An image and what each kernel makes of it: the blog post's four edge maps of the digit by default.
 
     The maps are computed by :func:`im2col.conv2d` (no padding, stride 1), so a 28×28 digit gives
     26×26 maps. Red is a positive response, blue negative.

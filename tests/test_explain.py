@@ -1,4 +1,4 @@
-"""explain(), kernels and data: hand-computed teaching cases, the dual view, text and HTML."""
+"""explain(), kernels and data: hand-computed teaching cases, the sparse-matrix view, text and HTML."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def full_padding() -> Explanation:
     return im2col.explain((1, 1, 5, 5), 3, padding=2)
 
 
-# --- the seed's hand-computed cases ---------------------------------------------------------------
+# --- the blog post's hand-computed cases ---------------------------------------------------------------
 
 
 def test_full_padding_5x5_gives_7x7():
@@ -151,7 +151,7 @@ def test_columns_match_reference_and_output_matches_conv2d(cfg, rng):
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=range(len(CONFIGS)))
-def test_dual_view_equals_im2col_view(cfg, rng):
+def test_sparse_matrix_view_equals_im2col_view(cfg, rng):
     x, w, kw, e = _make(cfg, rng)
     C = e.conv_matrix()
     assert C.shape == e.conv_matrix_shape == (e.K * e.L, e.C * e.H * e.W)
@@ -166,7 +166,7 @@ def test_dual_view_equals_im2col_view(cfg, rng):
         assert_close(C.T @ gy[n].ravel(), gx[n].ravel())
 
 
-def test_dual_view_transposed_conv_matches_conv_transpose2d(rng):
+def test_sparse_matrix_view_transposed_conv_matches_conv_transpose2d(rng):
     e = im2col.explain(
         rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1
     )
@@ -176,7 +176,7 @@ def test_dual_view_transposed_conv_matches_conv_transpose2d(rng):
     assert_close(e.conv_matrix().T @ y.ravel(), ct.ravel())
 
 
-def test_dual_view_example_matrix():
+def test_sparse_matrix_view_example_matrix():
     e = im2col.explain((1, 1, 3, 3), 2)
     np.testing.assert_array_equal(
         e.conv_matrix(),
@@ -311,7 +311,7 @@ def test_repr_html_is_the_explorer_isolated_in_an_iframe(monkeypatch):
 
     for e in (
         im2col.explain((1, 1, 5, 5), 3, padding=2, highlight=(0, 0)),
-        im2col.explain(data.digit_batch(), kernels.edge_kernels()),  # the seed's: what the notebook shows
+        im2col.explain(data.digit_batch(), kernels.edge_kernels()),  # the blog post's: what the notebook shows
         im2col.explain((1, 2, 6, 7), (3, 2), stride=2, padding="full", groups=2),
     ):
         shown = e._repr_html_()

@@ -7,7 +7,7 @@ from conftest import assert_close
 
 import im2col
 
-# The seed's kernels, in the seed's order (left, top, diag1, diag2).
+# The blog post's kernels, in the blog post's order (left, top, diag1, diag2).
 TOP = [[-1, -1, -1], [0, 0, 0], [1, 1, 1]]
 LEFT = [[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]]
 DIAG1 = [[0, -1, 1], [-1, 1, 0], [1, 0, 0]]
