@@ -21,6 +21,10 @@ cdef extern from "engine/conv.h":
     int engine_conv2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
     int engine_conv2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
 
+cdef extern from "engine/depthwise.h":
+    int engine_depthwise2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
+
 ISA_NAMES = {"portable": ENGINE_PORTABLE, "avx2": ENGINE_AVX2, "avx512": ENGINE_AVX512}
 
 
@@ -67,3 +71,23 @@ def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y
             rc = engine_conv2d_f64(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
     if rc != 0:
         raise MemoryError("im2col engine: could not allocate the packed weights or column blocks")
+
+
+def depthwise2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y, tuple geom,
+                int isa, int n_threads):
+    """y = depthwise conv2d(x, w) + bias (groups == C, K = m·C) for C-contiguous NCHW x, w, y
+    (flattened); ``geom`` as for :func:`conv2d`; bias of length 0 means none."""
+    cdef engine_geom g
+    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
+     g.groups) = geom
+    if g.groups != g.C or g.C < 1 or g.K % g.C:
+        raise ValueError(f"depthwise2d: groups must equal C and divide K, got {geom}")
+    cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = engine_depthwise2d_f32(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
+        else:
+            rc = engine_depthwise2d_f64(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
+    if rc != 0:
+        raise MemoryError("im2col engine: could not allocate the depthwise band buffers")

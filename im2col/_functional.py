@@ -258,8 +258,9 @@ def _conv_forward(
     out4 = _empty_image((N, K, g.OH, g.OW), x.dtype, out_cl)
     if N == 0:
         return out4
-    if _engine.takes(x, w, g, groups, out_cl):
-        return _engine.conv2d_forward(x, w, b, g, groups, threads_for_flops(2 * N * K * Rg * L))
+    engine_route = _engine.route(x, w, g, groups, out_cl)
+    if engine_route is not None:
+        return _engine.forward(engine_route, x, w, b, g, groups, threads_for_flops(2 * N * K * Rg * L))
     blas = native_blas(x, w, out4)
     if blas is not None:
         rows = _tile_rows(g, x.dtype.itemsize)

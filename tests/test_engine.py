@@ -77,10 +77,10 @@ def _inputs(case, dtype, bias=True):
 
 @pytest.fixture
 def engine_on(monkeypatch):
-    monkeypatch.setattr(_engine, "ENABLED", True)
-    old = _engine.ISA
+    old, old_mode = _engine.ISA, _engine.set_mode("engine")
     yield
     _engine.set_ukernel(old)
+    _engine.set_mode(old_mode)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -140,7 +140,7 @@ def test_engine_skips_what_it_does_not_compute(engine_on):
 
 @pytest.mark.parametrize(
     ("var", "value", "match"),
-    [("IM2COL_ENGINE", "fast", "IM2COL_ENGINE must be 'engine' or 'blas', got 'fast'"),
+    [("IM2COL_ENGINE", "fast", "IM2COL_ENGINE must be 'auto', 'engine' or 'blas', got 'fast'"),
      ("IM2COL_UKERNEL", "sse", "IM2COL_UKERNEL must be one of 'portable', 'avx2', 'avx512', got 'sse'")],
 )  # fmt: skip
 def test_switches_refuse_unknown_values(monkeypatch, var, value, match):
