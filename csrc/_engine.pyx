@@ -55,7 +55,7 @@ def ukernel(int isa, int64_t k, floating[::1] A, floating[::1] B, floating[::1] 
         engine_ukernel_f64(isa).f64(k, &A[0], &B[0], &C[0], ldc, m, n, bp, accumulate)
 
 
-def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y, tuple geom,
+def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y, tuple geom,
            int isa, int n_threads):
     """y = conv2d(x, w) + bias for C-contiguous NCHW x, w, y (flattened); ``geom`` is
     (N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups); bias of length 0 means none."""
@@ -73,8 +73,8 @@ def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y
         raise MemoryError("im2col engine: could not allocate the packed weights or column blocks")
 
 
-def depthwise2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y, tuple geom,
-                int isa, int n_threads):
+def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y,
+                tuple geom, int isa, int n_threads):
     """y = depthwise conv2d(x, w) + bias (groups == C, K = m·C) for C-contiguous NCHW x, w, y
     (flattened); ``geom`` as for :func:`conv2d`; bias of length 0 means none."""
     cdef engine_geom g
