@@ -152,3 +152,131 @@ def test_switches_refuse_unknown_values(monkeypatch, var, value, match):
 def test_set_ukernel_refuses_unknown_isa():
     with pytest.raises(ValueError, match="isa must be one of 'portable', 'avx2', 'avx512', got 'neon'"):
         _engine.set_ukernel("neon")
+
+
+# ---- the direct depthwise kernel (csrc/engine/depthwise.c): groups == C, K = m·C ----
+
+DW_CASES = [  # (N, C, H, W, m, kh, kw, stride, padding, dilation)
+    (2, 5, 9, 11, 1, 3, 3, 1, 1, 1),
+    (3, 6, 14, 14, 1, 3, 3, 2, 1, 1),  # MobileNetV2's stride-2 block, small
+    (1, 4, 7, 30, 1, 5, 5, 1, 2, 2),  # dilated
+    (2, 3, 7, 7, 1, 7, 7, 1, 3, 1),  # ConvNeXt's 7×7 on its last stage's 7×7 grid
+    (1, 2, 5, 5, 3, 7, 7, 1, 4, 1),  # channel multiplier 3, padding wider than the image
+    (2, 3, 20, 17, 2, 1, 1, 3, 0, 1),  # 1×1, stride 3, multiplier 2
+    (1, 2, 13, 40, 1, 3, 5, (2, 3), (1, 0), (1, 2)),  # everything non-square, width-stride 3
+    (1, 3, 1, 33, 1, 1, 5, 1, (0, 2), 1),  # one row (conv1d-like)
+    (1, 2, 300, 301, 1, 3, 3, 2, 1, 1),  # several bands of output rows per plane
+    (1, 2, 150, 97, 1, 5, 5, 1, ((2, 1), (0, 3)), 1),  # per-side padding, several bands
+]
+
+
+def _dw_inputs(case, dtype, bias=True, seed=0):
+    N, C, H, W, m, kh, kw, *_ = case
+    rng = np.random.default_rng(seed + sum(case[:7]))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((m * C, 1, kh, kw)).astype(dtype)
+    return x, w, rng.standard_normal(m * C).astype(dtype) if bias else None
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def _dw_reference(x, w, b, case):
+    stride, padding, dilation = case[7:]
+    pads = padding if isinstance(padding, tuple) and isinstance(padding[0], tuple) else tuple((p, p) for p in _pair(padding))
+    return im2col.reference.conv2d(x, w, b, _pair(stride), pads, _pair(dilation), x.shape[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", DW_CASES, ids=str)
+def test_depthwise_matches_torch_and_reference(engine_on, monkeypatch, case, isa, dtype):
+    monkeypatch.setenv("IM2COL_UKERNEL", isa)  # the portable kernels are routed only when asked for
+    _engine.set_ukernel(isa)
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    for bias in (True, False):
+        x, w, b = _dw_inputs(case, dtype, bias)
+        g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+        assert _engine.route(x, w, g, C, False) == "depthwise"
+        got = im2col.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=C)
+        tol = RTOL[dtype] * 10
+        np.testing.assert_allclose(got, _dw_reference(x, w, b, case), rtol=tol, atol=tol)
+        if not isinstance(padding[0] if isinstance(padding, tuple) else padding, tuple):
+            np.testing.assert_allclose(got, _torch_conv(x, w, b, (*case[7:], C)), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("case", DW_CASES[:5] + DW_CASES[6:9], ids=str)
+def test_depthwise_bits_same_for_every_isa_and_thread_count(engine_on, case):
+    # one fused multiply-add per tap, taps in the same order from the bias, in every kernel
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    x, w, b = _dw_inputs((max(N, 4), *case[1:]), np.float32)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+    results = []
+    for isa in ISAS:
+        _engine.set_ukernel(isa)
+        for n in (1, 2):
+            results.append(_engine.depthwise2d_forward(x, w, b, g, n))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def test_depthwise_through_conv2d_same_bits_with_1_and_2_threads():
+    # the default mode (auto) routes depthwise layers to the engine
+    x, w, b = _dw_inputs((8, 32, 28, 28, 1, 3, 3, 1, 1, 1), np.float32)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, 32)
+    outs = []
+    for n in (1, 2):
+        im2col.set_num_threads(n)
+        try:
+            outs.append(im2col.conv2d(x, w, b, padding=1, groups=32))
+        finally:
+            im2col.set_num_threads(None)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    if _engine.MODE != "blas" and _engine.route(x, w, g, 32, False):
+        np.testing.assert_array_equal(outs[0], _engine.depthwise2d_forward(x, w, b, g, 2))
+
+
+def test_depthwise_routing_by_mode(monkeypatch):
+    monkeypatch.delenv("IM2COL_UKERNEL", raising=False)
+    old_isa, old_mode = _engine.set_ukernel(_engine_kernels.best_isa()), _engine.MODE
+    try:
+        x, w, _ = _dw_inputs((2, 8, 10, 10, 1, 3, 3, 1, 1, 1), np.float32)
+        x5, w5, _ = _dw_inputs((2, 8, 10, 10, 5, 3, 3, 1, 1, 1), np.float32)  # multiplier 5
+        x1, w1, _ = _dw_inputs((2, 1, 10, 10, 2, 3, 3, 1, 1, 1), np.float32)  # one channel: not depthwise
+        geo = lambda x, w, groups: im2col._functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, groups)  # noqa: E731
+        g, g5, g1 = geo(x, w, 8), geo(x5, w5, 8), geo(x1, w1, 1)
+        vector = _engine.ISA != "portable"
+        _engine.set_mode("auto")
+        assert _engine.route(x, w, g, 8, False) == ("depthwise" if vector else None)
+        assert _engine.route(x5, w5, g5, 8, False) is None
+        assert _engine.route(x1, w1, g1, 1, False) is None
+        assert _engine.route(x, w, g, 8, True) is None  # channels-last output
+        assert _engine.route(np.asfortranarray(x), w, g, 8, False) is None
+        _engine.set_mode("engine")
+        assert _engine.route(x5, w5, g5, 8, False) == ("depthwise" if vector else None)
+        _engine.set_mode("blas")
+        assert _engine.route(x, w, g, 8, False) is None
+    finally:
+        _engine.set_ukernel(old_isa)
+        _engine.set_mode(old_mode)
+
+
+def test_depthwise_strided_empty_and_read_only_inputs(engine_on):
+    x, w, b = _dw_inputs((3, 6, 16, 18, 1, 3, 3, 1, 1, 1), np.float64)
+    xs = x[:, :, ::2, ::-1]  # strided: the validation's copy or the BLAS route, the same values
+    want = _torch_conv(np.ascontiguousarray(xs), w, b, (1, 1, 1, 6))
+    np.testing.assert_allclose(im2col.conv2d(xs, w, b, padding=1, groups=6), want, rtol=1e-12, atol=1e-12)
+    want = _torch_conv(x, w, b, (1, 1, 1, 6))
+    x.flags.writeable = w.flags.writeable = b.flags.writeable = False
+    np.testing.assert_allclose(im2col.conv2d(x, w, b, padding=1, groups=6), want, rtol=1e-12, atol=1e-12)
+    empty = im2col.conv2d(x[:0], w, b, padding=1, groups=6)
+    assert empty.shape == (0, 6, 16, 18) and empty.dtype == np.float64
+
+
+def test_depthwise_kernel_refuses_a_geometry_that_is_not_depthwise():
+    x, w, _ = _dw_inputs((1, 4, 5, 5, 1, 3, 3, 1, 1, 1), np.float32)
+    y = np.empty(4 * 3 * 3, np.float32)
+    with pytest.raises(ValueError, match="groups must equal C and divide K"):
+        _engine_kernels.depthwise2d(x.ravel(), w.ravel(), np.empty(0, np.float32), y,
+                                    (1, 4, 5, 5, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 3, 2), 0, 1)  # fmt: skip
