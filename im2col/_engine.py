@@ -35,7 +35,7 @@ from . import _engine_kernels
 from ._validation import Geometry
 
 __all__ = ["MODE", "ISA", "set_mode", "set_ukernel", "route", "takes", "forward", "conv2d_forward",
-           "depthwise2d_forward"]  # fmt: skip
+           "depthwise2d_forward", "depthwise2d_backward"]  # fmt: skip
 
 MODES = ("auto", "engine", "blas")
 
@@ -160,3 +160,38 @@ def depthwise2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: G
         _engine_kernels.ISA_NAMES[ISA], n_threads,
     )  # fmt: skip
     return out
+
+
+def depthwise2d_backward(gy: np.ndarray, x: np.ndarray, w: np.ndarray, g: Geometry, n_threads: int,
+                         want_gx: bool = True, want_gw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    """grad_input (N, C, H, W) and grad_weight (m·C, 1, kh, kw) of the depthwise route's convolution.
+
+    ``gy`` (N, m·C, OH, OW), ``x`` and ``w`` C-contiguous; a gradient not wanted comes back None.
+    grad_input is the transposed direct kernel (each output pixel's taps scattered back), grad_weight
+    a per-channel sum over the batch in a fixed order: the same bits for any thread count.
+
+    >>> import numpy as np
+    >>> from im2col import _engine, _functional
+    >>> x, w = np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3))
+    >>> g = _functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, 2)
+    >>> gx, gw = _engine.depthwise2d_backward(np.ones((1, 2, 4, 4)), x, w, g, 1)
+    >>> gx[0, 0]  # how many outputs each input pixel reaches
+    array([[4., 6., 6., 4.],
+           [6., 9., 9., 6.],
+           [6., 9., 9., 6.],
+           [4., 6., 6., 4.]])
+    >>> gw[0, 0]  # how many input pixels each tap sees
+    array([[ 9., 12.,  9.],
+           [12., 16., 12.],
+           [ 9., 12.,  9.]])
+    """
+    K = w.shape[0]
+    gx = np.empty((g.N, g.C, g.H, g.W), x.dtype) if want_gx else None
+    gw = np.empty(w.shape, x.dtype) if want_gw else None
+    empty = np.empty(0, x.dtype)
+    _engine_kernels.depthwise2d_backward(
+        gy.reshape(-1), x.reshape(-1) if want_gw else empty, w.reshape(-1),
+        empty if gx is None else gx.reshape(-1), empty if gw is None else gw.reshape(-1),
+        _geom(g, K, g.C), _engine_kernels.ISA_NAMES[ISA], n_threads,
+    )  # fmt: skip
+    return gx, gw

@@ -31,6 +31,9 @@
 #define DW_ACC 8
 /* Lanes of the portable kernel's blocks (plain arrays a compiler may vectorise). */
 #define DW_PORTABLE_V 8
+/* Partial sums per tap of grad weight, the same number for every instruction set (so the same
+ * bits): lane q sums the pixels ow = q mod 16, then the 16 are added in a fixed tree. */
+#define DW_LANES 16
 
 /* the row kernel: nr output rows (OW apart in y) from P rows rs apart; U vectors per block */
 typedef void (*dw_rows_f32)(const float *P, int64_t rs, const int64_t *off, int64_t taps,
@@ -165,7 +168,7 @@ DW_ISA(avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
         const int U = OW <= V ? 1 : OW <= 2 * V ? 2 : 4;                                          \
         const int64_t R = DW_ACC / U;                                                             \
         /* a row's phases: room for the widest tap shift and a whole last block of U vectors */   \
-        int64_t Wq = (kw - 1) * g->dw / sw + OW + (U * V > DW_PORTABLE_V ? U * V : DW_PORTABLE_V);\
+        int64_t Wq = (kw - 1) * g->dw / sw + OW + (U * V > DW_LANES ? U * V : DW_LANES);            \
         Wq = (Wq + 15) / 16 * 16;                                                                 \
         const int64_t prow = sw * Wq, span = (kh - 1) * g->dh + 1;                                \
         /* output rows per band: its rows, plus R - 1 blocks' extra zero rows, fit the budget */  \
@@ -231,4 +234,232 @@ DW_DRIVER(engine_depthwise2d_f64, double, dw_rows_f64, dw_rows_portable_f64, dw_
 #define CHOOSE_ISA(AVX2, V_AVX2, AVX512, V_AVX512) (void)isa;
 DW_DRIVER(engine_depthwise2d_f32, float, dw_rows_f32, dw_rows_portable_f32, 0, 0, 0, 0)
 DW_DRIVER(engine_depthwise2d_f64, double, dw_rows_f64, dw_rows_portable_f64, 0, 0, 0, 0)
+#endif
+
+/* ================================ backward ================================
+ *
+ * grad input: per (image, input channel) task, gx = 0, then for each of the plane's output
+ * channels, output row oh and tap (i, j): gx[ih][iw] = fma(w[i][j], gy[oh][ow], gx[ih][iw]) over the
+ * valid ow (the transposed direct kernel, a scatter). Each gx value takes its terms in
+ * (output channel, oh, i, j) order in every variant and belongs to one task: the same bits.
+ *
+ * grad weight: per output-channel task, over images, bands of output rows and rows in order, each
+ * tap keeps DW_LANES partial sums (lane q: pixels ow ≡ q mod DW_LANES, the band's input rows in P
+ * as in the forward, pixels past OW multiplied by zero); at the end the lanes are added in a fixed
+ * tree. The same for every instruction set and thread count. */
+
+/* grad weight over one band: partial[t·DW_LANES + q] += Σ_r Σ_ow G[r][ow]·P[off[t] + r·rs + ow] */
+typedef void (*dw_gw_f32)(const float *P, int64_t rs, const int64_t *off, int64_t taps, const float *G,
+                          int64_t OW, int64_t OWp, int64_t nb, float *partial);
+typedef void (*dw_gw_f64)(const double *P, int64_t rs, const int64_t *off, int64_t taps, const double *G,
+                          int64_t OW, int64_t OWp, int64_t nb, double *partial);
+/* y[i] = fma(a, x[i], y[i]) for i < n */
+typedef void (*dw_axpy_f32)(float a, const float *x, float *y, int64_t n);
+typedef void (*dw_axpy_f64)(double a, const double *x, double *y, int64_t n);
+
+#define DW_GW_PORTABLE(NAME, T, FMA)                                                              \
+    static void NAME(const T *P, int64_t rs, const int64_t *off, int64_t taps, const T *G,        \
+                     int64_t OW, int64_t OWp, int64_t nb, T *partial)                             \
+    {                                                                                             \
+        for (int64_t t = 0; t < taps; t++) {                                                      \
+            T *acc = partial + t * DW_LANES;                                                      \
+            for (int64_t r = 0; r < nb; r++) {                                                    \
+                const T *gr = G + r * OWp, *pr = P + off[t] + r * rs;                             \
+                for (int64_t ow0 = 0; ow0 < OWp; ow0 += DW_LANES)                                 \
+                    for (int q = 0; q < DW_LANES; q++) {                                          \
+                        const int64_t o = ow0 + q;                                                \
+                        acc[q] = FMA(gr[o], o < OW ? pr[o] : (T)0, acc[q]);                       \
+                    }                                                                             \
+            }                                                                                     \
+        }                                                                                         \
+    }
+DW_GW_PORTABLE(dw_gw_portable_f32, float, fmaf)
+DW_GW_PORTABLE(dw_gw_portable_f64, double, fma)
+
+#define DW_AXPY_PORTABLE(NAME, T, FMA)                                                            \
+    static void NAME(T a, const T *x, T *y, int64_t n)                                            \
+    {                                                                                             \
+        for (int64_t i = 0; i < n; i++) y[i] = FMA(a, x[i], y[i]);                                \
+    }
+DW_AXPY_PORTABLE(dw_axpy_portable_f32, float, fmaf)
+DW_AXPY_PORTABLE(dw_axpy_portable_f64, double, fma)
+
+#if defined(__x86_64__) || defined(__i386__)
+/* the first n lanes of p (none if n <= 0), zeros in the others; nothing past them is read */
+static inline AVX512_ATTR __m512 ld512_f32(const float *p, int64_t n)
+{
+    return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps((__mmask16)((1u << (n > 0 ? n : 0)) - 1), p);
+}
+static inline AVX512_ATTR __m512d ld512_f64(const double *p, int64_t n)
+{
+    return n >= 8 ? _mm512_loadu_pd(p) : _mm512_maskz_loadu_pd((__mmask8)((1u << (n > 0 ? n : 0)) - 1), p);
+}
+static inline AVX2_ATTR __m256 ld256_f32(const float *p, int64_t n)
+{
+    if (n >= 8) return _mm256_loadu_ps(p);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n > 0 ? n : 0)), lane));
+}
+static inline AVX2_ATTR __m256d ld256_f64(const double *p, int64_t n)
+{
+    if (n >= 4) return _mm256_loadu_pd(p);
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n > 0 ? n : 0), lane));
+}
+
+#define DW_GW_VEC(NAME, ATTR, T, VEC, V, LOADU, LOADN, FMADD, STOREU)                             \
+    static ATTR void NAME(const T *P, int64_t rs, const int64_t *off, int64_t taps, const T *G,   \
+                          int64_t OW, int64_t OWp, int64_t nb, T *partial)                        \
+    {                                                                                             \
+        for (int64_t t = 0; t < taps; t++) {                                                      \
+            VEC acc[DW_LANES / (V)];                                                              \
+            for (int v = 0; v < DW_LANES / (V); v++) acc[v] = LOADU(partial + t * DW_LANES + v * (V)); \
+            for (int64_t r = 0; r < nb; r++) {                                                    \
+                const T *gr = G + r * OWp, *pr = P + off[t] + r * rs;                             \
+                for (int64_t ow0 = 0; ow0 < OWp; ow0 += DW_LANES)                                 \
+                    for (int v = 0; v < DW_LANES / (V); v++) {                                    \
+                        const int64_t o = ow0 + v * (V);                                          \
+                        acc[v] = FMADD(LOADU(gr + o), LOADN(pr + o, OW - o), acc[v]);             \
+                    }                                                                             \
+            }                                                                                     \
+            for (int v = 0; v < DW_LANES / (V); v++) STOREU(partial + t * DW_LANES + v * (V), acc[v]); \
+        }                                                                                         \
+    }
+#define DW_AXPY_VEC(NAME, ATTR, T, VEC, V, SET1, LOADU, FMADD, STOREU, FMA)                       \
+    static ATTR void NAME(T a, const T *x, T *y, int64_t n)                                       \
+    {                                                                                             \
+        const VEC av = SET1(a);                                                                   \
+        int64_t i = 0;                                                                            \
+        for (; i + (V) <= n; i += (V)) STOREU(y + i, FMADD(av, LOADU(x + i), LOADU(y + i)));      \
+        for (; i < n; i++) y[i] = FMA(a, x[i], y[i]); /* the same rounding as a vector lane */    \
+    }
+DW_GW_VEC(dw_gw_avx512_f32, AVX512_ATTR, float, __m512, 16, _mm512_loadu_ps, ld512_f32, _mm512_fmadd_ps, _mm512_storeu_ps)
+DW_GW_VEC(dw_gw_avx512_f64, AVX512_ATTR, double, __m512d, 8, _mm512_loadu_pd, ld512_f64, _mm512_fmadd_pd, _mm512_storeu_pd)
+DW_GW_VEC(dw_gw_avx2_f32, AVX2_ATTR, float, __m256, 8, _mm256_loadu_ps, ld256_f32, _mm256_fmadd_ps, _mm256_storeu_ps)
+DW_GW_VEC(dw_gw_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_loadu_pd, ld256_f64, _mm256_fmadd_pd, _mm256_storeu_pd)
+DW_AXPY_VEC(dw_axpy_avx512_f32, AVX512_ATTR, float, __m512, 16, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps, fmaf)
+DW_AXPY_VEC(dw_axpy_avx512_f64, AVX512_ATTR, double, __m512d, 8, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_storeu_pd, fma)
+DW_AXPY_VEC(dw_axpy_avx2_f32, AVX2_ATTR, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_storeu_ps, fmaf)
+DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_fmadd_pd, _mm256_storeu_pd, fma)
+#define CHOOSE_BWD(AX2, GW2, AX512, GW512)                                                        \
+    {                                                                                             \
+        const int best = engine_best_isa();                                                       \
+        if (isa == ENGINE_AVX512 && best >= ENGINE_AVX512) { axpy = AX512; gwb = GW512; }         \
+        else if (isa == ENGINE_AVX2 && best >= ENGINE_AVX2) { axpy = AX2; gwb = GW2; }            \
+    }
+#else
+#define CHOOSE_BWD(AX2, GW2, AX512, GW512) (void)isa;
+#endif
+
+#define DW_BWD_DRIVER(NAME, T, FMA, AXPY_T, GW_T, AXP, GWP, AX2, GW2, AX512, GW512)              \
+    int NAME(const T *gy, const T *x, const T *w, T *gx, T *gw, const engine_geom *g, int isa,    \
+             int n_threads)                                                                       \
+    {                                                                                             \
+        AXPY_T axpy = AXP;                                                                        \
+        GW_T gwb = GWP;                                                                           \
+        CHOOSE_BWD(AX2, GW2, AX512, GW512)                                                        \
+        const int64_t C = g->C, K = g->K, m = K / C, H = g->H, W = g->W, OH = g->OH, OW = g->OW;  \
+        const int64_t sh = g->sh, sw = g->sw, kh = g->kh, kw = g->kw, taps = kh * kw;             \
+        if (n_threads < 1) n_threads = 1;                                                         \
+        int failed = 0;                                                                           \
+        if (gx) {                                                                                 \
+            const int64_t tasks = g->N * C;                                                       \
+            const int nt = n_threads > tasks ? (int)(tasks > 0 ? tasks : 1) : n_threads;          \
+            _Pragma("omp parallel for num_threads(nt) schedule(static)")                          \
+            for (int64_t t = 0; t < tasks; t++) {                                                 \
+                const int64_t n = t / C, c = t % C;                                               \
+                T *gxp = gx + (n * C + c) * H * W;                                                \
+                memset(gxp, 0, (size_t)(H * W) * sizeof(T));                                      \
+                for (int64_t mm = 0; mm < m; mm++) {                                              \
+                    const int64_t k = c * m + mm;                                                 \
+                    const T *wk = w + k * taps, *gyp = gy + (n * K + k) * OH * OW;                \
+                    for (int64_t oh = 0; oh < OH; oh++)                                           \
+                        for (int64_t i = 0; i < kh; i++) {                                        \
+                            const int64_t ih = oh * sh - g->pt + i * g->dh;                       \
+                            if ((uint64_t)ih >= (uint64_t)H) continue;                            \
+                            T *gxr = gxp + ih * W;                                                \
+                            const T *gyr = gyp + oh * OW;                                         \
+                            for (int64_t j = 0; j < kw; j++) {                                    \
+                                /* valid ow: 0 <= ow·sw + joff < W */                             \
+                                const int64_t joff = j * g->dw - g->pl;                           \
+                                int64_t lo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;               \
+                                int64_t hi = W - joff <= 0 ? 0 : (W - joff + sw - 1) / sw;        \
+                                hi = hi > OW ? OW : hi;                                           \
+                                if (hi <= lo) continue;                                           \
+                                const T a = wk[i * kw + j];                                       \
+                                if (sw == 1) axpy(a, gyr + lo, gxr + lo + joff, hi - lo);         \
+                                else                                                              \
+                                    for (int64_t o = lo; o < hi; o++)                             \
+                                        gxr[o * sw + joff] = FMA(a, gyr[o], gxr[o * sw + joff]);  \
+                            }                                                                     \
+                        }                                                                         \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        if (gw) {                                                                                 \
+            const int64_t OWp = (OW + DW_LANES - 1) / DW_LANES * DW_LANES;                        \
+            const int64_t Wq = ((kw - 1) * g->dw / sw + OWp + 15) / 16 * 16, prow = sw * Wq;      \
+            const int64_t span = (kh - 1) * g->dh + 1;                                            \
+            int64_t BO = ((int64_t)(DW_BAND_BYTES / sizeof(T)) / prow - span) / sh + 1;           \
+            BO = BO > OH ? OH : BO < 1 ? 1 : BO;                                                  \
+            const int64_t rows_alloc = (BO - 1) * sh + span;                                      \
+            int64_t *off = (int64_t *)malloc((size_t)taps * sizeof(int64_t));                     \
+            if (!off) return -1;                                                                  \
+            for (int64_t i = 0; i < kh; i++)                                                      \
+                for (int64_t j = 0; j < kw; j++)                                                  \
+                    off[i * kw + j] = i * g->dh * prow + (j * g->dw % sw) * Wq + j * g->dw / sw;  \
+            const int nt = n_threads > K ? (int)K : n_threads;                                    \
+            _Pragma("omp parallel num_threads(nt) reduction(|:failed)")                           \
+            {                                                                                     \
+                T *P = (T *)malloc((size_t)(rows_alloc * prow + BO * OWp + taps * DW_LANES) * sizeof(T)); \
+                if (!P) failed = 1; /* every thread still meets the omp for */                    \
+                T *G = P + rows_alloc * prow, *partial = G + BO * OWp;                            \
+                _Pragma("omp for schedule(static)")                                               \
+                for (int64_t k = 0; k < K; k++) {                                                 \
+                    if (!P) continue;                                                             \
+                    const int64_t c = k / m;                                                      \
+                    memset(partial, 0, (size_t)(taps * DW_LANES) * sizeof(T));                    \
+                    for (int64_t n = 0; n < g->N; n++) {                                          \
+                        const T *xp = x + (n * C + c) * H * W, *gyp = gy + (n * K + k) * OH * OW; \
+                        for (int64_t oh0 = 0; oh0 < OH; oh0 += BO) {                              \
+                            const int64_t nb = OH - oh0 < BO ? OH - oh0 : BO;                     \
+                            const int64_t need = (nb - 1) * sh + span;                            \
+                            for (int64_t r = 0; r < need; r++) {                                  \
+                                const int64_t ih = oh0 * sh - g->pt + r;                          \
+                                if ((uint64_t)ih >= (uint64_t)H)                                  \
+                                    memset(P + r * prow, 0, (size_t)prow * sizeof(T));            \
+                                else                                                              \
+                                    DW_FILL_ROW(T, P + r * prow, xp + ih * W, W, g->pl, sw, Wq)   \
+                            }                                                                     \
+                            for (int64_t r = 0; r < nb; r++) {                                    \
+                                memcpy(G + r * OWp, gyp + (oh0 + r) * OW, (size_t)OW * sizeof(T)); \
+                                memset(G + r * OWp + OW, 0, (size_t)(OWp - OW) * sizeof(T));      \
+                            }                                                                     \
+                            gwb(P, sh * prow, off, taps, G, OW, OWp, nb, partial);                \
+                        }                                                                         \
+                    }                                                                             \
+                    for (int64_t t = 0; t < taps; t++) { /* the lanes in a fixed tree */          \
+                        T *a = partial + t * DW_LANES;                                            \
+                        for (int s = DW_LANES / 2; s > 0; s /= 2)                                 \
+                            for (int q = 0; q < s; q++) a[q] = a[q] + a[q + s];                   \
+                        gw[k * taps + t] = a[0];                                                  \
+                    }                                                                             \
+                }                                                                                 \
+                free(P);                                                                          \
+            }                                                                                     \
+            free(off);                                                                            \
+        }                                                                                         \
+        return failed ? -1 : 0;                                                                   \
+    }
+
+#if defined(__x86_64__) || defined(__i386__)
+DW_BWD_DRIVER(engine_depthwise2d_backward_f32, float, fmaf, dw_axpy_f32, dw_gw_f32, dw_axpy_portable_f32,
+              dw_gw_portable_f32, dw_axpy_avx2_f32, dw_gw_avx2_f32, dw_axpy_avx512_f32, dw_gw_avx512_f32)
+DW_BWD_DRIVER(engine_depthwise2d_backward_f64, double, fma, dw_axpy_f64, dw_gw_f64, dw_axpy_portable_f64,
+              dw_gw_portable_f64, dw_axpy_avx2_f64, dw_gw_avx2_f64, dw_axpy_avx512_f64, dw_gw_avx512_f64)
+#else
+DW_BWD_DRIVER(engine_depthwise2d_backward_f32, float, fmaf, dw_axpy_f32, dw_gw_f32, dw_axpy_portable_f32,
+              dw_gw_portable_f32, 0, 0, 0, 0)
+DW_BWD_DRIVER(engine_depthwise2d_backward_f64, double, fma, dw_axpy_f64, dw_gw_f64, dw_axpy_portable_f64,
+              dw_gw_portable_f64, 0, 0, 0, 0)
 #endif

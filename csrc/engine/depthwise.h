@@ -13,4 +13,13 @@ int engine_depthwise2d_f32(const float *x, const float *w, const float *bias, fl
                            const engine_geom *g, int isa, int n_threads);
 int engine_depthwise2d_f64(const double *x, const double *w, const double *bias, double *y,
                            const engine_geom *g, int isa, int n_threads);
+
+/* The gradients of that convolution for grad_output gy (N, K, OH, OW): gx (N, C, H, W) when gx is
+ * not NULL, gw (K, 1, kh, kw) summed over the batch when gw is not NULL. Every value is summed in
+ * an order fixed by the geometry alone (see depthwise.c), so the same bits for every instruction
+ * set and thread count. Returns 0, or -1 when out of memory. */
+int engine_depthwise2d_backward_f32(const float *gy, const float *x, const float *w, float *gx, float *gw,
+                                    const engine_geom *g, int isa, int n_threads);
+int engine_depthwise2d_backward_f64(const double *gy, const double *x, const double *w, double *gx,
+                                    double *gw, const engine_geom *g, int isa, int n_threads);
 #endif
