@@ -238,10 +238,12 @@ DW_DRIVER(engine_depthwise2d_f64, double, dw_rows_f64, dw_rows_portable_f64, 0, 
 
 /* ================================ backward ================================
  *
- * grad input: per (image, input channel) task, gx = 0, then for each of the plane's output
- * channels, output row oh and tap (i, j): gx[ih][iw] = fma(w[i][j], gy[oh][ow], gx[ih][iw]) over the
- * valid ow (the transposed direct kernel, a scatter). Each gx value takes its terms in
- * (output channel, oh, i, j) order in every variant and belongs to one task: the same bits.
+ * grad input: per (image, input channel) task, a zeroed padded plane Q (split into phases like
+ * the forward's P), then for each of the plane's output channels, output row oh and tap (i, j):
+ * Q[ih][iw] = fma(w[i][j], gy[oh][ow], Q[ih][iw]) along the whole output row (the transposed direct
+ * kernel, a scatter; contiguous in Q for every stride), and the image's pixels copied out of Q.
+ * Each gx value takes its terms in (output channel, oh, i, j) order in every variant and belongs to
+ * one task: the same bits.
  *
  * grad weight: per output-channel task, over images, bands of output rows and rows in order, each
  * tap keeps DW_LANES partial sums (lane q: pixels ow ≡ q mod DW_LANES, the band's input rows in P
@@ -253,9 +255,12 @@ typedef void (*dw_gw_f32)(const float *P, int64_t rs, const int64_t *off, int64_
                           int64_t OW, int64_t OWp, int64_t nb, float *partial);
 typedef void (*dw_gw_f64)(const double *P, int64_t rs, const int64_t *off, int64_t taps, const double *G,
                           int64_t OW, int64_t OWp, int64_t nb, double *partial);
-/* y[i] = fma(a, x[i], y[i]) for i < n */
-typedef void (*dw_axpy_f32)(float a, const float *x, float *y, int64_t n);
-typedef void (*dw_axpy_f64)(double a, const double *x, double *y, int64_t n);
+/* grad input of one output plane gy (OH x OW): for each row oh and tap t,
+ * Q[qoff[t] + oh·rs + ow] = fma(wk[t], gy[oh·OW + ow], Q[...]) for ow < OW */
+typedef void (*dw_axpy_f32)(const float *wk, const int64_t *qoff, int64_t taps, const float *gy, int64_t OH,
+                            int64_t OW, float *Q, int64_t rs);
+typedef void (*dw_axpy_f64)(const double *wk, const int64_t *qoff, int64_t taps, const double *gy, int64_t OH,
+                            int64_t OW, double *Q, int64_t rs);
 
 #define DW_GW_PORTABLE(NAME, T, FMA)                                                              \
     static void NAME(const T *P, int64_t rs, const int64_t *off, int64_t taps, const T *G,        \
@@ -277,9 +282,15 @@ DW_GW_PORTABLE(dw_gw_portable_f32, float, fmaf)
 DW_GW_PORTABLE(dw_gw_portable_f64, double, fma)
 
 #define DW_AXPY_PORTABLE(NAME, T, FMA)                                                            \
-    static void NAME(T a, const T *x, T *y, int64_t n)                                            \
+    static void NAME(const T *wk, const int64_t *qoff, int64_t taps, const T *gy, int64_t OH,     \
+                     int64_t OW, T *Q, int64_t rs)                                                \
     {                                                                                             \
-        for (int64_t i = 0; i < n; i++) y[i] = FMA(a, x[i], y[i]);                                \
+        for (int64_t oh = 0; oh < OH; oh++)                                                       \
+            for (int64_t t = 0; t < taps; t++) {                                                  \
+                const T a = wk[t], *x = gy + oh * OW;                                             \
+                T *y = Q + qoff[t] + oh * rs;                                                     \
+                for (int64_t i = 0; i < OW; i++) y[i] = FMA(a, x[i], y[i]);                       \
+            }                                                                                     \
     }
 DW_AXPY_PORTABLE(dw_axpy_portable_f32, float, fmaf)
 DW_AXPY_PORTABLE(dw_axpy_portable_f64, double, fma)
@@ -325,22 +336,35 @@ static inline AVX2_ATTR __m256d ld256_f64(const double *p, int64_t n)
             for (int v = 0; v < DW_LANES / (V); v++) STOREU(partial + t * DW_LANES + v * (V), acc[v]); \
         }                                                                                         \
     }
-#define DW_AXPY_VEC(NAME, ATTR, T, VEC, V, SET1, LOADU, FMADD, STOREU, FMA)                       \
-    static ATTR void NAME(T a, const T *x, T *y, int64_t n)                                       \
+/* the tail through masked loads and stores: a 14-wide row is one vector, not 14 scalar FMAs */
+#define DW_AXPY_VEC(NAME, ATTR, T, VEC, V, SET1, LOADU, LOADN, FMADD, STOREU, STOREN)             \
+    static ATTR void NAME(const T *wk, const int64_t *qoff, int64_t taps, const T *gy, int64_t OH, \
+                          int64_t OW, T *Q, int64_t rs)                                           \
     {                                                                                             \
-        const VEC av = SET1(a);                                                                   \
-        int64_t i = 0;                                                                            \
-        for (; i + (V) <= n; i += (V)) STOREU(y + i, FMADD(av, LOADU(x + i), LOADU(y + i)));      \
-        for (; i < n; i++) y[i] = FMA(a, x[i], y[i]); /* the same rounding as a vector lane */    \
+        for (int64_t oh = 0; oh < OH; oh++)                                                       \
+            for (int64_t t = 0; t < taps; t++) {                                                  \
+                const VEC av = SET1(wk[t]);                                                       \
+                const T *x = gy + oh * OW;                                                        \
+                T *y = Q + qoff[t] + oh * rs;                                                     \
+                int64_t i = 0;                                                                    \
+                for (; i + (V) <= OW; i += (V)) STOREU(y + i, FMADD(av, LOADU(x + i), LOADU(y + i))); \
+                if (i < OW)                                                                       \
+                    STOREN(y + i, FMADD(av, LOADN(x + i, OW - i), LOADN(y + i, OW - i)), OW - i); \
+            }                                                                                     \
     }
+
 DW_GW_VEC(dw_gw_avx512_f32, AVX512_ATTR, float, __m512, 16, _mm512_loadu_ps, ld512_f32, _mm512_fmadd_ps, _mm512_storeu_ps)
 DW_GW_VEC(dw_gw_avx512_f64, AVX512_ATTR, double, __m512d, 8, _mm512_loadu_pd, ld512_f64, _mm512_fmadd_pd, _mm512_storeu_pd)
 DW_GW_VEC(dw_gw_avx2_f32, AVX2_ATTR, float, __m256, 8, _mm256_loadu_ps, ld256_f32, _mm256_fmadd_ps, _mm256_storeu_ps)
 DW_GW_VEC(dw_gw_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_loadu_pd, ld256_f64, _mm256_fmadd_pd, _mm256_storeu_pd)
-DW_AXPY_VEC(dw_axpy_avx512_f32, AVX512_ATTR, float, __m512, 16, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps, fmaf)
-DW_AXPY_VEC(dw_axpy_avx512_f64, AVX512_ATTR, double, __m512d, 8, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_storeu_pd, fma)
-DW_AXPY_VEC(dw_axpy_avx2_f32, AVX2_ATTR, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_storeu_ps, fmaf)
-DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_fmadd_pd, _mm256_storeu_pd, fma)
+DW_AXPY_VEC(dw_axpy_avx512_f32, AVX512_ATTR, float, __m512, 16, _mm512_set1_ps, _mm512_loadu_ps, ld512_f32,
+            _mm512_fmadd_ps, _mm512_storeu_ps, st512_f32)
+DW_AXPY_VEC(dw_axpy_avx512_f64, AVX512_ATTR, double, __m512d, 8, _mm512_set1_pd, _mm512_loadu_pd, ld512_f64,
+            _mm512_fmadd_pd, _mm512_storeu_pd, st512_f64)
+DW_AXPY_VEC(dw_axpy_avx2_f32, AVX2_ATTR, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, ld256_f32,
+            _mm256_fmadd_ps, _mm256_storeu_ps, st256_f32)
+DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, ld256_f64,
+            _mm256_fmadd_pd, _mm256_storeu_pd, st256_f64)
 #define CHOOSE_BWD(AX2, GW2, AX512, GW512)                                                        \
     {                                                                                             \
         const int best = engine_best_isa();                                                       \
@@ -351,7 +375,7 @@ DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm
 #define CHOOSE_BWD(AX2, GW2, AX512, GW512) (void)isa;
 #endif
 
-#define DW_BWD_DRIVER(NAME, T, FMA, AXPY_T, GW_T, AXP, GWP, AX2, GW2, AX512, GW512)              \
+#define DW_BWD_DRIVER(NAME, T, FMA_UNUSED, AXPY_T, GW_T, AXP, GWP, AX2, GW2, AX512, GW512)              \
     int NAME(const T *gy, const T *x, const T *w, T *gx, T *gw, const engine_geom *g, int isa,    \
              int n_threads)                                                                       \
     {                                                                                             \
@@ -362,40 +386,52 @@ DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm
         const int64_t sh = g->sh, sw = g->sw, kh = g->kh, kw = g->kw, taps = kh * kw;             \
         if (n_threads < 1) n_threads = 1;                                                         \
         int failed = 0;                                                                           \
-        if (gx) {                                                                                 \
-            const int64_t tasks = g->N * C;                                                       \
-            const int nt = n_threads > tasks ? (int)(tasks > 0 ? tasks : 1) : n_threads;          \
-            _Pragma("omp parallel for num_threads(nt) schedule(static)")                          \
-            for (int64_t t = 0; t < tasks; t++) {                                                 \
-                const int64_t n = t / C, c = t % C;                                               \
-                T *gxp = gx + (n * C + c) * H * W;                                                \
-                memset(gxp, 0, (size_t)(H * W) * sizeof(T));                                      \
-                for (int64_t mm = 0; mm < m; mm++) {                                              \
-                    const int64_t k = c * m + mm;                                                 \
-                    const T *wk = w + k * taps, *gyp = gy + (n * K + k) * OH * OW;                \
-                    for (int64_t oh = 0; oh < OH; oh++)                                           \
-                        for (int64_t i = 0; i < kh; i++) {                                        \
-                            const int64_t ih = oh * sh - g->pt + i * g->dh;                       \
-                            if ((uint64_t)ih >= (uint64_t)H) continue;                            \
-                            T *gxr = gxp + ih * W;                                                \
-                            const T *gyr = gyp + oh * OW;                                         \
-                            for (int64_t j = 0; j < kw; j++) {                                    \
-                                /* valid ow: 0 <= ow·sw + joff < W */                             \
-                                const int64_t joff = j * g->dw - g->pl;                           \
-                                int64_t lo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;               \
-                                int64_t hi = W - joff <= 0 ? 0 : (W - joff + sw - 1) / sw;        \
-                                hi = hi > OW ? OW : hi;                                           \
-                                if (hi <= lo) continue;                                           \
-                                const T a = wk[i * kw + j];                                       \
-                                if (sw == 1) axpy(a, gyr + lo, gxr + lo + joff, hi - lo);         \
-                                else                                                              \
-                                    for (int64_t o = lo; o < hi; o++)                             \
-                                        gxr[o * sw + joff] = FMA(a, gyr[o], gxr[o * sw + joff]);  \
-                            }                                                                     \
-                        }                                                                         \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
+        if (gx) {                                                                                         \
+            /* per thread, a padded plane Q split into sw phases as P is in the forward: tap t of         \
+             * output pixel (oh, ow) adds into Q + off[t] + oh·sh·qrow + ow, contiguous along ow */       \
+            const int64_t Wq0 = (kw - 1) * g->dw / sw + OW, Wq1 = (W + g->pl + sw - 1) / sw;              \
+            const int64_t Wq = Wq0 > Wq1 ? Wq0 : Wq1, qrow = sw * Wq;                                     \
+            const int64_t Hq0 = (OH - 1) * sh + (kh - 1) * g->dh + 1, Hq1 = H + g->pt;                    \
+            const int64_t Hq = Hq0 > Hq1 ? Hq0 : Hq1;                                                     \
+            int64_t *qoff = (int64_t *)malloc((size_t)taps * sizeof(int64_t));                            \
+            if (!qoff) return -1;                                                                         \
+            for (int64_t i = 0; i < kh; i++)                                                              \
+                for (int64_t j = 0; j < kw; j++)                                                          \
+                    qoff[i * kw + j] = i * g->dh * qrow + (j * g->dw % sw) * Wq + j * g->dw / sw;         \
+            const int64_t tasks = g->N * C;                                                               \
+            const int nt = n_threads > tasks ? (int)(tasks > 0 ? tasks : 1) : n_threads;                  \
+            _Pragma("omp parallel num_threads(nt) reduction(|:failed)")                                   \
+            {                                                                                             \
+                T *Q = (T *)malloc((size_t)(Hq * qrow) * sizeof(T));                                      \
+                if (!Q) failed = 1; /* every thread still meets the omp for */                            \
+                _Pragma("omp for schedule(static)")                                                       \
+                for (int64_t t = 0; t < tasks; t++) {                                                     \
+                    if (!Q) continue;                                                                     \
+                    const int64_t n = t / C, c = t % C;                                                   \
+                    memset(Q, 0, (size_t)(Hq * qrow) * sizeof(T));                                        \
+                    for (int64_t mm = 0; mm < m; mm++) {                                                  \
+                        const int64_t k = c * m + mm;                                                     \
+                        const T *wk = w + k * taps, *gyp = gy + (n * K + k) * OH * OW;                    \
+                        axpy(wk, qoff, taps, gyp, OH, OW, Q, sh * qrow);                                  \
+                    }                                                                                     \
+                    /* the image's pixels out of Q: padded column iw + pl is phase (iw + pl) mod sw */    \
+                    T *gxp = gx + (n * C + c) * H * W;                                                    \
+                    for (int64_t ih = 0; ih < H; ih++) {                                                  \
+                        const T *q = Q + (ih + g->pt) * qrow;                                             \
+                        T *d = gxp + ih * W;                                                              \
+                        if (sw == 1) memcpy(d, q + g->pl, (size_t)W * sizeof(T));                         \
+                        else                                                                              \
+                            for (int64_t p = 0; p < sw; p++) { /* entry t: column p + sw·t - pl */        \
+                                int64_t lo = g->pl - p > 0 ? (g->pl - p + sw - 1) / sw : 0;               \
+                                int64_t hi = W + g->pl - p > 0 ? (W + g->pl - p + sw - 1) / sw : 0;       \
+                                for (int64_t tt = lo; tt < hi; tt++) d[p + sw * tt - g->pl] = q[p * Wq + tt];\
+                            }                                                                             \
+                    }                                                                                     \
+                }                                                                                         \
+                free(Q);                                                                                  \
+            }                                                                                             \
+            free(qoff);                                                                                   \
+        }                                                                                                 \
         if (gw) {                                                                                 \
             const int64_t OWp = (OW + DW_LANES - 1) / DW_LANES * DW_LANES;                        \
             const int64_t Wq = ((kw - 1) * g->dw / sw + OWp + 15) / 16 * 16, prow = sw * Wq;      \
