@@ -1,11 +1,12 @@
 """Depthwise convolutions: the engine's direct kernel against the BLAS route and torch.
 
 Layers from published architectures (MobileNetV2's 3×3, EfficientNet-B0's 5×5, ConvNeXt-T's 7×7
-depthwise convolutions, stride 1 and 2), each timed in one process in interleaved rounds (engine
+depthwise convolutions, stride 1 and 2), forward and backward, each timed in one process in interleaved rounds (engine
 route, BLAS route, torch one after another in each round); the table gives medians of per-round
 ratios, so a co-tenant's burst slows all three alike. Below 1 is faster.
 
-    env -u OPENBLAS_CORETYPE python benchmarks/depthwise.py [--rounds 9] [--threads 2,1] [--smoke]
+    env -u OPENBLAS_CORETYPE python benchmarks/depthwise.py [--rounds 9] [--threads 2,1]
+        [--ops forward,backward] [--smoke]
 """
 
 from __future__ import annotations
@@ -82,8 +83,11 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
-def measure(layer: DW, rounds: int) -> dict[str, float]:
-    """Medians over rounds of engine/torch, BLAS route/torch, engine/BLAS, and engine GFLOP/s."""
+def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
+    """Medians over rounds of engine/torch, BLAS route/torch, engine/BLAS, and engine GFLOP/s.
+
+    ``op`` is 'forward' (conv2d with bias) or 'backward' (conv2d_backward: grad input, weight and
+    bias, against torch's aten.convolution_backward with the same three outputs)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((layer.N, layer.C, layer.H, layer.H)).astype(np.float32)
     w = rng.standard_normal((layer.C, 1, layer.k, layer.k)).astype(np.float32)
@@ -93,17 +97,29 @@ def measure(layer: DW, rounds: int) -> dict[str, float]:
     tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
     mode = _engine.MODE
 
+    if op == "forward":
+        ours = lambda: im2col.conv2d(x, w, b, **kw)  # noqa: E731
+
+        def run_torch():
+            with torch.no_grad():
+                torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    else:
+        gy = rng.standard_normal((g.N, layer.C, g.OH, g.OW)).astype(np.float32)
+        tgy = torch.from_numpy(gy)
+        ours = lambda: im2col.conv2d_backward(gy, x, w, **kw)  # noqa: E731
+        conf = ([layer.stride] * 2, [layer.k // 2] * 2, [1, 1], False, [0, 0], layer.C, [True, True, True])
+
+        def run_torch():
+            with torch.no_grad():
+                torch.ops.aten.convolution_backward(tgy, tx, tw, [layer.C], *conf)
+
     def run_engine():
         _engine.set_mode("auto")
-        im2col.conv2d(x, w, b, **kw)
+        ours()
 
     def run_blas():
         _engine.set_mode("blas")
-        im2col.conv2d(x, w, b, **kw)
-
-    def run_torch():
-        with torch.no_grad():
-            torch.nn.functional.conv2d(tx, tw, tb, **kw)
+        ours()
 
     try:
         _engine.set_mode("auto")
@@ -121,7 +137,7 @@ def measure(layer: DW, rounds: int) -> dict[str, float]:
         _engine.set_mode(mode)
     med = statistics.median
     return {"route": routed or "BLAS", "engine/torch": med(r_et), "blas/torch": med(r_bt),
-            "engine/blas": med(r_eb), "GFLOP/s": layer.flops() / med(t_e) / 1e9}  # fmt: skip
+            "engine/blas": med(r_eb), "GFLOP/s": layer.flops() * (2 if op == "backward" else 1) / med(t_e) / 1e9}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
@@ -129,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", default="2,1", help="thread counts, comma-separated")
     ap.add_argument("--layers", default="", help="comma-separated names (default: all)")
+    ap.add_argument("--ops", default="forward,backward", help="forward, backward or both, comma-separated")
     ap.add_argument("--smoke", action="store_true", help="two tiny layers, one round (for the test run)")
     args = ap.parse_args(argv)
     todo, rounds = (SMOKE, 1) if args.smoke else (LAYERS, args.rounds)
@@ -137,25 +154,28 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]
     print(f"CPU: {cpu_model()}; kernels: {_engine.ISA}; torch {torch.__version__}; numpy {np.__version__}; "
           f"rounds {rounds}; engine = IM2COL_ENGINE=auto, BLAS route = IM2COL_ENGINE=blas")  # fmt: skip
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for n in [int(t) for t in args.threads.split(",")]:
-        im2col.set_num_threads(n)
-        torch.set_num_threads(n)
-        print(f"\n## {n} thread(s), forward, float32\n")
-        print("| layer | net | shape | route | engine/torch | BLAS route/torch | engine/BLAS | engine GFLOP/s |")
-        print("|---|---|---|---|---|---|---|---|")
-        results[str(n)] = {}
-        try:
-            for name, layer in todo.items():
-                r = measure(layer, rounds)
-                results[str(n)][name] = r
-                print(f"| {name} | {layer.net} | {layer.label} | {r['route']} | {r['engine/torch']:.2f} | "
-                      f"{r['blas/torch']:.2f} | {r['engine/blas']:.2f} | {r['GFLOP/s']:.0f} |", flush=True)  # fmt: skip
-        finally:
-            im2col.set_num_threads(None)
-        for key in ("engine/torch", "blas/torch", "engine/blas"):
-            v = [r[key] for r in results[str(n)].values()]
-            gm = math.exp(sum(map(math.log, v)) / len(v))
-            print(f"\n{n} thread(s) {key}: geomean {gm:.2f}, worst {max(v):.2f} ({len(v)} layers)")
+    for op in args.ops.split(","):
+        for n in [int(t) for t in args.threads.split(",")]:
+            key = f"{op}, {n} thread(s)"
+            im2col.set_num_threads(n)
+            torch.set_num_threads(n)
+            print(f"\n## {op}, {n} thread(s), float32\n")
+            print("| layer | net | shape | route | engine/torch | BLAS route/torch | engine/BLAS | engine GFLOP/s |")
+            print("|---|---|---|---|---|---|---|---|")
+            results[key] = {}
+            try:
+                for name, layer in todo.items():
+                    r = measure(layer, rounds, op)
+                    results[key][name] = r
+                    print(f"| {name} | {layer.net} | {layer.label} | {r['route']} | {r['engine/torch']:.2f} | "
+                          f"{r['blas/torch']:.2f} | {r['engine/blas']:.2f} | {r['GFLOP/s']:.0f} |", flush=True)  # fmt: skip
+            finally:
+                im2col.set_num_threads(None)
+            print()
+            for ratio in ("engine/torch", "blas/torch", "engine/blas"):
+                v = [r[ratio] for r in results[key].values()]
+                gm = math.exp(sum(map(math.log, v)) / len(v))
+                print(f"{key} {ratio}: geomean {gm:.2f}, worst {max(v):.2f} ({len(v)} layers)")
     return results
 
 
