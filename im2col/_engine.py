@@ -80,8 +80,9 @@ def set_ukernel(isa: str) -> str:
     return old
 
 
-def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool) -> str | None:
-    """The routing rule: which engine route computes this 2-D convolution, or None for the BLAS route.
+def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, backward: bool = False) -> str | None:
+    """The routing rule: which engine route computes this 2-D convolution (or, with ``backward``,
+    its conv2d_backward), or None for the BLAS route.
 
     Shape predicates only (no timing), so every process takes the same route and gives the same bits.
     Both routes read a C-contiguous NCHW float input and write an NCHW output.
@@ -94,7 +95,12 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool) 
                larger one makes a GEMM wide enough for BLAS: C = 1,
                K = 32, 5×5 measured 1.3× slower than the BLAS route)
     gemm       ``C / groups >= 4`` (a reduction long enough to pay)   engine
+               (forward only)
     =========  =====================================================  ==============
+
+    The depthwise backward in auto also leaves out planes of fewer than 64 output pixels with
+    fewer than 25 taps (MobileNetV2's 3×3 on 7×7: measured 1.11-1.14× the BLAS route, where every
+    other depthwise layer of benchmarks/depthwise.py ran 0.36-1.04×).
 
     >>> import numpy as np
     >>> from im2col import _engine, _functional
@@ -114,8 +120,9 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool) 
     if ISA == "portable" and os.environ.get("IM2COL_UKERNEL", "") != "portable":
         return None  # no vector unit found: the BLAS route is faster (1 GFLOP/s for portable here)
     if groups == g.C >= 2 and (MODE == "engine" or w.shape[0] <= 4 * g.C):
-        return "depthwise"
-    if MODE == "engine" and g.C // groups >= 4:
+        small = g.OH * g.OW < 64 and g.kh * g.kw < 25
+        return None if backward and small and MODE == "auto" else "depthwise"
+    if MODE == "engine" and g.C // groups >= 4 and not backward:
         return "gemm"
     return None
 

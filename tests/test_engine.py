@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import im2col
+import im2col.nn
 from im2col import _engine, _engine_kernels
 
 ISAS = ["portable"] + {"portable": [], "avx2": ["avx2"], "avx512": ["avx2", "avx512"]}[_engine_kernels.best_isa()]
@@ -253,8 +254,15 @@ def test_depthwise_routing_by_mode(monkeypatch):
         assert _engine.route(x1, w1, g1, 1, False) is None
         assert _engine.route(x, w, g, 8, True) is None  # channels-last output
         assert _engine.route(np.asfortranarray(x), w, g, 8, False) is None
+        # the backward: not for small planes with few taps in auto (measured slower than BLAS)
+        x7, w7, _ = _dw_inputs((2, 8, 7, 7, 1, 3, 3, 1, 1, 1), np.float32)
+        g7 = geo(x7, w7, 8)
+        assert _engine.route(x, w, g, 8, False, backward=True) == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False) == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False, backward=True) is None
         _engine.set_mode("engine")
         assert _engine.route(x5, w5, g5, 8, False) == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False, backward=True) == ("depthwise" if vector else None)
         _engine.set_mode("blas")
         assert _engine.route(x, w, g, 8, False) is None
     finally:
@@ -280,3 +288,100 @@ def test_depthwise_kernel_refuses_a_geometry_that_is_not_depthwise():
     with pytest.raises(ValueError, match="groups must equal C and divide K"):
         _engine_kernels.depthwise2d(x.ravel(), w.ravel(), np.empty(0, np.float32), y,
                                     (1, 4, 5, 5, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 3, 2), 0, 1)  # fmt: skip
+
+
+def _torch_grads(x, w, gy, case):
+    stride, padding, dilation = case[7:]
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    y = torch.nn.functional.conv2d(tx, tw, None, stride, padding, dilation, x.shape[1])
+    return [t.numpy() for t in torch.autograd.grad(y, (tx, tw), torch.from_numpy(gy))]
+
+
+TORCH_DW_CASES = [c for c in DW_CASES if not (isinstance(c[8], tuple) and isinstance(c[8][0], tuple))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", TORCH_DW_CASES, ids=str)
+def test_depthwise_backward_matches_torch_and_reference(engine_on, monkeypatch, case, isa, dtype):
+    monkeypatch.setenv("IM2COL_UKERNEL", isa)
+    _engine.set_ukernel(isa)
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    x, w, _ = _dw_inputs(case, dtype, bias=False)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+    assert _engine.route(x, w, g, C, False, backward=True) == "depthwise"
+    gy = np.random.default_rng(7).standard_normal((N, m * C, g.OH, g.OW)).astype(dtype)
+    gx, gw, gb = im2col.conv2d_backward(gy, x, w, stride, padding, dilation, C)
+    want_gx, want_gw = _torch_grads(x, w, gy, case)
+    tol = RTOL[dtype] * 10
+    scale = max(1.0, float(np.abs(want_gw).max()))  # grad weight sums N·OH·OW terms
+    np.testing.assert_allclose(gx, want_gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gw, want_gw, rtol=tol, atol=tol * scale)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=tol, atol=tol * scale)
+    ref_gx, ref_gw, _ = im2col.reference.conv2d_backward(
+        gy, x, w, _pair(stride), tuple((p, p) for p in _pair(padding)), _pair(dilation), C
+    )
+    np.testing.assert_allclose(gx, ref_gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gw, ref_gw, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("case", DW_CASES[:5] + DW_CASES[6:9], ids=str)
+def test_depthwise_backward_bits_same_for_every_isa_and_thread_count(engine_on, case):
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    x, w, _ = _dw_inputs((max(N, 4), *case[1:]), np.float32)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+    gy = np.random.default_rng(3).standard_normal((g.N, m * C, g.OH, g.OW)).astype(np.float32)
+    results = []
+    for isa in ISAS:
+        _engine.set_ukernel(isa)
+        for n in (1, 2):
+            results.append(_engine.depthwise2d_backward(gy, x, w, g, n))
+    for gx, gw in results[1:]:
+        np.testing.assert_array_equal(gx, results[0][0])
+        np.testing.assert_array_equal(gw, results[0][1])
+    # one gradient alone is the same as with the other
+    gx_only, none = _engine.depthwise2d_backward(gy, x, w, g, 2, want_gw=False)
+    none2, gw_only = _engine.depthwise2d_backward(gy, x, w, g, 2, want_gx=False)
+    assert none is None and none2 is None
+    np.testing.assert_array_equal(gx_only, results[0][0])
+    np.testing.assert_array_equal(gw_only, results[0][1])
+
+
+def test_depthwise_backward_through_nn_autograd_matches_torch():
+    # im2col.nn's Conv2d trains a depthwise layer through conv2d_backward (the depthwise route)
+    torch.manual_seed(0)
+    ours = im2col.nn.Conv2d(6, 12, 3, padding=1, stride=2, groups=6).double()
+    ref = torch.nn.Conv2d(6, 12, 3, padding=1, stride=2, groups=6).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 6, 11, 9, dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours(xa).square().sum().backward()
+    ref(xb).square().sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-12, atol=1e-10)
+
+
+def test_depthwise_backward_through_conv2d_backward_same_bits_with_1_and_2_threads():
+    x, w, _ = _dw_inputs((8, 32, 28, 28, 1, 3, 3, 1, 1, 1), np.float32)
+    gy = np.random.default_rng(5).standard_normal((8, 32, 28, 28)).astype(np.float32)
+    outs = []
+    for n in (1, 2):
+        im2col.set_num_threads(n)
+        try:
+            outs.append(im2col.conv2d_backward(gy, x, w, 1, 1, 1, 32))
+        finally:
+            im2col.set_num_threads(None)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_depthwise_backward_kernel_refuses_empty_arrays():
+    x, w, _ = _dw_inputs((1, 4, 5, 5, 1, 3, 3, 1, 1, 1), np.float32)
+    gx, gw = np.empty(100, np.float32), np.empty(36, np.float32)
+    geom = (1, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 5, 5, 4)
+    with pytest.raises(ValueError, match="gy \\(and x, for gw\\) must not be empty"):
+        _engine_kernels.depthwise2d_backward(np.empty(0, np.float32), x.ravel(), w.ravel(), gx, gw, geom, 0, 1)
+    with pytest.raises(ValueError, match="groups must equal C and divide K"):
+        _engine_kernels.depthwise2d_backward(np.ones(100, np.float32), x.ravel(), w.ravel(), gx, gw,
+                                             geom[:-1] + (2,), 0, 1)  # fmt: skip
