@@ -141,8 +141,9 @@ DW_ISA(avx2_f32, AVX2_ATTR, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _
 DW_ISA(avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_fmadd_pd, st256_f64)
 #endif
 
-/* padded input row ih (zeros outside the image) split into sw phases of Wq entries each */
-#define DW_FILL_ROW(T, dst, src, W, pl, sw, Wq)                                                   \
+/* padded input row ih (zeros outside the image) split into sw phases of Wq entries each; with
+ * ZERO 0 only the image's pixels are written (the zeros already there, from an earlier fill) */
+#define DW_FILL_ROW(T, dst, src, W, pl, sw, Wq, ZERO)                                             \
     for (int64_t p = 0; p < (sw); p++) {                                                          \
         T *d = (dst) + p * (Wq);                                                                  \
         /* entry t holds input column p + sw·t - pl when that is inside [0, W) */                 \
@@ -150,10 +151,10 @@ DW_ISA(avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
         int64_t hi = (W) + (pl) - p > 0 ? ((W) + (pl) - p + (sw) - 1) / (sw) : 0;                 \
         lo = lo > (Wq) ? (Wq) : lo;                                                               \
         hi = hi > (Wq) ? (Wq) : hi < lo ? lo : hi;                                                \
-        memset(d, 0, (size_t)lo * sizeof(T));                                                     \
+        if (ZERO) memset(d, 0, (size_t)lo * sizeof(T));                                           \
         if ((sw) == 1) memcpy(d + lo, (src) + lo - (pl), (size_t)(hi - lo) * sizeof(T));          \
         else for (int64_t t = lo; t < hi; t++) d[t] = (src)[p + (sw) * t - (pl)];                 \
-        memset(d + hi, 0, (size_t)((Wq) - hi) * sizeof(T));                                       \
+        if (ZERO) memset(d + hi, 0, (size_t)((Wq) - hi) * sizeof(T));                             \
     }
 
 #define DW_DRIVER(NAME, T, ROWS_T, PORTABLE, AVX2, V_AVX2, AVX512, V_AVX512)                      \
@@ -168,7 +169,7 @@ DW_ISA(avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
         const int U = OW <= V ? 1 : OW <= 2 * V ? 2 : 4;                                          \
         const int64_t R = DW_ACC / U;                                                             \
         /* a row's phases: room for the widest tap shift and a whole last block of U vectors */   \
-        int64_t Wq = (kw - 1) * g->dw / sw + OW + (U * V > DW_LANES ? U * V : DW_LANES);            \
+        int64_t Wq = (kw - 1) * g->dw / sw + OW + (U * V > DW_LANES ? U * V : DW_LANES);          \
         Wq = (Wq + 15) / 16 * 16;                                                                 \
         const int64_t prow = sw * Wq, span = (kh - 1) * g->dh + 1;                                \
         /* output rows per band: its rows, plus R - 1 blocks' extra zero rows, fit the budget */  \
@@ -190,6 +191,9 @@ DW_ISA(avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
         {                                                                                         \
             T *P = (T *)malloc((size_t)(rows_alloc * prow) * sizeof(T));                          \
             if (!P) failed = 1; /* every thread still meets the omp for */                        \
+            /* one band per plane: its zeros are the same for every task, written once */         \
+            const int single = BO >= OH;                                                          \
+            if (P && single) memset(P, 0, (size_t)(rows_alloc * prow) * sizeof(T));               \
             _Pragma("omp for schedule(static)")                                                   \
             for (int64_t t = 0; t < tasks; t++) {                                                 \
                 if (!P) continue;                                                                 \
@@ -201,10 +205,10 @@ DW_ISA(avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
                     const int64_t used = ((nb + R - 1) / R * R - 1) * sh + span;                  \
                     for (int64_t r = 0; r < used; r++) {                                          \
                         const int64_t ih = oh0 * sh - g->pt + r;                                  \
-                        if (r >= need || (uint64_t)ih >= (uint64_t)H)                             \
-                            memset(P + r * prow, 0, (size_t)prow * sizeof(T));                    \
-                        else                                                                      \
-                            DW_FILL_ROW(T, P + r * prow, xp + ih * W, W, g->pl, sw, Wq)           \
+                        if (r >= need || (uint64_t)ih >= (uint64_t)H) {                           \
+                            if (!single) memset(P + r * prow, 0, (size_t)prow * sizeof(T));       \
+                        } else                                                                    \
+                            DW_FILL_ROW(T, P + r * prow, xp + ih * W, W, g->pl, sw, Wq, !single)  \
                     }                                                                             \
                     for (int64_t mm = 0; mm < m; mm++) {                                          \
                         const int64_t k = c * m + mm;                                             \
@@ -375,7 +379,7 @@ DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm
 #define CHOOSE_BWD(AX2, GW2, AX512, GW512) (void)isa;
 #endif
 
-#define DW_BWD_DRIVER(NAME, T, FMA_UNUSED, AXPY_T, GW_T, AXP, GWP, AX2, GW2, AX512, GW512)              \
+#define DW_BWD_DRIVER(NAME, T, FMA_UNUSED, AXPY_T, GW_T, AXP, GWP, AX2, GW2, AX512, GW512)        \
     int NAME(const T *gy, const T *x, const T *w, T *gx, T *gw, const engine_geom *g, int isa,    \
              int n_threads)                                                                       \
     {                                                                                             \
@@ -386,52 +390,52 @@ DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm
         const int64_t sh = g->sh, sw = g->sw, kh = g->kh, kw = g->kw, taps = kh * kw;             \
         if (n_threads < 1) n_threads = 1;                                                         \
         int failed = 0;                                                                           \
-        if (gx) {                                                                                         \
-            /* per thread, a padded plane Q split into sw phases as P is in the forward: tap t of         \
-             * output pixel (oh, ow) adds into Q + off[t] + oh·sh·qrow + ow, contiguous along ow */       \
-            const int64_t Wq0 = (kw - 1) * g->dw / sw + OW, Wq1 = (W + g->pl + sw - 1) / sw;              \
-            const int64_t Wq = Wq0 > Wq1 ? Wq0 : Wq1, qrow = sw * Wq;                                     \
-            const int64_t Hq0 = (OH - 1) * sh + (kh - 1) * g->dh + 1, Hq1 = H + g->pt;                    \
-            const int64_t Hq = Hq0 > Hq1 ? Hq0 : Hq1;                                                     \
-            int64_t *qoff = (int64_t *)malloc((size_t)taps * sizeof(int64_t));                            \
-            if (!qoff) return -1;                                                                         \
-            for (int64_t i = 0; i < kh; i++)                                                              \
-                for (int64_t j = 0; j < kw; j++)                                                          \
-                    qoff[i * kw + j] = i * g->dh * qrow + (j * g->dw % sw) * Wq + j * g->dw / sw;         \
-            const int64_t tasks = g->N * C;                                                               \
-            const int nt = n_threads > tasks ? (int)(tasks > 0 ? tasks : 1) : n_threads;                  \
-            _Pragma("omp parallel num_threads(nt) reduction(|:failed)")                                   \
-            {                                                                                             \
-                T *Q = (T *)malloc((size_t)(Hq * qrow) * sizeof(T));                                      \
-                if (!Q) failed = 1; /* every thread still meets the omp for */                            \
-                _Pragma("omp for schedule(static)")                                                       \
-                for (int64_t t = 0; t < tasks; t++) {                                                     \
-                    if (!Q) continue;                                                                     \
-                    const int64_t n = t / C, c = t % C;                                                   \
-                    memset(Q, 0, (size_t)(Hq * qrow) * sizeof(T));                                        \
-                    for (int64_t mm = 0; mm < m; mm++) {                                                  \
-                        const int64_t k = c * m + mm;                                                     \
-                        const T *wk = w + k * taps, *gyp = gy + (n * K + k) * OH * OW;                    \
-                        axpy(wk, qoff, taps, gyp, OH, OW, Q, sh * qrow);                                  \
-                    }                                                                                     \
-                    /* the image's pixels out of Q: padded column iw + pl is phase (iw + pl) mod sw */    \
-                    T *gxp = gx + (n * C + c) * H * W;                                                    \
-                    for (int64_t ih = 0; ih < H; ih++) {                                                  \
-                        const T *q = Q + (ih + g->pt) * qrow;                                             \
-                        T *d = gxp + ih * W;                                                              \
-                        if (sw == 1) memcpy(d, q + g->pl, (size_t)W * sizeof(T));                         \
-                        else                                                                              \
-                            for (int64_t p = 0; p < sw; p++) { /* entry t: column p + sw·t - pl */        \
-                                int64_t lo = g->pl - p > 0 ? (g->pl - p + sw - 1) / sw : 0;               \
-                                int64_t hi = W + g->pl - p > 0 ? (W + g->pl - p + sw - 1) / sw : 0;       \
-                                for (int64_t tt = lo; tt < hi; tt++) d[p + sw * tt - g->pl] = q[p * Wq + tt];\
-                            }                                                                             \
-                    }                                                                                     \
-                }                                                                                         \
-                free(Q);                                                                                  \
-            }                                                                                             \
-            free(qoff);                                                                                   \
-        }                                                                                                 \
+        if (gx) {                                                                                 \
+            /* per thread, a padded plane Q split into sw phases as P is in the forward: tap t of \
+             * output pixel (oh, ow) adds into Q + off[t] + oh·sh·qrow + ow, contiguous along ow */ \
+            const int64_t Wq0 = (kw - 1) * g->dw / sw + OW, Wq1 = (W + g->pl + sw - 1) / sw;      \
+            const int64_t Wq = Wq0 > Wq1 ? Wq0 : Wq1, qrow = sw * Wq;                             \
+            const int64_t Hq0 = (OH - 1) * sh + (kh - 1) * g->dh + 1, Hq1 = H + g->pt;            \
+            const int64_t Hq = Hq0 > Hq1 ? Hq0 : Hq1;                                             \
+            int64_t *qoff = (int64_t *)malloc((size_t)taps * sizeof(int64_t));                    \
+            if (!qoff) return -1;                                                                 \
+            for (int64_t i = 0; i < kh; i++)                                                      \
+                for (int64_t j = 0; j < kw; j++)                                                  \
+                    qoff[i * kw + j] = i * g->dh * qrow + (j * g->dw % sw) * Wq + j * g->dw / sw; \
+            const int64_t tasks = g->N * C;                                                       \
+            const int nt = n_threads > tasks ? (int)(tasks > 0 ? tasks : 1) : n_threads;          \
+            _Pragma("omp parallel num_threads(nt) reduction(|:failed)")                           \
+            {                                                                                     \
+                T *Q = (T *)malloc((size_t)(Hq * qrow) * sizeof(T));                              \
+                if (!Q) failed = 1; /* every thread still meets the omp for */                    \
+                _Pragma("omp for schedule(static)")                                               \
+                for (int64_t t = 0; t < tasks; t++) {                                             \
+                    if (!Q) continue;                                                             \
+                    const int64_t n = t / C, c = t % C;                                           \
+                    memset(Q, 0, (size_t)(Hq * qrow) * sizeof(T));                                \
+                    for (int64_t mm = 0; mm < m; mm++) {                                          \
+                        const int64_t k = c * m + mm;                                             \
+                        const T *wk = w + k * taps, *gyp = gy + (n * K + k) * OH * OW;            \
+                        axpy(wk, qoff, taps, gyp, OH, OW, Q, sh * qrow);                          \
+                    }                                                                             \
+                    /* the image's pixels out of Q: padded column iw + pl is phase (iw + pl) mod sw */ \
+                    T *gxp = gx + (n * C + c) * H * W;                                            \
+                    for (int64_t ih = 0; ih < H; ih++) {                                          \
+                        const T *q = Q + (ih + g->pt) * qrow;                                     \
+                        T *d = gxp + ih * W;                                                      \
+                        if (sw == 1) memcpy(d, q + g->pl, (size_t)W * sizeof(T));                 \
+                        else                                                                      \
+                            for (int64_t p = 0; p < sw; p++) { /* entry t: column p + sw·t - pl */ \
+                                int64_t lo = g->pl - p > 0 ? (g->pl - p + sw - 1) / sw : 0;       \
+                                int64_t hi = W + g->pl - p > 0 ? (W + g->pl - p + sw - 1) / sw : 0; \
+                                for (int64_t tt = lo; tt < hi; tt++) d[p + sw * tt - g->pl] = q[p * Wq + tt]; \
+                            }                                                                     \
+                    }                                                                             \
+                }                                                                                 \
+                free(Q);                                                                          \
+            }                                                                                     \
+            free(qoff);                                                                           \
+        }                                                                                         \
         if (gw) {                                                                                 \
             const int64_t OWp = (OW + DW_LANES - 1) / DW_LANES * DW_LANES;                        \
             const int64_t Wq = ((kw - 1) * g->dw / sw + OWp + 15) / 16 * 16, prow = sw * Wq;      \
@@ -450,6 +454,8 @@ DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm
                 T *P = (T *)malloc((size_t)(rows_alloc * prow + BO * OWp + taps * DW_LANES) * sizeof(T)); \
                 if (!P) failed = 1; /* every thread still meets the omp for */                    \
                 T *G = P + rows_alloc * prow, *partial = G + BO * OWp;                            \
+                const int single = BO >= OH; /* then P's zeros are written once, as forward */    \
+                if (P) memset(P, 0, (size_t)(rows_alloc * prow + BO * OWp) * sizeof(T));          \
                 _Pragma("omp for schedule(static)")                                               \
                 for (int64_t k = 0; k < K; k++) {                                                 \
                     if (!P) continue;                                                             \
@@ -462,14 +468,14 @@ DW_AXPY_VEC(dw_axpy_avx2_f64, AVX2_ATTR, double, __m256d, 4, _mm256_set1_pd, _mm
                             const int64_t need = (nb - 1) * sh + span;                            \
                             for (int64_t r = 0; r < need; r++) {                                  \
                                 const int64_t ih = oh0 * sh - g->pt + r;                          \
-                                if ((uint64_t)ih >= (uint64_t)H)                                  \
-                                    memset(P + r * prow, 0, (size_t)prow * sizeof(T));            \
-                                else                                                              \
-                                    DW_FILL_ROW(T, P + r * prow, xp + ih * W, W, g->pl, sw, Wq)   \
+                                if ((uint64_t)ih >= (uint64_t)H) {                                \
+                                    if (!single) memset(P + r * prow, 0, (size_t)prow * sizeof(T)); \
+                                } else                                                            \
+                                    DW_FILL_ROW(T, P + r * prow, xp + ih * W, W, g->pl, sw, Wq, !single) \
                             }                                                                     \
                             for (int64_t r = 0; r < nb; r++) {                                    \
+                                /* the OWp - OW zeros past each row: from the memset above */     \
                                 memcpy(G + r * OWp, gyp + (oh0 + r) * OW, (size_t)OW * sizeof(T)); \
-                                memset(G + r * OWp + OW, 0, (size_t)(OWp - OW) * sizeof(T));      \
                             }                                                                     \
                             gwb(P, sh * prow, off, taps, G, OW, OWp, nb, partial);                \
                         }                                                                         \
