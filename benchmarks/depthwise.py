@@ -123,7 +123,7 @@ def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
 
     try:
         _engine.set_mode("auto")
-        routed = _engine.route(x, w, g, layer.C, False)
+        routed = _engine.route(x, w, g, layer.C, False, backward=op == "backward")
         for f in (run_engine, run_blas, run_torch):
             f()
         r_et, r_bt, r_eb, t_e = [], [], [], []
