@@ -1,12 +1,13 @@
 """Depthwise convolutions: the engine's direct kernel against the BLAS route and torch.
 
 Layers from published architectures (MobileNetV2's 3×3, EfficientNet-B0's 5×5, ConvNeXt-T's 7×7
-depthwise convolutions, stride 1 and 2), forward and backward, each timed in one process in interleaved rounds (engine
+depthwise convolutions, stride 1 and 2), forward, backward and grad input alone (the transposed
+convolution), each timed in one process in interleaved rounds (engine
 route, BLAS route, torch one after another in each round); the table gives medians of per-round
 ratios, so a co-tenant's burst slows all three alike. Below 1 is faster.
 
     env -u OPENBLAS_CORETYPE python benchmarks/depthwise.py [--rounds 9] [--threads 2,1]
-        [--ops forward,backward] [--smoke]
+        [--ops forward,backward,grad_input] [--smoke]
 """
 
 from __future__ import annotations
@@ -86,8 +87,9 @@ def _time(fn) -> float:
 def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
     """Medians over rounds of engine/torch, BLAS route/torch, engine/BLAS, and engine GFLOP/s.
 
-    ``op`` is 'forward' (conv2d with bias) or 'backward' (conv2d_backward: grad input, weight and
-    bias, against torch's aten.convolution_backward with the same three outputs)."""
+    ``op`` is 'forward' (conv2d with bias), 'backward' (conv2d_backward: grad input, weight and
+    bias, against torch's aten.convolution_backward with the same three outputs) or 'grad_input'
+    (conv_transpose2d of a grad_output back to the input's size, groups = C)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((layer.N, layer.C, layer.H, layer.H)).astype(np.float32)
     w = rng.standard_normal((layer.C, 1, layer.k, layer.k)).astype(np.float32)
@@ -103,6 +105,16 @@ def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
         def run_torch():
             with torch.no_grad():
                 torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    elif op == "grad_input":  # conv_transpose2d of grad_output: the grad input alone
+        gy = rng.standard_normal((g.N, layer.C, g.OH, g.OW)).astype(np.float32)
+        tgy = torch.from_numpy(gy)
+        p, s = layer.k // 2, layer.stride
+        tconf = (s, p, layer.H - ((g.OH - 1) * s - 2 * p + layer.k), layer.C)  # output_padding restores H
+        ours = lambda: im2col.conv_transpose2d(gy, w, None, *tconf)  # noqa: E731
+
+        def run_torch():
+            with torch.no_grad():
+                torch.nn.functional.conv_transpose2d(tgy, tw, None, *tconf)
     else:
         gy = rng.standard_normal((g.N, layer.C, g.OH, g.OW)).astype(np.float32)
         tgy = torch.from_numpy(gy)
@@ -123,7 +135,7 @@ def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
 
     try:
         _engine.set_mode("auto")
-        routed = _engine.route(x, w, g, layer.C, False, backward=op == "backward")
+        routed = _engine.route(x, w, g, layer.C, False, op=op)
         for f in (run_engine, run_blas, run_torch):
             f()
         r_et, r_bt, r_eb, t_e = [], [], [], []
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", default="2,1", help="thread counts, comma-separated")
     ap.add_argument("--layers", default="", help="comma-separated names (default: all)")
-    ap.add_argument("--ops", default="forward,backward", help="forward, backward or both, comma-separated")
+    ap.add_argument("--ops", default="forward,backward,grad_input", help="forward, backward, grad_input, comma-separated")
     ap.add_argument("--smoke", action="store_true", help="two tiny layers, one round (for the test run)")
     args = ap.parse_args(argv)
     todo, rounds = (SMOKE, 1) if args.smoke else (LAYERS, args.rounds)

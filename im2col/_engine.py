@@ -80,9 +80,11 @@ def set_ukernel(isa: str) -> str:
     return old
 
 
-def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, backward: bool = False) -> str | None:
-    """The routing rule: which engine route computes this 2-D convolution (or, with ``backward``,
-    its conv2d_backward), or None for the BLAS route.
+def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, op: str = "forward") -> str | None:
+    """The routing rule: which engine route computes ``op`` of this 2-D convolution, or None for the
+    BLAS route. ``op``: 'forward' (conv2d), 'backward' (conv2d_backward: grad input and weight) or
+    'grad_input' (alone: conv_transpose2d, whose geometry ``g`` is that of the convolution it
+    transposes, and ``x`` its input, that convolution's grad_output).
 
     Shape predicates only (no timing), so every process takes the same route and gives the same bits.
     Both routes read a C-contiguous NCHW float input and write an NCHW output.
@@ -98,9 +100,10 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, 
                (forward only)
     =========  =====================================================  ==============
 
-    The depthwise backward in auto also leaves out planes of fewer than 64 output pixels with
+    In auto the depthwise backward also leaves out planes of fewer than 64 output pixels with
     fewer than 25 taps (MobileNetV2's 3×3 on 7×7: measured 1.11-1.14× the BLAS route, where every
-    other depthwise layer of benchmarks/depthwise.py ran 0.36-1.04×).
+    other depthwise layer of benchmarks/depthwise.py ran 0.36-1.04×), and grad input alone leaves
+    out every plane under 64 pixels (ConvNeXt's 7×7 on 7×7: 1.02-1.70×).
 
     >>> import numpy as np
     >>> from im2col import _engine, _functional
@@ -120,9 +123,9 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, 
     if ISA == "portable" and os.environ.get("IM2COL_UKERNEL", "") != "portable":
         return None  # no vector unit found: the BLAS route is faster (1 GFLOP/s for portable here)
     if groups == g.C >= 2 and (MODE == "engine" or w.shape[0] <= 4 * g.C):
-        small = g.OH * g.OW < 64 and g.kh * g.kw < 25
-        return None if backward and small and MODE == "auto" else "depthwise"
-    if MODE == "engine" and g.C // groups >= 4 and not backward:
+        small = g.OH * g.OW < 64 and (op == "grad_input" or g.kh * g.kw < 25)
+        return None if op != "forward" and small and MODE == "auto" else "depthwise"
+    if MODE == "engine" and g.C // groups >= 4 and op == "forward":
         return "gemm"
     return None
 

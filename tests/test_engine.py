@@ -257,12 +257,16 @@ def test_depthwise_routing_by_mode(monkeypatch):
         # the backward: not for small planes with few taps in auto (measured slower than BLAS)
         x7, w7, _ = _dw_inputs((2, 8, 7, 7, 1, 3, 3, 1, 1, 1), np.float32)
         g7 = geo(x7, w7, 8)
-        assert _engine.route(x, w, g, 8, False, backward=True) == ("depthwise" if vector else None)
+        assert _engine.route(x, w, g, 8, False, op="backward") == ("depthwise" if vector else None)
         assert _engine.route(x7, w7, g7, 8, False) == ("depthwise" if vector else None)
-        assert _engine.route(x7, w7, g7, 8, False, backward=True) is None
+        assert _engine.route(x7, w7, g7, 8, False, op="backward") is None
+        w7_7 = np.ones((8, 1, 7, 7), np.float32)  # 49 taps: the backward, not grad input alone
+        g7_7 = im2col._functional._conv2d_geometry("conv2d", x7, w7_7, 1, 3, 1, 8)
+        assert _engine.route(x7, w7_7, g7_7, 8, False, op="backward") == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7_7, g7_7, 8, False, op="grad_input") is None
         _engine.set_mode("engine")
         assert _engine.route(x5, w5, g5, 8, False) == ("depthwise" if vector else None)
-        assert _engine.route(x7, w7, g7, 8, False, backward=True) == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False, op="backward") == ("depthwise" if vector else None)
         _engine.set_mode("blas")
         assert _engine.route(x, w, g, 8, False) is None
     finally:
@@ -309,7 +313,7 @@ def test_depthwise_backward_matches_torch_and_reference(engine_on, monkeypatch, 
     N, C, H, W, m, kh, kw, stride, padding, dilation = case
     x, w, _ = _dw_inputs(case, dtype, bias=False)
     g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
-    assert _engine.route(x, w, g, C, False, backward=True) == "depthwise"
+    assert _engine.route(x, w, g, C, False, op="backward") == "depthwise"
     gy = np.random.default_rng(7).standard_normal((N, m * C, g.OH, g.OW)).astype(dtype)
     gx, gw, gb = im2col.conv2d_backward(gy, x, w, stride, padding, dilation, C)
     want_gx, want_gw = _torch_grads(x, w, gy, case)
@@ -385,3 +389,28 @@ def test_depthwise_backward_kernel_refuses_empty_arrays():
     with pytest.raises(ValueError, match="groups must equal C and divide K"):
         _engine_kernels.depthwise2d_backward(np.ones(100, np.float32), x.ravel(), w.ravel(), gx, gw,
                                              geom[:-1] + (2,), 0, 1)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize(
+    ("N", "C_out", "m", "H", "W", "k", "stride", "padding", "output_padding", "dilation"),
+    [(2, 6, 1, 7, 9, 3, 2, 1, 1, 1), (1, 4, 2, 10, 10, 5, 1, 2, 0, 1), (3, 3, 1, 5, 6, 3, 3, 0, 2, 2)],
+)
+def test_depthwise_transposed_convolution_matches_torch(engine_on, monkeypatch, isa, dtype, N, C_out, m, H, W, k,
+                                                        stride, padding, output_padding, dilation):  # fmt: skip
+    # a transposed convolution with one output channel per group is the depthwise grad input
+    monkeypatch.setenv("IM2COL_UKERNEL", isa)
+    _engine.set_ukernel(isa)
+    rng = np.random.default_rng(N + H)
+    x = rng.standard_normal((N, m * C_out, H, W)).astype(dtype)
+    w = rng.standard_normal((m * C_out, 1, k, k)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype)
+    conf = (stride, padding, output_padding, C_out, dilation)
+    calls = []
+    kernel = _engine.depthwise2d_backward
+    monkeypatch.setattr(_engine, "depthwise2d_backward", lambda *a, **kw: calls.append(1) or kernel(*a, **kw))
+    got = im2col.conv_transpose2d(x, w, b, *conf)
+    assert calls == [1]  # the depthwise route's grad input computed it
+    want = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), *conf)
+    np.testing.assert_allclose(got, want.numpy(), rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
