@@ -5,8 +5,10 @@ neither calling BLAS:
 
 - ``"depthwise"``: a direct kernel for ``groups == C`` (K = m·C output channels): each channel's
   kh·kw weights run straight over its own input plane, vectorised along the output width
-  (``csrc/engine/depthwise.c``). As a GEMM a depthwise layer is a stack of 1-row products, the BLAS
-  route's worst case; benchmarks/depthwise.py measures this route 2-5× faster than it.
+  (``csrc/engine/depthwise.c``), and its transpose for grad input (conv2d_backward, and
+  conv_transpose2d with ``groups == C_out``) with a fixed-order grad weight. As a GEMM a depthwise
+  layer is a stack of 1-row products, the BLAS route's worst case; benchmarks/depthwise.py measures
+  this route's forward 1.5-9× faster than it, its backward 1-2.5× (docs/engine.md).
 - ``"gemm"``: a register-blocked micro-kernel fed by an im2col gather that writes the
   micro-kernel's packed panels directly (``csrc/engine/conv.c``); measured slower than the BLAS
   route on most realistic layers (benchmarks/engine_layers.py), so only ``engine`` mode takes it.
