@@ -51,13 +51,14 @@ def measure(layer: Layer, rounds: int) -> dict[str, float]:
     x, w = layer.inputs()
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     ours, theirs, kw = layer.ours(), layer.torch(), layer.kwargs()
+    mode = _engine.MODE
 
     def run_engine():
-        _engine.ENABLED = True
+        _engine.set_mode("engine")
         ours(x, w, **kw)
 
     def run_blas():
-        _engine.ENABLED = False
+        _engine.set_mode("blas")
         ours(x, w, **kw)
 
     def run_torch():
@@ -73,7 +74,7 @@ def measure(layer: Layer, rounds: int) -> dict[str, float]:
         r_bt.append(tb / tt)
         r_eb.append(te / tb)
         t_e.append(te)
-    _engine.ENABLED = True
+    _engine.set_mode(mode)
     med = statistics.median
     return {"engine/torch": med(r_et), "blas/torch": med(r_bt), "engine/blas": med(r_eb),
             "GFLOP/s": layer.flops / med(t_e) / 1e9}  # fmt: skip

@@ -11,6 +11,7 @@ import pytest
 from benchmarks import (
     blas_routes,
     channels_last,
+    depthwise,
     engine_layers,
     floor_breakdown,
     gemm_breakdown,
@@ -74,3 +75,13 @@ def test_nn_overhead_runs(capsys):
     assert set(results) == set(nn_overhead.CASES)
     assert all(ours > 0 and torch > 0 for ours, torch, _ in results.values())
     assert "| Conv2d(1, 1, 3) on 1×1×5×5 |" in capsys.readouterr().out
+
+
+def test_depthwise_runs(capsys):
+    results = depthwise.main(["--smoke", "--threads", "1"])
+    assert set(results) == {f"{op}, 1 thread(s)" for op in ("forward", "backward", "grad_input")}
+    for r in results.values():
+        assert set(r) == set(depthwise.SMOKE)
+        assert all(x["engine/torch"] > 0 and x["GFLOP/s"] > 0 for x in r.values())
+    out = capsys.readouterr().out
+    assert out.startswith("CPU: ") and "| smoke_3x3 | smoke | 2×8×12×12, 3×3 p1 |" in out

@@ -21,6 +21,12 @@ cdef extern from "engine/conv.h":
     int engine_conv2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
     int engine_conv2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
 
+cdef extern from "engine/depthwise.h":
+    int engine_depthwise2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_backward_f32(const float *, const float *, const float *, float *, float *, const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_backward_f64(const double *, const double *, const double *, double *, double *, const engine_geom *, int, int) noexcept nogil
+
 ISA_NAMES = {"portable": ENGINE_PORTABLE, "avx2": ENGINE_AVX2, "avx512": ENGINE_AVX512}
 
 
@@ -51,7 +57,7 @@ def ukernel(int isa, int64_t k, floating[::1] A, floating[::1] B, floating[::1] 
         engine_ukernel_f64(isa).f64(k, &A[0], &B[0], &C[0], ldc, m, n, bp, accumulate)
 
 
-def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y, tuple geom,
+def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y, tuple geom,
            int isa, int n_threads):
     """y = conv2d(x, w) + bias for C-contiguous NCHW x, w, y (flattened); ``geom`` is
     (N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups); bias of length 0 means none."""
@@ -67,3 +73,48 @@ def conv2d(floating[::1] x, floating[::1] w, floating[::1] bias, floating[::1] y
             rc = engine_conv2d_f64(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
     if rc != 0:
         raise MemoryError("im2col engine: could not allocate the packed weights or column blocks")
+
+
+def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y,
+                tuple geom, int isa, int n_threads):
+    """y = depthwise conv2d(x, w) + bias (groups == C, K = m·C) for C-contiguous NCHW x, w, y
+    (flattened); ``geom`` as for :func:`conv2d`; bias of length 0 means none."""
+    cdef engine_geom g
+    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
+     g.groups) = geom
+    if g.groups != g.C or g.C < 1 or g.K % g.C:
+        raise ValueError(f"depthwise2d: groups must equal C and divide K, got {geom}")
+    cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = engine_depthwise2d_f32(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
+        else:
+            rc = engine_depthwise2d_f64(&x[0], &w[0], bp, &y[0], &g, isa, n_threads)
+    if rc != 0:
+        raise MemoryError("im2col engine: could not allocate the depthwise band buffers")
+
+
+def depthwise2d_backward(const floating[::1] gy, const floating[::1] x, const floating[::1] w, floating[::1] gx,
+                         floating[::1] gw, tuple geom, int isa, int n_threads):
+    """The gradients of :func:`depthwise2d` for grad_output ``gy`` (N, K, OH, OW), flattened:
+    ``gx`` (N, C, H, W) and ``gw`` (K, 1, kh, kw) summed over the batch; an array of length 0 is
+    not computed (and then ``x`` is not read for a length-0 ``gw``)."""
+    cdef engine_geom g
+    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
+     g.groups) = geom
+    if g.groups != g.C or g.C < 1 or g.K % g.C:
+        raise ValueError(f"depthwise2d_backward: groups must equal C and divide K, got {geom}")
+    if gy.shape[0] == 0 or (gw.shape[0] and x.shape[0] == 0):
+        raise ValueError("depthwise2d_backward: gy (and x, for gw) must not be empty")
+    cdef floating *gxp = &gx[0] if gx.shape[0] else NULL
+    cdef floating *gwp = &gw[0] if gw.shape[0] else NULL
+    cdef const floating *xp = &x[0] if x.shape[0] else NULL
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = engine_depthwise2d_backward_f32(&gy[0], xp, &w[0], gxp, gwp, &g, isa, n_threads)
+        else:
+            rc = engine_depthwise2d_backward_f64(&gy[0], xp, &w[0], gxp, gwp, &g, isa, n_threads)
+    if rc != 0:
+        raise MemoryError("im2col engine: could not allocate the depthwise backward's buffers")

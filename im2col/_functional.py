@@ -258,8 +258,9 @@ def _conv_forward(
     out4 = _empty_image((N, K, g.OH, g.OW), x.dtype, out_cl)
     if N == 0:
         return out4
-    if _engine.takes(x, w, g, groups, out_cl):
-        return _engine.conv2d_forward(x, w, b, g, groups, threads_for_flops(2 * N * K * Rg * L))
+    engine_route = _engine.route(x, w, g, groups, out_cl)
+    if engine_route is not None:
+        return _engine.forward(engine_route, x, w, b, g, groups, threads_for_flops(2 * N * K * Rg * L))
     blas = native_blas(x, w, out4)
     if blas is not None:
         rows = _tile_rows(g, x.dtype.itemsize)
@@ -1088,7 +1089,11 @@ def conv2d_backward(
     gy3 = gy4.reshape(g.N, K, g.L)  # a view for C-contiguous and channels-last alike
     gx_cl = cl or channels_last_like(input)
     blas = native_blas(gy3, x4, w)  # grad_input: as many elements as x4
-    if blas is not None:
+    if _engine.route(x4, w, g, groups, gx_cl, op="backward") == "depthwise":
+        # the engine's direct depthwise kernels, as in the forward (im2col/_engine.py, route())
+        flops = 4 * g.N * K * g.kh * g.kw * g.L
+        gx, gw = _engine.depthwise2d_backward(np.ascontiguousarray(gy4), x4, w, g, threads_for_flops(flops))
+    elif blas is not None:
         gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True, gx_cl=gx_cl)
         gw = gw.reshape(w.shape)
     else:
@@ -1186,7 +1191,11 @@ def conv_transpose2d(
     # or channels-last, else a copy
     x3 = x4.reshape(N, Cin, H * W)
     blas = native_blas(x3, w, elements=N * Cout * size[0] * size[1])
-    if blas is not None:
+    if _engine.route(x4, w, g, groups, out_cl, op="grad_input") == "depthwise":
+        # one output channel per group: the engine's depthwise grad input (im2col/_engine.py, route())
+        flops = 2 * N * Cin * kh * kw * H * W
+        out, _ = _engine.depthwise2d_backward(x4, x4, w, g, threads_for_flops(flops), want_gw=False)
+    elif blas is not None:
         out, _ = _conv_backward_tiled(x3, None, w, g, groups, blas, want_gx=True, want_gw=False, gx_cl=out_cl)
     else:
         out = _conv_grad_input(x3, w, g, groups, x4.dtype, out_cl)

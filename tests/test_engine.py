@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import im2col
+import im2col.nn
 from im2col import _engine, _engine_kernels
 
 ISAS = ["portable"] + {"portable": [], "avx2": ["avx2"], "avx512": ["avx2", "avx512"]}[_engine_kernels.best_isa()]
@@ -77,10 +78,10 @@ def _inputs(case, dtype, bias=True):
 
 @pytest.fixture
 def engine_on(monkeypatch):
-    monkeypatch.setattr(_engine, "ENABLED", True)
-    old = _engine.ISA
+    old, old_mode = _engine.ISA, _engine.set_mode("engine")
     yield
     _engine.set_ukernel(old)
+    _engine.set_mode(old_mode)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -140,7 +141,7 @@ def test_engine_skips_what_it_does_not_compute(engine_on):
 
 @pytest.mark.parametrize(
     ("var", "value", "match"),
-    [("IM2COL_ENGINE", "fast", "IM2COL_ENGINE must be 'engine' or 'blas', got 'fast'"),
+    [("IM2COL_ENGINE", "fast", "IM2COL_ENGINE must be 'auto', 'engine' or 'blas', got 'fast'"),
      ("IM2COL_UKERNEL", "sse", "IM2COL_UKERNEL must be one of 'portable', 'avx2', 'avx512', got 'sse'")],
 )  # fmt: skip
 def test_switches_refuse_unknown_values(monkeypatch, var, value, match):
@@ -152,3 +153,264 @@ def test_switches_refuse_unknown_values(monkeypatch, var, value, match):
 def test_set_ukernel_refuses_unknown_isa():
     with pytest.raises(ValueError, match="isa must be one of 'portable', 'avx2', 'avx512', got 'neon'"):
         _engine.set_ukernel("neon")
+
+
+# ---- the direct depthwise kernel (csrc/engine/depthwise.c): groups == C, K = m·C ----
+
+DW_CASES = [  # (N, C, H, W, m, kh, kw, stride, padding, dilation)
+    (2, 5, 9, 11, 1, 3, 3, 1, 1, 1),
+    (3, 6, 14, 14, 1, 3, 3, 2, 1, 1),  # MobileNetV2's stride-2 block, small
+    (1, 4, 7, 30, 1, 5, 5, 1, 2, 2),  # dilated
+    (2, 3, 7, 7, 1, 7, 7, 1, 3, 1),  # ConvNeXt's 7×7 on its last stage's 7×7 grid
+    (1, 2, 5, 5, 3, 7, 7, 1, 4, 1),  # channel multiplier 3, padding wider than the image
+    (2, 3, 20, 17, 2, 1, 1, 3, 0, 1),  # 1×1, stride 3, multiplier 2
+    (1, 2, 13, 40, 1, 3, 5, (2, 3), (1, 0), (1, 2)),  # everything non-square, width-stride 3
+    (1, 3, 1, 33, 1, 1, 5, 1, (0, 2), 1),  # one row (conv1d-like)
+    (1, 2, 300, 301, 1, 3, 3, 2, 1, 1),  # several bands of output rows per plane
+    (1, 2, 150, 97, 1, 5, 5, 1, ((2, 1), (0, 3)), 1),  # per-side padding, several bands
+]
+
+
+def _dw_inputs(case, dtype, bias=True, seed=0):
+    N, C, H, W, m, kh, kw, *_ = case
+    rng = np.random.default_rng(seed + sum(case[:7]))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((m * C, 1, kh, kw)).astype(dtype)
+    return x, w, rng.standard_normal(m * C).astype(dtype) if bias else None
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def _dw_reference(x, w, b, case):
+    stride, padding, dilation = case[7:]
+    pads = padding if isinstance(padding, tuple) and isinstance(padding[0], tuple) else tuple((p, p) for p in _pair(padding))
+    return im2col.reference.conv2d(x, w, b, _pair(stride), pads, _pair(dilation), x.shape[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", DW_CASES, ids=str)
+def test_depthwise_matches_torch_and_reference(engine_on, monkeypatch, case, isa, dtype):
+    monkeypatch.setenv("IM2COL_UKERNEL", isa)  # the portable kernels are routed only when asked for
+    _engine.set_ukernel(isa)
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    for bias in (True, False):
+        x, w, b = _dw_inputs(case, dtype, bias)
+        g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+        assert _engine.route(x, w, g, C, False) == "depthwise"
+        got = im2col.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=C)
+        tol = RTOL[dtype] * 10
+        np.testing.assert_allclose(got, _dw_reference(x, w, b, case), rtol=tol, atol=tol)
+        if not isinstance(padding[0] if isinstance(padding, tuple) else padding, tuple):
+            np.testing.assert_allclose(got, _torch_conv(x, w, b, (*case[7:], C)), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("case", DW_CASES[:5] + DW_CASES[6:9], ids=str)
+def test_depthwise_bits_same_for_every_isa_and_thread_count(engine_on, case):
+    # one fused multiply-add per tap, taps in the same order from the bias, in every kernel
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    x, w, b = _dw_inputs((max(N, 4), *case[1:]), np.float32)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+    results = []
+    for isa in ISAS:
+        _engine.set_ukernel(isa)
+        for n in (1, 2):
+            results.append(_engine.depthwise2d_forward(x, w, b, g, n))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def test_depthwise_through_conv2d_same_bits_with_1_and_2_threads():
+    # the default mode (auto) routes depthwise layers to the engine
+    x, w, b = _dw_inputs((8, 32, 28, 28, 1, 3, 3, 1, 1, 1), np.float32)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, 32)
+    outs = []
+    for n in (1, 2):
+        im2col.set_num_threads(n)
+        try:
+            outs.append(im2col.conv2d(x, w, b, padding=1, groups=32))
+        finally:
+            im2col.set_num_threads(None)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    if _engine.MODE != "blas" and _engine.route(x, w, g, 32, False):
+        np.testing.assert_array_equal(outs[0], _engine.depthwise2d_forward(x, w, b, g, 2))
+
+
+def test_depthwise_routing_by_mode(monkeypatch):
+    monkeypatch.delenv("IM2COL_UKERNEL", raising=False)
+    old_isa, old_mode = _engine.set_ukernel(_engine_kernels.best_isa()), _engine.MODE
+    try:
+        x, w, _ = _dw_inputs((2, 8, 10, 10, 1, 3, 3, 1, 1, 1), np.float32)
+        x5, w5, _ = _dw_inputs((2, 8, 10, 10, 5, 3, 3, 1, 1, 1), np.float32)  # multiplier 5
+        x1, w1, _ = _dw_inputs((2, 1, 10, 10, 2, 3, 3, 1, 1, 1), np.float32)  # one channel: not depthwise
+        geo = lambda x, w, groups: im2col._functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, groups)  # noqa: E731
+        g, g5, g1 = geo(x, w, 8), geo(x5, w5, 8), geo(x1, w1, 1)
+        vector = _engine.ISA != "portable"
+        _engine.set_mode("auto")
+        assert _engine.route(x, w, g, 8, False) == ("depthwise" if vector else None)
+        assert _engine.route(x5, w5, g5, 8, False) is None
+        assert _engine.route(x1, w1, g1, 1, False) is None
+        assert _engine.route(x, w, g, 8, True) is None  # channels-last output
+        assert _engine.route(np.asfortranarray(x), w, g, 8, False) is None
+        # the backward: not for small planes with few taps in auto (measured slower than BLAS)
+        x7, w7, _ = _dw_inputs((2, 8, 7, 7, 1, 3, 3, 1, 1, 1), np.float32)
+        g7 = geo(x7, w7, 8)
+        assert _engine.route(x, w, g, 8, False, op="backward") == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False) == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False, op="backward") is None
+        w7_7 = np.ones((8, 1, 7, 7), np.float32)  # 49 taps: the backward, not grad input alone
+        g7_7 = im2col._functional._conv2d_geometry("conv2d", x7, w7_7, 1, 3, 1, 8)
+        assert _engine.route(x7, w7_7, g7_7, 8, False, op="backward") == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7_7, g7_7, 8, False, op="grad_input") is None
+        _engine.set_mode("engine")
+        assert _engine.route(x5, w5, g5, 8, False) == ("depthwise" if vector else None)
+        assert _engine.route(x7, w7, g7, 8, False, op="backward") == ("depthwise" if vector else None)
+        _engine.set_mode("blas")
+        assert _engine.route(x, w, g, 8, False) is None
+    finally:
+        _engine.set_ukernel(old_isa)
+        _engine.set_mode(old_mode)
+
+
+def test_depthwise_strided_empty_and_read_only_inputs(engine_on):
+    x, w, b = _dw_inputs((3, 6, 16, 18, 1, 3, 3, 1, 1, 1), np.float64)
+    xs = x[:, :, ::2, ::-1]  # strided: the validation's copy or the BLAS route, the same values
+    want = _torch_conv(np.ascontiguousarray(xs), w, b, (1, 1, 1, 6))
+    np.testing.assert_allclose(im2col.conv2d(xs, w, b, padding=1, groups=6), want, rtol=1e-12, atol=1e-12)
+    want = _torch_conv(x, w, b, (1, 1, 1, 6))
+    x.flags.writeable = w.flags.writeable = b.flags.writeable = False
+    np.testing.assert_allclose(im2col.conv2d(x, w, b, padding=1, groups=6), want, rtol=1e-12, atol=1e-12)
+    empty = im2col.conv2d(x[:0], w, b, padding=1, groups=6)
+    assert empty.shape == (0, 6, 16, 18) and empty.dtype == np.float64
+
+
+def test_depthwise_kernel_refuses_a_geometry_that_is_not_depthwise():
+    x, w, _ = _dw_inputs((1, 4, 5, 5, 1, 3, 3, 1, 1, 1), np.float32)
+    y = np.empty(4 * 3 * 3, np.float32)
+    with pytest.raises(ValueError, match="groups must equal C and divide K"):
+        _engine_kernels.depthwise2d(x.ravel(), w.ravel(), np.empty(0, np.float32), y,
+                                    (1, 4, 5, 5, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 3, 2), 0, 1)  # fmt: skip
+
+
+def _torch_grads(x, w, gy, case):
+    stride, padding, dilation = case[7:]
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    y = torch.nn.functional.conv2d(tx, tw, None, stride, padding, dilation, x.shape[1])
+    return [t.numpy() for t in torch.autograd.grad(y, (tx, tw), torch.from_numpy(gy))]
+
+
+TORCH_DW_CASES = [c for c in DW_CASES if not (isinstance(c[8], tuple) and isinstance(c[8][0], tuple))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", TORCH_DW_CASES, ids=str)
+def test_depthwise_backward_matches_torch_and_reference(engine_on, monkeypatch, case, isa, dtype):
+    monkeypatch.setenv("IM2COL_UKERNEL", isa)
+    _engine.set_ukernel(isa)
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    x, w, _ = _dw_inputs(case, dtype, bias=False)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+    assert _engine.route(x, w, g, C, False, op="backward") == "depthwise"
+    gy = np.random.default_rng(7).standard_normal((N, m * C, g.OH, g.OW)).astype(dtype)
+    gx, gw, gb = im2col.conv2d_backward(gy, x, w, stride, padding, dilation, C)
+    want_gx, want_gw = _torch_grads(x, w, gy, case)
+    tol = RTOL[dtype] * 10
+    scale = max(1.0, float(np.abs(want_gw).max()))  # grad weight sums N·OH·OW terms
+    np.testing.assert_allclose(gx, want_gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gw, want_gw, rtol=tol, atol=tol * scale)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=tol, atol=tol * scale)
+    ref_gx, ref_gw, _ = im2col.reference.conv2d_backward(
+        gy, x, w, _pair(stride), tuple((p, p) for p in _pair(padding)), _pair(dilation), C
+    )
+    np.testing.assert_allclose(gx, ref_gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gw, ref_gw, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("case", DW_CASES[:5] + DW_CASES[6:9], ids=str)
+def test_depthwise_backward_bits_same_for_every_isa_and_thread_count(engine_on, case):
+    N, C, H, W, m, kh, kw, stride, padding, dilation = case
+    x, w, _ = _dw_inputs((max(N, 4), *case[1:]), np.float32)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, padding, dilation, C)
+    gy = np.random.default_rng(3).standard_normal((g.N, m * C, g.OH, g.OW)).astype(np.float32)
+    results = []
+    for isa in ISAS:
+        _engine.set_ukernel(isa)
+        for n in (1, 2):
+            results.append(_engine.depthwise2d_backward(gy, x, w, g, n))
+    for gx, gw in results[1:]:
+        np.testing.assert_array_equal(gx, results[0][0])
+        np.testing.assert_array_equal(gw, results[0][1])
+    # one gradient alone is the same as with the other
+    gx_only, none = _engine.depthwise2d_backward(gy, x, w, g, 2, want_gw=False)
+    none2, gw_only = _engine.depthwise2d_backward(gy, x, w, g, 2, want_gx=False)
+    assert none is None and none2 is None
+    np.testing.assert_array_equal(gx_only, results[0][0])
+    np.testing.assert_array_equal(gw_only, results[0][1])
+
+
+def test_depthwise_backward_through_nn_autograd_matches_torch():
+    # im2col.nn's Conv2d trains a depthwise layer through conv2d_backward (the depthwise route)
+    torch.manual_seed(0)
+    ours = im2col.nn.Conv2d(6, 12, 3, padding=1, stride=2, groups=6).double()
+    ref = torch.nn.Conv2d(6, 12, 3, padding=1, stride=2, groups=6).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 6, 11, 9, dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours(xa).square().sum().backward()
+    ref(xb).square().sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-12, atol=1e-10)
+
+
+def test_depthwise_backward_through_conv2d_backward_same_bits_with_1_and_2_threads():
+    x, w, _ = _dw_inputs((8, 32, 28, 28, 1, 3, 3, 1, 1, 1), np.float32)
+    gy = np.random.default_rng(5).standard_normal((8, 32, 28, 28)).astype(np.float32)
+    outs = []
+    for n in (1, 2):
+        im2col.set_num_threads(n)
+        try:
+            outs.append(im2col.conv2d_backward(gy, x, w, 1, 1, 1, 32))
+        finally:
+            im2col.set_num_threads(None)
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_depthwise_backward_kernel_refuses_empty_arrays():
+    x, w, _ = _dw_inputs((1, 4, 5, 5, 1, 3, 3, 1, 1, 1), np.float32)
+    gx, gw = np.empty(100, np.float32), np.empty(36, np.float32)
+    geom = (1, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 5, 5, 4)
+    with pytest.raises(ValueError, match="gy \\(and x, for gw\\) must not be empty"):
+        _engine_kernels.depthwise2d_backward(np.empty(0, np.float32), x.ravel(), w.ravel(), gx, gw, geom, 0, 1)
+    with pytest.raises(ValueError, match="groups must equal C and divide K"):
+        _engine_kernels.depthwise2d_backward(np.ones(100, np.float32), x.ravel(), w.ravel(), gx, gw,
+                                             geom[:-1] + (2,), 0, 1)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize(
+    ("N", "C_out", "m", "H", "W", "k", "stride", "padding", "output_padding", "dilation"),
+    [(2, 6, 1, 7, 9, 3, 2, 1, 1, 1), (1, 4, 2, 10, 10, 5, 1, 2, 0, 1), (3, 3, 1, 5, 6, 3, 3, 0, 2, 2)],
+)
+def test_depthwise_transposed_convolution_matches_torch(engine_on, monkeypatch, isa, dtype, N, C_out, m, H, W, k,
+                                                        stride, padding, output_padding, dilation):  # fmt: skip
+    # a transposed convolution with one output channel per group is the depthwise grad input
+    monkeypatch.setenv("IM2COL_UKERNEL", isa)
+    _engine.set_ukernel(isa)
+    rng = np.random.default_rng(N + H)
+    x = rng.standard_normal((N, m * C_out, H, W)).astype(dtype)
+    w = rng.standard_normal((m * C_out, 1, k, k)).astype(dtype)
+    b = rng.standard_normal(C_out).astype(dtype)
+    conf = (stride, padding, output_padding, C_out, dilation)
+    calls = []
+    kernel = _engine.depthwise2d_backward
+    monkeypatch.setattr(_engine, "depthwise2d_backward", lambda *a, **kw: calls.append(1) or kernel(*a, **kw))
+    got = im2col.conv_transpose2d(x, w, b, *conf)
+    assert calls == [1]  # the depthwise route's grad input computed it
+    want = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), *conf)
+    np.testing.assert_allclose(got, want.numpy(), rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)

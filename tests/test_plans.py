@@ -10,7 +10,7 @@ from conftest import assert_close
 from test_ops import GRID, Config
 
 import im2col
-from im2col import _functional, _plans, reference
+from im2col import _engine, _functional, _plans, reference
 from im2col._gemm import native_blas
 
 # The public functions without their plan cache: every call runs the full checks and kernels.
@@ -54,7 +54,10 @@ def test_second_call_runs_a_plan_and_matches_the_full_path_and_torch(c: Config, 
         assert_close(y, full_conv2d(x2, w2, bias2, groups=c.groups, **kw), exact=True)
         tb = None if bias2 is None else torch.from_numpy(bias2)
         assert_close(y, F.conv2d(torch.from_numpy(x2), torch.from_numpy(w2), tb, groups=c.groups, **kw))
-    assert planned("conv2d") == (2 if native_blas() is not None else 0)  # conv2d plans call the BLAS
+    # conv2d plans call the BLAS; a call the engine's routing rule takes has none (the full path's bits)
+    g = _functional._conv2d_geometry("conv2d", x2, w2, c.stride, c.padding, c.dilation, c.groups)
+    engine = _engine.takes(x2, w2, g, c.groups, False)
+    assert planned("conv2d") == (2 if native_blas() is not None and not engine else 0)
 
 
 def test_teaching_shape_repeated_matches_torch():
