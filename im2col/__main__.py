@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -209,6 +210,10 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
     e.add_argument(
         "--matrix", action="store_true", help="also print the sparse-matrix view's sparse matrix C"
     )
+    e.add_argument(
+        "--route", action="store_true",
+        help="print only the route the library's fast path takes for this call, and why",
+    )  # fmt: skip
     e.add_argument("--width", type=int, default=100, help="text width (default 100)")
     e.add_argument(
         "--html", metavar="PATH", help="also write the interactive explorer page to PATH"
@@ -466,7 +471,10 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                     f"(the output is {e.OH}×{e.OW}), got {oh},{ow}"
                 )
             e.highlight = args.highlight
-        text = e.to_text(width=args.width, conv_matrix=args.matrix)
+        if args.route:
+            text = "\n".join(textwrap.fill(s, args.width, subsequent_indent="  ") for s in e.route_lines())
+        else:
+            text = e.to_text(width=args.width, conv_matrix=args.matrix)
         page = None
         if args.html:
             from .explorer import explorer_html

@@ -36,7 +36,7 @@ import numpy as np
 from . import _engine_kernels
 from ._validation import Geometry
 
-__all__ = ["MODE", "ISA", "set_mode", "set_ukernel", "route", "takes", "forward", "conv2d_forward",
+__all__ = ["MODE", "ISA", "set_mode", "set_ukernel", "route", "route_why", "takes", "forward", "conv2d_forward",
            "depthwise2d_forward", "depthwise2d_backward"]  # fmt: skip
 
 MODES = ("auto", "engine", "blas")
@@ -118,18 +118,59 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, 
     True
     >>> _ = _engine.set_mode(old)
     """
-    if MODE == "blas" or out_cl or x.dtype not in (np.float32, np.float64) or w.dtype != x.dtype:
-        return None
-    if not (x.flags.c_contiguous and w.flags.c_contiguous and x.dtype.isnative) or g.N == 0:
-        return None
+    return route_why(x, w, g, groups, out_cl, op)[0]
+
+
+def route_why(
+    x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, op: str = "forward"
+) -> tuple[str | None, str]:
+    """:func:`route` and the reason, in words: the row of the rule that decided (for ``explain``).
+
+    >>> import numpy as np
+    >>> from im2col import _engine, _functional
+    >>> x, w = np.zeros((1, 3, 6, 6), np.float32), np.zeros((4, 3, 3, 3), np.float32)
+    >>> g = _functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, 1)
+    >>> old = _engine.set_mode("auto")
+    >>> _engine.route_why(x, w, g, 1, False)
+    (None, 'in auto mode the engine takes depthwise layers only (groups == C ≥ 2); here groups 1, C 3')
+    >>> _ = _engine.set_mode(old)
+    """
+    if MODE == "blas":
+        return None, "IM2COL_ENGINE=blas sends every convolution down the BLAS route (the reference)"
+    if out_cl:
+        return None, "the engine writes NCHW only; a channels-last output stays on the BLAS route"
+    if x.dtype not in (np.float32, np.float64) or w.dtype != x.dtype:
+        return None, f"the engine computes float32 and float64 only; here {x.dtype} × {w.dtype}"
+    if not (x.flags.c_contiguous and w.flags.c_contiguous and x.dtype.isnative):
+        return None, "the engine reads C-contiguous native-endian arrays only"
+    if g.N == 0:
+        return None, "an empty batch: nothing to compute"
     if ISA == "portable" and os.environ.get("IM2COL_UKERNEL", "") != "portable":
-        return None  # no vector unit found: the BLAS route is faster (1 GFLOP/s for portable here)
+        # no vector unit found: the BLAS route is faster (1 GFLOP/s for portable here)
+        return None, "no AVX2 or AVX-512 found: the BLAS route is faster than the portable C kernels"
     if groups == g.C >= 2 and (MODE == "engine" or w.shape[0] <= 4 * g.C):
         small = g.OH * g.OW < 64 and (op == "grad_input" or g.kh * g.kw < 25)
-        return None if op != "forward" and small and MODE == "auto" else "depthwise"
+        if op != "forward" and small and MODE == "auto":
+            return None, (
+                f"depthwise, but {g.OH}×{g.OW} = {g.OH * g.OW} output pixels per plane (< 64) are too few "
+                f"for the engine's {op.replace('_', ' ')} to pay (measured in benchmarks/depthwise.py)"
+            )
+        return "depthwise", (
+            f"a depthwise layer (groups == C = {g.C}): each channel's {g.kh}×{g.kw} weights run straight "
+            "over its own plane, where a GEMM would be a stack of 1-row products"
+        )
+    if groups == g.C >= 2:
+        return None, (
+            f"depthwise with a channel multiplier of {w.shape[0] // g.C} (> 4): the GEMM is wide enough "
+            "for the BLAS route"
+        )
     if MODE == "engine" and g.C // groups >= 4 and op == "forward":
-        return "gemm"
-    return None
+        return "gemm", "IM2COL_ENGINE=engine: the engine's own micro-kernel instead of BLAS"
+    if MODE == "engine":
+        return None, f"the engine's GEMM route needs C / groups ≥ 4 and a forward call; here {g.C // groups}, {op}"
+    return None, (
+        f"in auto mode the engine takes depthwise layers only (groups == C ≥ 2); here groups {groups}, C {g.C}"
+    )
 
 
 def takes(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool) -> bool:

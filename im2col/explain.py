@@ -807,6 +807,60 @@ class Explanation:
         """Floating-point operations, ``2·N·K·(C/groups)·kh·kw·L`` (a multiply and an add each)."""
         return 2 * self.N * self.K * (self.C // self.groups) * self.taps * math.prod(self.out_size if not self.transposed else self.size)
 
+    def route(self) -> tuple[str | None, str]:
+        """The route the library's fast path takes for this call, and why.
+
+        Returns ``(route, why)``: ``route`` is ``"depthwise"`` or ``"gemm"`` (the engine's own
+        kernels, ``csrc/engine/``) or ``None`` for the BLAS route (im2col into cache-sized tiles of
+        columns, one BLAS matrix product per tile); ``why`` is the row of the routing rule
+        (``im2col/_engine.py``, ``route``) that decided, in words. The rule depends on shapes,
+        dtype and the ``IM2COL_ENGINE`` switch only, so every process takes the same route.
+
+        Examples
+        --------
+        >>> import im2col
+        >>> im2col.explain((1, 3, 8, 8), 3).route()[0] is None        # an ordinary layer: BLAS
+        True
+        >>> im2col.explain((1, 1, 8, 8, 8), (3, 3, 3)).route()[1]
+        "conv3d: the engine's routes are 2-D (and 1-D) so far; this call takes the BLAS route"
+        """
+        from . import _engine
+        from ._validation import geometry
+
+        if self.ndim == 3:
+            return None, "conv3d: the engine's routes are 2-D (and 1-D) so far; this call takes the BLAS route"
+        # a 1-D convolution runs as a 2-D one of height 1 (im2col.conv1d)
+        lift = (lambda a: a[:, :, None, :]) if self.ndim == 1 else (lambda a: a)
+        x, w = np.ascontiguousarray(lift(self.input)), np.ascontiguousarray(lift(self.weight))
+        pads = ((0, 0),) * (2 - self.ndim) + tuple(self.padding)
+        one = (1,) * (2 - self.ndim)
+        st, dil = one + tuple(self.stride), one + tuple(self.dilation)
+        if self.transposed:
+            # conv_transpose2d: the grad input of the convolution that maps the output back
+            out = one + tuple(self.out_size)
+            g = geometry("explain", (self.N, self.K, *out), w.shape[2:], st, pads, dil, grid=x.shape[2:])
+            return _engine.route_why(x, w, g, self.groups, False, op="grad_input")
+        g = geometry("explain", x.shape, w.shape[2:], st, pads, dil)
+        return _engine.route_why(x, w, g, self.groups, False)
+
+    def route_lines(self) -> list[str]:
+        """:meth:`route` as text: the function called, the route it takes, and why."""
+        fn = {1: "conv1d", 2: "conv2d", 3: "conv3d"}[self.ndim]
+        fn = f"im2col.{'conv_transpose' + fn[4:] if self.transposed else fn}"
+        route, why = self.route()
+        blas = (
+            "the BLAS route: Wᵀ·x, one BLAS matrix product per cache-sized tile, then col2im"
+            if self.transposed
+            else "the BLAS route: im2col into cache-sized tiles, one BLAS matrix product per tile"
+        )
+        what = {
+            None: blas,
+            "depthwise": "the engine's depthwise route: each channel's weight row times its own columns, "
+            "gathered in registers, no GEMM",
+            "gemm": "the engine's GEMM route: the gather packs columns for its own micro-kernel, no BLAS",
+        }[route]
+        return [f"{fn} on these arrays takes {what}", f"why: {why}"]
+
     def cost_lines(self) -> list[str]:
         item = self.input.dtype.itemsize
         col_vals = self.N * self.rows * self.L
@@ -1130,6 +1184,8 @@ class Explanation:
                     for j in ccols
                 )
                 lines.append(f"   {rr:>5} │ {vals}")
+        lines += ["", "8. The fast path"]
+        lines += ["   " + s for s in self.route_lines()]
         return _wrap(lines, width)
 
     def _transposed_text(self, *, width: int, max_rows: int) -> str:
@@ -1180,6 +1236,8 @@ class Explanation:
         lines += ["   " + s for s in self.output_map_lines()]
         lines += ["", "5. Cost"]
         lines += ["   " + s for s in self.cost_lines()]
+        lines += ["", "6. The fast path"]
+        lines += ["   " + s for s in self.route_lines()]
         return _wrap(lines, width)
 
     def __str__(self) -> str:

@@ -357,3 +357,21 @@ def test_missing_image_through_subprocess(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert f"im2col explain: error: load_image(): no image file at '{tmp_path / 'digit.png'}'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_explain_route_prints_the_fast_path_only(capsys):
+    from im2col import _engine
+
+    old = _engine.set_mode("auto")
+    try:
+        assert main(["explain", "--input", "2x8x9x9", "--kernel", "3", "--groups", "8", "--route"]) == 0
+        depthwise = capsys.readouterr().out
+        assert main(["explain", "--input", "1x3x9x9", "--kernel", "3", "--route"]) == 0
+        ordinary = capsys.readouterr().out
+    finally:
+        _engine.set_mode(old)
+    if _engine.ISA != "portable":  # without a vector unit every call keeps the BLAS route
+        assert depthwise.startswith("im2col.conv2d on these arrays takes the engine's depthwise route")
+    assert ordinary.startswith("im2col.conv2d on these arrays takes the BLAS route")
+    assert "why: in auto mode the engine takes depthwise layers only" in ordinary
+    assert "1. Output size" not in ordinary

@@ -598,3 +598,62 @@ def test_groups_say_which_rows_belong_where():
         "  group 1: input channels 2..3, rows 18..35, output channels 3..5",
     ]
     assert "  group 1: input channels 2..3" in str(e)
+
+
+# --- the fast path's route (issue 13: "the route the fast path takes for this call, and why") ---
+
+ROUTE_CASES = [
+    dict(shape=(2, 3, 9, 9), k=3, kw={}),  # an ordinary layer: BLAS in auto
+    dict(shape=(2, 8, 9, 9), k=(8, 1, 3, 3), kw=dict(groups=8, padding=1)),  # depthwise
+    dict(shape=(2, 8, 9, 9), k=(8, 1, 3, 3), kw=dict(groups=8, transposed=True)),  # depthwise grad input
+    dict(shape=(2, 8, 5, 5), k=(8, 1, 3, 3), kw=dict(groups=8, transposed=True)),  # small plane: BLAS
+    dict(shape=(1, 4, 30), k=(4, 1, 5), kw=dict(groups=4)),  # depthwise 1-D, through conv2d
+    dict(shape=(1, 2, 6, 6, 6), k=(3, 3, 3), kw={}),  # 3-D: BLAS
+]
+
+
+@pytest.mark.parametrize("mode", ["auto", "blas", "engine"])
+@pytest.mark.parametrize("case", range(len(ROUTE_CASES)))
+def test_route_is_the_route_the_call_takes(case, mode, monkeypatch):
+    """explain's route is the one the public function takes on the same arrays (spied on)."""
+    from im2col import _engine
+
+    c = ROUTE_CASES[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(c["shape"]).astype(np.float32)
+    k = c["k"]
+    if isinstance(k, tuple) and len(k) == x.ndim:
+        w = rng.standard_normal(k).astype(np.float32)
+    else:
+        C = x.shape[1] // c["kw"].get("groups", 1)
+        ks = (k,) * (x.ndim - 2) if isinstance(k, int) else k
+        w = rng.standard_normal((4, C, *ks)).astype(np.float32)
+    kw = dict(c["kw"])
+    transposed = kw.pop("transposed", False)
+    old = _engine.set_mode(mode)
+    try:
+        e = im2col.explain(x, w, transposed=transposed, **kw)
+        route, why = e.route()
+        text = " ".join(e.to_text().split())
+        taken = []
+        real = _engine.route_why
+
+        def spy(*args, **kwargs):
+            r = real(*args, **kwargs)
+            taken.append(r[0])
+            return r
+
+        monkeypatch.setattr(_engine, "route_why", spy)
+        fn = {3: "conv1d", 4: "conv2d", 5: "conv3d"}[x.ndim]
+        if transposed:
+            getattr(im2col, "conv_transpose" + fn[4:])(x, w, **kw)
+        else:
+            getattr(im2col, fn)(x, w, **kw)
+    finally:
+        _engine.set_mode(old)
+    assert taken[:1] == ([route] if taken else []), (taken, route, why)
+    if x.ndim == 5:
+        assert route is None and "2-D" in why
+    elif mode == "blas":
+        assert route is None and "IM2COL_ENGINE=blas" in why
+    assert "The fast path" in text and " ".join(("why: " + why).split()) in text
