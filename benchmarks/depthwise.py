@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import subprocess
 import time
 from typing import NamedTuple
 
@@ -24,17 +23,8 @@ import torch
 
 import im2col
 from im2col import _engine
+from im2col._bench_measure import cpu_model
 from im2col._functional import _conv2d_geometry
-
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as lscpu prints it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return "unknown CPU"
 
 
 class DW(NamedTuple):
@@ -157,7 +147,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", default="2,1", help="thread counts, comma-separated")
     ap.add_argument("--layers", default="", help="comma-separated names (default: all)")
-    ap.add_argument("--ops", default="forward,backward,grad_input", help="forward, backward, grad_input, comma-separated")
+    ap.add_argument(
+        "--ops", default="forward,backward,grad_input", help="forward, backward, grad_input, comma-separated"
+    )
     ap.add_argument("--smoke", action="store_true", help="two tiny layers, one round (for the test run)")
     args = ap.parse_args(argv)
     todo, rounds = (SMOKE, 1) if args.smoke else (LAYERS, args.rounds)

@@ -18,19 +18,9 @@ import torch
 
 import im2col
 from im2col import _engine
+from im2col._bench_measure import cpu_model
 from im2col._layers import REALISTIC, Layer
 from im2col.bench import SHAPES
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def layers() -> dict[str, Layer]:
