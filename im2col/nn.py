@@ -400,8 +400,10 @@ def _conv_transpose_autograd(conv: str, conv_backward: str):
 
 _g, _s = _conv_transpose_autograd("conv2d", "conv2d_backward")
 _conv_transpose2d_op.register_autograd(_g, setup_context=_s)
+_TRANSPOSED_GRAD = {4: _g}  # by input rank; the eager twin's differentiable backward (below)
 _g, _s = _conv_transpose_autograd("conv3d", "conv3d_backward")
 _conv_transpose3d_op.register_autograd(_g, setup_context=_s)
+_TRANSPOSED_GRAD[5] = _g
 
 
 def _unfold_setup(ctx, inputs, output):
@@ -434,16 +436,20 @@ _fold_op.register_autograd(_fold_grad, setup_context=_fold_setup)
 # A torch.library.custom_op call costs about 70 µs per forward+backward before any work is done
 # (its dispatch, schema checks and autograd wrapper), against about 40 µs for a plain
 # torch.autograd.Function; on small layers that overhead was most of the time. So in eager mode a
-# 2-D convolution of plain contiguous CPU float tensors runs through the autograd.Function below,
-# which hands NumPy views to the public functions (whose per-signature plans skip the checks already
-# passed, im2col/_plans.py); everything else — torch.compile, torch.func transforms, tensor
-# subclasses (FakeTensor), channels-last or non-float inputs, double backward — takes the registered
-# operators, which give the same values. The choice depends only on the call, never on timing.
+# convolution (1-, 2- or 3-D, transposed or not) of plain contiguous CPU float tensors runs through
+# the autograd.Functions below, which hand NumPy views to the public functions (whose per-signature
+# plans skip the checks already passed, im2col/_plans.py); everything else — torch.compile,
+# torch.func transforms, tensor subclasses (FakeTensor), channels-last or non-float inputs, double
+# backward — takes the registered operators. The choice depends only on the call, never on timing.
+#
+# The transposed and 3-D ones call exactly the functions the operators call, on the same data, so
+# they give the operators' bits; the 2-D one's small-problem backward is composed of planned calls
+# (im2col, two matrix products, col2im), equal to the operator's within the test oracle's tolerance.
 
 _FLOATS = (torch.float32, torch.float64)
 _Parameter = torch.nn.Parameter
-#: Below this many bytes of columns, the eager backward is im2col, two matrix products and col2im
-#: (each a planned call); above it, the library's tiled conv2d_backward, whose memory is bounded.
+#: Below this many bytes of columns, the eager 2-D backward is im2col, two matrix products and
+#: col2im (each a planned call); above it, the library's tiled conv2d_backward, whose memory is bounded.
 COMPOSED_BACKWARD_BYTES = 1 << 20
 
 
@@ -506,11 +512,111 @@ def _conv2d_grads(gy, x, w, conf):
     return gx, gw, gy3.sum((0, 2))
 
 
+class _Conv3dEager(torch.autograd.Function):
+    """``im2col::conv3d`` for eager calls: the functions its operators call, on NumPy views."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        # x (N, C, D, H, W), w (K, C/groups, kd, kh, kw) -> (N, K, OD, OH, OW)
+        y = _nd.conv3d(_array(x), _array(w), None if b is None else _array(b), stride, padding, dilation, groups)
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        need = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph: a differentiable backward, through the operators
+            gx, gw, gb = torch.ops.im2col.conv3d_backward(
+                gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
+            )
+            return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None) + (None,) * 4
+        # what im2col::conv3d_backward computes; gy's strides only change how it is read
+        gx, gw, gb = _nd._conv3d_backward(_array(gy), _array(x), _array(w), *ctx.conf, need[0], need[1])
+        return (None if gx is None else torch.from_numpy(gx), None if gw is None else torch.from_numpy(gw),
+                torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
+
+
+def _conv2d_backward_weight(gy, x, w, stride, padding, dilation, groups):
+    return _functional.conv2d_backward(gy, x, w, stride, padding, dilation, groups)[1]
+
+
+def _conv3d_backward_weight(gy, x, w, stride, padding, dilation, groups):
+    return _nd._conv3d_backward(gy, x, w, stride, padding, dilation, groups, False, True)[1]
+
+
+#: input rank -> (transposed convolution, convolution, convolution's weight gradient), on arrays:
+#: what im2col::conv_transpose2d/3d and the operators of their autograd formula call
+_TRANSPOSED_FNS = {
+    4: (_functional.conv_transpose2d, _functional.conv2d, _conv2d_backward_weight),
+    5: (_nd.conv_transpose3d, _nd.conv3d, _conv3d_backward_weight),
+}
+
+
+class _ConvTransposeEager(torch.autograd.Function):
+    """``im2col::conv_transpose2d`` and ``conv_transpose3d`` for eager calls: the functions the
+    operator and its autograd formula (``_conv_transpose_autograd``) call, on NumPy views."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, output_padding, groups, dilation):
+        # x (N, C_in, *size), w (C_in, C_out/groups, *k) -> (N, C_out, *out)
+        y = _TRANSPOSED_FNS[x.dim()][0](
+            _array(x), _array(w), None if b is None else _array(b), stride, padding, output_padding, groups, dilation
+        )
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        if torch.is_grad_enabled() or not (gy.is_contiguous() or not channels_last_like(gy)):
+            # create_graph (a differentiable backward), or a channels-last gy, whose layout the
+            # operators' convolution of it passes on: the operators' own formula
+            return _TRANSPOSED_GRAD[gy.dim()](ctx, gy)
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        _, conv, conv_weight = _TRANSPOSED_FNS[x.dim()]
+        g, wa = _array(gy), _array(w)
+        gx = gw = None
+        if need_x:  # the convolution of gy, cut to x's size (see _conv_transpose_autograd)
+            gx = torch.from_numpy(conv(g, wa, None, stride, padding, dilation, groups))
+            for axis, n in enumerate(x.shape[2:]):
+                gx = gx.narrow(2 + axis, 0, n)
+        if need_w:  # the convolution's weight gradient with x as its output gradient, x zero-padded
+            m = [(o + 2 * p - d * (k - 1) - 1) // s + 1
+                 for o, k, s, p, d in zip(gy.shape[2:], w.shape[2:], stride, padding, dilation)]  # fmt: skip
+            pads = [q for mm, n in zip(reversed(m), reversed(x.shape[2:])) for q in (0, mm - n)]
+            xp = F.pad(x.detach(), pads) if any(pads) else x.detach()
+            gw = torch.from_numpy(conv_weight(xp.numpy(), g, wa, stride, padding, dilation, groups))
+        gb = gy.sum([0, *range(2, gy.dim())]) if need_b else None
+        return gx, gw, gb, None, None, None, None, None
+
+
 def _conv2d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """``im2col::conv2d`` or its eager twin (same values); x is batched."""
     if _eager(x, w, b) and w.dim() == 4 and x.dim() == 4:
         return _Conv2dEager.apply(x, w, b, stride, padding, dilation, groups)
     return torch.ops.im2col.conv2d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
+def _conv3d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+    """``im2col::conv3d`` or its eager twin (same bits); x is batched."""
+    if _eager(x, w, b) and w.dim() == 5 and x.dim() == 5:
+        return _Conv3dEager.apply(x, w, b, stride, padding, dilation, groups)
+    return torch.ops.im2col.conv3d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
+def _conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple,
+                    output_padding: tuple, groups: int, dilation: tuple):  # fmt: skip
+    """``im2col::conv_transpose2d`` (4-D x) or ``conv_transpose3d`` (5-D), or their eager twin (same
+    bits); x is batched."""
+    if _eager(x, w, b) and w.dim() == x.dim():
+        return _ConvTransposeEager.apply(x, w, b, stride, padding, output_padding, groups, dilation)
+    op = torch.ops.im2col.conv_transpose2d if x.dim() == 4 else torch.ops.im2col.conv_transpose3d
+    return op(x, w, b, list(stride), list(padding), list(output_padding), groups, list(dilation))
 
 
 # --- functions with torch.nn.functional's signatures -------------------------------------------
@@ -697,13 +803,13 @@ def conv3d(
     if any(a != b for a, b in sides):  # odd 'same' total: pad the extra voxel explicitly, as torch does
         x = F.pad(x, [p for pair in reversed(sides) for p in pair])
         sides = [(0, 0)] * 3
-    y = torch.ops.im2col.conv3d(x, weight, bias, list(stride), [a for a, _ in sides], list(dilation), groups)
+    y = _conv3d(x, weight, bias, stride, tuple(a for a, _ in sides), dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
-def _transpose_conf(fn: str, n: int, stride, padding, output_padding, dilation) -> list[list[int]]:
-    """[stride, padding, output_padding, dilation] of an n-D transposed convolution, as lists."""
-    s, p, op, d = (list(_tuple(fn, name, v, n)) for name, v in
+def _transpose_conf(fn: str, n: int, stride, padding, output_padding, dilation) -> list[tuple[int, ...]]:
+    """[stride, padding, output_padding, dilation] of an n-D transposed convolution, as tuples."""
+    s, p, op, d = (_tuple(fn, name, v, n) for name, v in
                    (("stride", stride), ("padding", padding), ("output_padding", output_padding),
                     ("dilation", dilation)))  # fmt: skip
     for o, ss, dd in zip(op, s, d):
@@ -758,9 +864,8 @@ def conv_transpose1d(
             f"{fn}(): argument 'weight' must be 3-D (C_in, C_out/groups, k), got shape {tuple(weight.shape)}"
         )
     s, p, op, d = _transpose_conf(fn, 1, stride, padding, output_padding, dilation)
-    y = torch.ops.im2col.conv_transpose2d(
-        x.unsqueeze(2), weight.unsqueeze(2), bias, [1, *s], [0, *p], [0, *op], groups, [1, *d]
-    ).squeeze(2)
+    y = _conv_transpose(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, *s), (0, *p), (0, *op), groups, (1, *d))
+    y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 
@@ -799,7 +904,7 @@ def conv_transpose2d(
     fn = "conv_transpose2d"
     x, unbatched = _batched(fn, input, 2, "(N, C_in, H, W)")
     s, p, op, d = _transpose_conf(fn, 2, stride, padding, output_padding, dilation)
-    y = torch.ops.im2col.conv_transpose2d(x, weight, bias, s, p, op, groups, d)
+    y = _conv_transpose(x, weight, bias, s, p, op, groups, d)
     return y.squeeze(0) if unbatched else y
 
 
@@ -842,7 +947,7 @@ def conv_transpose3d(
     fn = "conv_transpose3d"
     x, unbatched = _batched(fn, input, 3, "(N, C_in, D, H, W)")
     s, p, op, d = _transpose_conf(fn, 3, stride, padding, output_padding, dilation)
-    y = torch.ops.im2col.conv_transpose3d(x, weight, bias, s, p, op, groups, d)
+    y = _conv_transpose(x, weight, bias, s, p, op, groups, d)
     return y.squeeze(0) if unbatched else y
 
 
