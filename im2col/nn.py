@@ -453,15 +453,27 @@ _Parameter = torch.nn.Parameter
 COMPOSED_BACKWARD_BYTES = 1 << 20
 
 
+_is_compiling = torch.compiler.is_compiling
+_functorch_active = torch._C._are_functorch_transforms_active
+_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+
+
 def _eager(x: Tensor, w: Tensor, b: Optional[Tensor]) -> bool:
-    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+    if _is_compiling() or _functorch_active():
         return False
     dtype = x.dtype
     for t in (x, w) if b is None else (x, w, b):
         cls = type(t)
         if (cls is not Tensor and cls is not _Parameter) or t.dtype != dtype or not t.is_contiguous():
             return False
-    return dtype in _FLOATS and x.device.type == "cpu" and w.device.type == "cpu"
+    return dtype in _FLOATS and x.is_cpu and w.is_cpu
+
+
+def _c_apply(cls: type) -> object:
+    """``cls.apply`` without ``torch.autograd.Function.apply``'s Python wrapper: with no functorch
+    transform active (which :func:`_eager` has checked) that wrapper only unwraps dead functorch
+    wrappers — the callers do that with ``_unwrap_if_dead`` — and calls this."""
+    return super(torch.autograd.Function, cls).apply
 
 
 def _array(t: Tensor):
@@ -488,10 +500,10 @@ class _Conv2dEager(torch.autograd.Function):
             gx, gw, gb = torch.ops.im2col.conv2d_backward(
                 gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
             )
-        else:
-            gx, gw, gb = (torch.from_numpy(g) for g in _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w),
-                                                                     ctx.conf))  # fmt: skip
-        return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None, None, None, None, None)
+            return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None, None, None, None, None)
+        gx, gw, gb = _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w), ctx.conf)
+        return (torch.from_numpy(gx) if need[0] else None, torch.from_numpy(gw) if need[1] else None,
+                torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
 
 
 def _conv2d_grads(gy, x, w, conf):
@@ -509,7 +521,7 @@ def _conv2d_grads(gy, x, w, conf):
     gw = np.matmul(gy3, cols.transpose(0, 2, 1))
     gw = (gw[0] if N == 1 else gw.sum(0)).reshape(w.shape)
     gx = _functional.col2im(np.matmul(w.reshape(K, R).T, gy3), (H, W), (kh, kw), dilation, padding, stride)
-    return gx, gw, gy3.sum((0, 2))
+    return gx, gw, np.add.reduce(gy3, (0, 2))  # what gy3.sum((0, 2)) calls
 
 
 class _Conv3dEager(torch.autograd.Function):
@@ -595,18 +607,35 @@ class _ConvTransposeEager(torch.autograd.Function):
         return gx, gw, gb, None, None, None, None, None
 
 
+_conv2d_apply = _c_apply(_Conv2dEager)
+_conv3d_apply = _c_apply(_Conv3dEager)
+_conv_transpose_apply = _c_apply(_ConvTransposeEager)
+
+
 def _conv2d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """``im2col::conv2d`` or its eager twin (same values); x is batched."""
     if _eager(x, w, b) and w.dim() == 4 and x.dim() == 4:
-        return _Conv2dEager.apply(x, w, b, stride, padding, dilation, groups)
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv2d_apply(_unwrap_if_dead(x), _unwrap_if_dead(w), b, stride, padding, dilation, groups)
     return torch.ops.im2col.conv2d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
+def _conv1d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+    """A batched 1-D convolution as a 2-D one of height 1."""
+    y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, stride[0]), (0, padding[0]), (1, dilation[0]), groups)
+    return y.squeeze(2)
 
 
 def _conv3d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """``im2col::conv3d`` or its eager twin (same bits); x is batched."""
     if _eager(x, w, b) and w.dim() == 5 and x.dim() == 5:
-        return _Conv3dEager.apply(x, w, b, stride, padding, dilation, groups)
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv3d_apply(_unwrap_if_dead(x), _unwrap_if_dead(w), b, stride, padding, dilation, groups)
     return torch.ops.im2col.conv3d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
+#: number of spatial axes -> the batched convolution, its arguments checked
+_CONV_BATCHED = {1: _conv1d, 2: _conv2d, 3: _conv3d}
 
 
 def _conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple,
@@ -614,7 +643,10 @@ def _conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, pa
     """``im2col::conv_transpose2d`` (4-D x) or ``conv_transpose3d`` (5-D), or their eager twin (same
     bits); x is batched."""
     if _eager(x, w, b) and w.dim() == x.dim():
-        return _ConvTransposeEager.apply(x, w, b, stride, padding, output_padding, groups, dilation)
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv_transpose_apply(
+            _unwrap_if_dead(x), _unwrap_if_dead(w), b, stride, padding, output_padding, groups, dilation
+        )
     op = torch.ops.im2col.conv_transpose2d if x.dim() == 4 else torch.ops.im2col.conv_transpose3d
     return op(x, w, b, list(stride), list(padding), list(output_padding), groups, list(dilation))
 
@@ -633,6 +665,20 @@ def _same_padding(fn: str, padding, kernel_size, stride, dilation) -> list[tuple
             return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)]
         raise ValueError(f"{fn}(): argument 'padding' must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}")
     return [(p, p) for p in padding]
+
+
+def _conv_conf(fn: str, n: int, stride, padding, dilation, kernel_size) -> tuple:
+    """Checked ``(stride, padding, dilation, pad)`` of an n-D convolution: the first three tuples of n
+    ints, the padding symmetric; ``pad`` is F.pad's argument for an odd 'same' total (the extra
+    pixel after, as torch pads it), to apply before convolving, else None."""
+    stride = _tuple(fn, "stride", stride, n)
+    dilation = _tuple(fn, "dilation", dilation, n)
+    if not isinstance(padding, str):
+        padding = _tuple(fn, "padding", padding, n)
+    sides = _same_padding(fn, padding, kernel_size, stride, dilation)
+    if any(a != b for a, b in sides):
+        return stride, (0,) * n, dilation, tuple(q for pair in reversed(sides) for q in pair)
+    return stride, tuple(a for a, _ in sides), dilation, None
 
 
 def _batched(fn: str, input: Tensor, dims: int, layout: str) -> tuple[Tensor, bool]:
@@ -698,15 +744,10 @@ def conv2d(
     """
     fn = "conv2d"
     x, unbatched = _batched(fn, input, 2, "(N, C, H, W)")
-    stride = _tuple(fn, "stride", stride, 2)
-    dilation = _tuple(fn, "dilation", dilation, 2)
-    if not isinstance(padding, str):
-        padding = _tuple(fn, "padding", padding, 2)
-    (pt, pb), (pl, pr) = _same_padding(fn, padding, weight.shape[2:], stride, dilation)
-    if pt != pb or pl != pr:  # odd 'same' total: pad the extra pixel explicitly, as torch does
-        x = F.pad(x, (pl, pr, pt, pb))
-        pt = pl = 0
-    y = _conv2d(x, weight, bias, stride, (pt, pl), dilation, groups)
+    stride, padding, dilation, pad = _conv_conf(fn, 2, stride, padding, dilation, weight.shape[2:])
+    if pad is not None:  # odd 'same' total: pad the extra pixel explicitly, as torch does
+        x = F.pad(x, pad)
+    y = _conv2d(x, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -747,15 +788,10 @@ def conv1d(
     x, unbatched = _batched(fn, input, 1, "(N, C, L)")
     if weight.dim() != 3:
         raise ValueError(f"{fn}(): argument 'weight' must be 3-D (K, C/groups, k), got shape {tuple(weight.shape)}")
-    s = _tuple(fn, "stride", stride, 1)
-    d = _tuple(fn, "dilation", dilation, 1)
-    p = padding if isinstance(padding, str) else _tuple(fn, "padding", padding, 1)
-    [(before, after)] = _same_padding(fn, p, weight.shape[2:], s, d)
-    if before != after:
-        x = F.pad(x, (before, after))
-        before = 0
-    y = _conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, s[0]), (0, before), (1, d[0]), groups)
-    y = y.squeeze(2)
+    stride, padding, dilation, pad = _conv_conf(fn, 1, stride, padding, dilation, weight.shape[2:])
+    if pad is not None:
+        x = F.pad(x, pad)
+    y = _conv1d(x, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -795,15 +831,10 @@ def conv3d(
     """
     fn = "conv3d"
     x, unbatched = _batched(fn, input, 3, "(N, C, D, H, W)")
-    stride = _tuple(fn, "stride", stride, 3)
-    dilation = _tuple(fn, "dilation", dilation, 3)
-    if not isinstance(padding, str):
-        padding = _tuple(fn, "padding", padding, 3)
-    sides = _same_padding(fn, padding, weight.shape[2:], stride, dilation)
-    if any(a != b for a, b in sides):  # odd 'same' total: pad the extra voxel explicitly, as torch does
-        x = F.pad(x, [p for pair in reversed(sides) for p in pair])
-        sides = [(0, 0)] * 3
-    y = _conv3d(x, weight, bias, stride, tuple(a for a, _ in sides), dilation, groups)
+    stride, padding, dilation, pad = _conv_conf(fn, 3, stride, padding, dilation, weight.shape[2:])
+    if pad is not None:  # odd 'same' total: pad the extra voxel explicitly, as torch does
+        x = F.pad(x, pad)
+    y = _conv3d(x, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -1049,8 +1080,57 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
 # --- modules ----------------------------------------------------------------------------------
 
 
-def _module_conv(fn, module, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """A torch.nn ConvNd's forward with its padding and padding_mode, through ``fn``."""
+# A module call checks and normalises its arguments as the functions above do, then keeps the
+# result on the module (``_im2col_conf``) with the attribute objects it was computed from. A later
+# call reuses it while those are the very same objects (tuples and strings: immutable), the input
+# has the same rank and, for string padding (which depends on the kernel), the weight the same
+# shape; anything else, and every call under torch.compile, takes the full path again.
+
+_CONV_FUNCTIONS: dict = {}  # number of spatial axes -> conv1d, conv2d, conv3d (filled below)
+_CONF = "_im2col_conf"
+
+
+def _module_conv(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], n: int) -> Tensor:
+    """A torch.nn ConvNd's forward with its padding and padding_mode (n spatial axes)."""
+    if _is_compiling():
+        return _module_conv_checked(module, input, weight, bias, n)
+    c = module.__dict__.get(_CONF)
+    if (
+        c is not None
+        and c[0] is module.stride
+        and c[1] is module.padding
+        and c[2] is module.dilation
+        and c[3] is module.padding_mode
+        and (c[4] is None or (c[4] is module._reversed_padding_repeated_twice and c[4] == c[5]))
+        and (c[6] is None or c[6] == weight.shape)
+        and isinstance(input, Tensor)
+        and weight.dim() == n + 2
+    ):
+        dim = input.dim()
+        if dim == n + 2 or dim == n + 1:
+            x = input if dim == n + 2 else input.unsqueeze(0)
+            if c[7] is not None:
+                x = F.pad(x, c[7], mode=c[8])
+            y = _CONV_BATCHED[n](x, weight, bias, c[9], c[10], c[11], module.groups)
+            return y if dim == n + 2 else y.squeeze(0)
+    y = _module_conv_checked(module, input, weight, bias, n)  # every check, and its errors
+    stride, padding, dilation, mode = module.stride, module.padding, module.dilation, module.padding_mode
+    if type(stride) is tuple and type(dilation) is tuple and type(padding) in (tuple, str) and type(mode) is str:
+        fn = _CONV_FUNCTIONS[n].__name__
+        if mode != "zeros":
+            rp = module._reversed_padding_repeated_twice
+            s, p, d, _ = _conv_conf(fn, n, stride, 0, dilation, weight.shape[2:])
+            c = (stride, padding, dilation, mode, rp, list(rp), None, rp, mode, s, p, d)
+        else:
+            s, p, d, pad = _conv_conf(fn, n, stride, padding, dilation, weight.shape[2:])
+            shape = weight.shape if isinstance(padding, str) else None
+            c = (stride, padding, dilation, mode, None, None, shape, pad, "constant", s, p, d)
+        module.__dict__[_CONF] = c
+    return y
+
+
+def _module_conv_checked(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], n: int) -> Tensor:
+    fn = _CONV_FUNCTIONS[n]
     if module.padding_mode != "zeros":
         # torch's own rule: pad by the mode, then convolve without padding
         input = F.pad(input, module._reversed_padding_repeated_twice, mode=module.padding_mode)
@@ -1074,8 +1154,11 @@ class Conv2d(torch.nn.Conv2d):
     True
     """
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _module_conv(self, input, self.weight, self.bias, 2)
+
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        return _module_conv(conv2d, self, input, weight, bias)
+        return _module_conv(self, input, weight, bias, 2)
 
 
 class Conv1d(torch.nn.Conv1d):
@@ -1089,8 +1172,11 @@ class Conv1d(torch.nn.Conv1d):
     torch.Size([3, 4, 20])
     """
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _module_conv(self, input, self.weight, self.bias, 1)
+
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        return _module_conv(conv1d, self, input, weight, bias)
+        return _module_conv(self, input, weight, bias, 1)
 
 
 class Conv3d(torch.nn.Conv3d):
@@ -1104,21 +1190,58 @@ class Conv3d(torch.nn.Conv3d):
     torch.Size([1, 4, 3, 3, 3])
     """
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _module_conv(self, input, self.weight, self.bias, 3)
+
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        return _module_conv(conv3d, self, input, weight, bias)
+        return _module_conv(self, input, weight, bias, 3)
 
 
-def _module_transpose(fn, module, input: Tensor, output_size: Optional[list[int]], dims: int) -> Tensor:
-    """A torch.nn ConvTransposeNd's forward, with its ``output_size`` rule, through ``fn``."""
+def _module_transpose(module, input: Tensor, output_size: Optional[list[int]], n: int) -> Tensor:
+    """A torch.nn ConvTransposeNd's forward, with its ``output_size`` rule (n spatial axes); the
+    arguments checked on a first call are kept as for :func:`_module_conv`."""
     if module.padding_mode != "zeros":
         raise ValueError(
             f"{type(module).__name__}(): only padding_mode='zeros' is supported (as in torch), "
             f"got {module.padding_mode!r}"
         )
+    if output_size is not None or _is_compiling():
+        return _module_transpose_checked(module, input, output_size, n)
+    weight, c = module.weight, module.__dict__.get(_CONF)
+    if (
+        c is not None
+        and c[0] is module.stride
+        and c[1] is module.padding
+        and c[2] is module.output_padding
+        and c[3] is module.dilation
+        and isinstance(input, Tensor)
+        and weight.dim() == n + 2
+    ):
+        dim = input.dim()
+        if dim == n + 2 or dim == n + 1:
+            x = input if dim == n + 2 else input.unsqueeze(0)
+            if n == 1:
+                y = _conv_transpose(x.unsqueeze(2), weight.unsqueeze(2), module.bias, *c[4:7], module.groups, c[7])
+                y = y.squeeze(2)
+            else:
+                y = _conv_transpose(x, weight, module.bias, *c[4:7], module.groups, c[7])
+            return y if dim == n + 2 else y.squeeze(0)
+    y = _module_transpose_checked(module, input, None, n)  # every check, and its errors
+    stride, padding, output_padding, dilation = module.stride, module.padding, module.output_padding, module.dilation
+    if all(type(v) is tuple for v in (stride, padding, output_padding, dilation)):
+        fn = _TRANSPOSED_FUNCTIONS[n].__name__
+        s, p, op, d = _transpose_conf(fn, n, stride, padding, output_padding, dilation)
+        if n == 1:
+            s, p, op, d = (1, *s), (0, *p), (0, *op), (1, *d)
+        module.__dict__[_CONF] = (stride, padding, output_padding, dilation, s, p, op, d)
+    return y
+
+
+def _module_transpose_checked(module, input: Tensor, output_size: Optional[list[int]], n: int) -> Tensor:
     output_padding = module._output_padding(
-        input, output_size, module.stride, module.padding, module.kernel_size, dims, module.dilation
+        input, output_size, module.stride, module.padding, module.kernel_size, n, module.dilation
     )
-    return fn(
+    return _TRANSPOSED_FUNCTIONS[n](
         input, module.weight, module.bias, module.stride, module.padding, output_padding, module.groups, module.dilation
     )
 
@@ -1136,7 +1259,7 @@ class ConvTranspose1d(torch.nn.ConvTranspose1d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        return _module_transpose(conv_transpose1d, self, input, output_size, 1)
+        return _module_transpose(self, input, output_size, 1)
 
 
 class ConvTranspose2d(torch.nn.ConvTranspose2d):
@@ -1151,7 +1274,7 @@ class ConvTranspose2d(torch.nn.ConvTranspose2d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        return _module_transpose(conv_transpose2d, self, input, output_size, 2)
+        return _module_transpose(self, input, output_size, 2)
 
 
 class ConvTranspose3d(torch.nn.ConvTranspose3d):
@@ -1167,7 +1290,11 @@ class ConvTranspose3d(torch.nn.ConvTranspose3d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        return _module_transpose(conv_transpose3d, self, input, output_size, 3)
+        return _module_transpose(self, input, output_size, 3)
+
+
+_CONV_FUNCTIONS.update({1: conv1d, 2: conv2d, 3: conv3d})
+_TRANSPOSED_FUNCTIONS = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}
 
 
 class Unfold(torch.nn.Unfold):

@@ -151,3 +151,60 @@ def test_eager_modules_match_the_operators_in_training():
             opt.step()
             losses[route].append(loss.item())
     assert_close(torch.tensor(losses["eager"]), torch.tensor(losses["operators"]), exact=True)
+
+
+# --- the arguments a module call checked, kept for its next calls ----------------------------------
+
+
+def _torch_twin(ours):
+    cls = getattr(torch.nn, type(ours).__name__)
+    twin = cls.__new__(cls)
+    twin.__dict__.update({k: v for k, v in ours.__dict__.items() if k != "_im2col_conf"})
+    return twin
+
+
+@pytest.mark.parametrize("cls, shape", [(inn.Conv1d, (2, 2, 11)), (inn.Conv2d, (2, 2, 9, 8)),
+                                        (inn.Conv3d, (1, 2, 6, 5, 7))])  # fmt: skip
+def test_module_settings_changed_after_a_call_are_checked_again(cls, shape):
+    n = len(shape) - 2
+    m = cls(2, 3, 3, padding=1).double()
+    x = torch.randn(shape, dtype=torch.float64)
+    for _ in range(2):  # the second call takes the kept arguments
+        assert_close(m(x), _torch_twin(m)(x))
+    assert "_im2col_conf" in m.__dict__
+    assert_close(m(x[0]), _torch_twin(m)(x[0]))  # unbatched, from the same kept arguments
+    m.stride = (2,) * n
+    assert_close(m(x), _torch_twin(m)(x))
+    m.stride = (1,) * n
+    m.padding = "same"
+    assert m(x).shape == x.shape[:1] + (3,) + x.shape[2:]
+    m.weight = torch.nn.Parameter(torch.randn(3, 2, *(2,) * n, dtype=torch.float64))  # even: extra pixel after
+    assert_close(m(x), _torch_twin(m)(x))
+    m.padding_mode = "reflect"
+    m._reversed_padding_repeated_twice = [1, 0] * n  # what torch computes for 'same' with a 2-tap kernel
+    assert_close(m(x), _torch_twin(m)(x))
+    m.stride = (1.0,) * n  # refused by the full checks, never taken from the kept ones
+    with pytest.raises(TypeError, match="argument 'stride' must be an int or a tuple"):
+        m(x)
+    m.stride, m.padding_mode = (1,) * n, "zeros"
+    with pytest.raises(ValueError, match=f"must be a {n + 1}-D \\(unbatched\\) or {n + 2}-D"):
+        m(x[None])
+
+
+@pytest.mark.parametrize("cls, shape", [(inn.ConvTranspose1d, (2, 2, 7)), (inn.ConvTranspose2d, (2, 2, 5, 6)),
+                                        (inn.ConvTranspose3d, (1, 2, 3, 4, 3))])  # fmt: skip
+def test_transposed_module_settings_changed_after_a_call_are_checked_again(cls, shape):
+    n = len(shape) - 2
+    m = cls(2, 3, 3, stride=2, padding=1).double()
+    x = torch.randn(shape, dtype=torch.float64)
+    for _ in range(2):
+        assert_close(m(x), _torch_twin(m)(x))
+    assert "_im2col_conf" in m.__dict__
+    assert_close(m(x[0]), _torch_twin(m)(x[0]))
+    m.output_padding = (1,) * n
+    assert_close(m(x), _torch_twin(m)(x))
+    size = [2 * s for s in shape[2:]]
+    assert_close(m(x, output_size=size), _torch_twin(m)(x, output_size=size))
+    m.output_padding = (2,) * n  # not below the stride any more: refused again
+    with pytest.raises(ValueError, match="output_padding must be smaller than either stride or dilation"):
+        m(x)
