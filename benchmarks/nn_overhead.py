@@ -5,13 +5,19 @@ module and argument handling, the way into the operator (autograd.Function or to
 the tensor ↔ array conversions and the kernels' own entry. Both sides run in one process, interleaved
 round by round; the figure reported is the median over rounds of the per-round ratio ours / torch.
 
-    python benchmarks/nn_overhead.py            # 25 rounds of 300 steps per case
-    python benchmarks/nn_overhead.py --quick    # 3 rounds of 50 steps (a smoke run)
+    python benchmarks/nn_overhead.py              # 25 rounds of 300 steps per case
+    python benchmarks/nn_overhead.py --threads 1  # torch and the kernels on one thread
+    python benchmarks/nn_overhead.py --quick      # 3 rounds of 50 steps (a smoke run)
+
+Wall-clock ratios on a shared machine move with the load (torch's OpenMP pool suffers most when the
+other core is busy). For a figure that does not, count instructions of a loop of steps under
+callgrind, as docs/torch.md describes.
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import time
 
@@ -26,7 +32,21 @@ CASES = {
     "Conv2d(3, 8, 3, p1) on 4×3×8×8": ("Conv2d", (3, 8, 3, 1, 1), (4, 3, 8, 8)),
     "Conv1d(2, 4, 3) on 1×2×16": ("Conv1d", (2, 4, 3), (1, 2, 16)),
     "ConvTranspose2d(1, 1, 3) on 1×1×5×5": ("ConvTranspose2d", (1, 1, 3), (1, 1, 5, 5)),
+    "ConvTranspose1d(2, 4, 3) on 1×2×16": ("ConvTranspose1d", (2, 4, 3), (1, 2, 16)),
+    "Conv3d(1, 1, 3) on 1×1×5×5×5": ("Conv3d", (1, 1, 3), (1, 1, 5, 5, 5)),
 }
+
+
+def _cpu() -> str:
+    """The CPU's model name (lscpu's), or the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _step(module: torch.nn.Module, x: torch.Tensor) -> None:
@@ -45,9 +65,14 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float, float]]
     parser.add_argument("--quick", action="store_true", help="3 rounds of 50 steps: a smoke run")
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch and for the kernels")
     args = parser.parse_args(argv)
     rounds, steps = (3, 50) if args.quick else (args.rounds, args.steps)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, medians")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        im2col.set_num_threads(args.threads)
+    print(f"{_cpu()}; torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, "
+          f"medians")
     print("| layer (forward + backward) | im2col.nn µs | torch.nn µs | ratio |")
     print("|---|---|---|---|")
     results = {}
