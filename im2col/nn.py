@@ -400,8 +400,10 @@ def _conv_transpose_autograd(conv: str, conv_backward: str):
 
 _g, _s = _conv_transpose_autograd("conv2d", "conv2d_backward")
 _conv_transpose2d_op.register_autograd(_g, setup_context=_s)
+_TRANSPOSED_GRAD = {4: _g}  # by input rank; the eager twin's differentiable backward (below)
 _g, _s = _conv_transpose_autograd("conv3d", "conv3d_backward")
 _conv_transpose3d_op.register_autograd(_g, setup_context=_s)
+_TRANSPOSED_GRAD[5] = _g
 
 
 def _unfold_setup(ctx, inputs, output):
@@ -434,28 +436,44 @@ _fold_op.register_autograd(_fold_grad, setup_context=_fold_setup)
 # A torch.library.custom_op call costs about 70 µs per forward+backward before any work is done
 # (its dispatch, schema checks and autograd wrapper), against about 40 µs for a plain
 # torch.autograd.Function; on small layers that overhead was most of the time. So in eager mode a
-# 2-D convolution of plain contiguous CPU float tensors runs through the autograd.Function below,
-# which hands NumPy views to the public functions (whose per-signature plans skip the checks already
-# passed, im2col/_plans.py); everything else — torch.compile, torch.func transforms, tensor
-# subclasses (FakeTensor), channels-last or non-float inputs, double backward — takes the registered
-# operators, which give the same values. The choice depends only on the call, never on timing.
+# convolution (1-, 2- or 3-D, transposed or not) of plain contiguous CPU float tensors runs through
+# the autograd.Functions below, which hand NumPy views to the public functions (whose per-signature
+# plans skip the checks already passed, im2col/_plans.py); everything else — torch.compile,
+# torch.func transforms, tensor subclasses (FakeTensor), channels-last or non-float inputs, double
+# backward — takes the registered operators. The choice depends only on the call, never on timing.
+#
+# The transposed and 3-D ones call exactly the functions the operators call, on the same data, so
+# they give the operators' bits; the 2-D one's small-problem backward is composed of planned calls
+# (im2col, two matrix products, col2im), equal to the operator's within the test oracle's tolerance.
 
 _FLOATS = (torch.float32, torch.float64)
 _Parameter = torch.nn.Parameter
-#: Below this many bytes of columns, the eager backward is im2col, two matrix products and col2im
-#: (each a planned call); above it, the library's tiled conv2d_backward, whose memory is bounded.
+#: Below this many bytes of columns, the eager 2-D backward is im2col, two matrix products and
+#: col2im (each a planned call); above it, the library's tiled conv2d_backward, whose memory is bounded.
 COMPOSED_BACKWARD_BYTES = 1 << 20
 
 
+_is_compiling = torch.compiler.is_compiling
+_functorch_active = torch._C._are_functorch_transforms_active
+_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+
+
 def _eager(x: Tensor, w: Tensor, b: Optional[Tensor]) -> bool:
-    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+    if _is_compiling() or _functorch_active():
         return False
     dtype = x.dtype
     for t in (x, w) if b is None else (x, w, b):
         cls = type(t)
         if (cls is not Tensor and cls is not _Parameter) or t.dtype != dtype or not t.is_contiguous():
             return False
-    return dtype in _FLOATS and x.device.type == "cpu" and w.device.type == "cpu"
+    return dtype in _FLOATS and x.is_cpu and w.is_cpu
+
+
+def _c_apply(cls: type) -> object:
+    """``cls.apply`` without ``torch.autograd.Function.apply``'s Python wrapper: with no functorch
+    transform active (which :func:`_eager` has checked) that wrapper only unwraps dead functorch
+    wrappers — the callers do that with ``_unwrap_if_dead`` — and calls this."""
+    return super(torch.autograd.Function, cls).apply
 
 
 def _array(t: Tensor):
@@ -482,10 +500,10 @@ class _Conv2dEager(torch.autograd.Function):
             gx, gw, gb = torch.ops.im2col.conv2d_backward(
                 gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
             )
-        else:
-            gx, gw, gb = (torch.from_numpy(g) for g in _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w),
-                                                                     ctx.conf))  # fmt: skip
-        return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None, None, None, None, None)
+            return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None, None, None, None, None)
+        gx, gw, gb = _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w), ctx.conf)
+        return (torch.from_numpy(gx) if need[0] else None, torch.from_numpy(gw) if need[1] else None,
+                torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
 
 
 def _conv2d_grads(gy, x, w, conf):
@@ -503,14 +521,134 @@ def _conv2d_grads(gy, x, w, conf):
     gw = np.matmul(gy3, cols.transpose(0, 2, 1))
     gw = (gw[0] if N == 1 else gw.sum(0)).reshape(w.shape)
     gx = _functional.col2im(np.matmul(w.reshape(K, R).T, gy3), (H, W), (kh, kw), dilation, padding, stride)
-    return gx, gw, gy3.sum((0, 2))
+    return gx, gw, np.add.reduce(gy3, (0, 2))  # what gy3.sum((0, 2)) calls
+
+
+class _Conv3dEager(torch.autograd.Function):
+    """``im2col::conv3d`` for eager calls: the functions its operators call, on NumPy views."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        # x (N, C, D, H, W), w (K, C/groups, kd, kh, kw) -> (N, K, OD, OH, OW)
+        y = _nd.conv3d(_array(x), _array(w), None if b is None else _array(b), stride, padding, dilation, groups)
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        need = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph: a differentiable backward, through the operators
+            gx, gw, gb = torch.ops.im2col.conv3d_backward(
+                gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
+            )
+            return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None) + (None,) * 4
+        # what im2col::conv3d_backward computes; gy's strides only change how it is read
+        gx, gw, gb = _nd._conv3d_backward(_array(gy), _array(x), _array(w), *ctx.conf, need[0], need[1])
+        return (None if gx is None else torch.from_numpy(gx), None if gw is None else torch.from_numpy(gw),
+                torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
+
+
+def _conv2d_backward_weight(gy, x, w, stride, padding, dilation, groups):
+    return _functional.conv2d_backward(gy, x, w, stride, padding, dilation, groups)[1]
+
+
+def _conv3d_backward_weight(gy, x, w, stride, padding, dilation, groups):
+    return _nd._conv3d_backward(gy, x, w, stride, padding, dilation, groups, False, True)[1]
+
+
+#: input rank -> (transposed convolution, convolution, convolution's weight gradient), on arrays:
+#: what im2col::conv_transpose2d/3d and the operators of their autograd formula call
+_TRANSPOSED_FNS = {
+    4: (_functional.conv_transpose2d, _functional.conv2d, _conv2d_backward_weight),
+    5: (_nd.conv_transpose3d, _nd.conv3d, _conv3d_backward_weight),
+}
+
+
+class _ConvTransposeEager(torch.autograd.Function):
+    """``im2col::conv_transpose2d`` and ``conv_transpose3d`` for eager calls: the functions the
+    operator and its autograd formula (``_conv_transpose_autograd``) call, on NumPy views."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, output_padding, groups, dilation):
+        # x (N, C_in, *size), w (C_in, C_out/groups, *k) -> (N, C_out, *out)
+        y = _TRANSPOSED_FNS[x.dim()][0](
+            _array(x), _array(w), None if b is None else _array(b), stride, padding, output_padding, groups, dilation
+        )
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        if torch.is_grad_enabled() or not (gy.is_contiguous() or not channels_last_like(gy)):
+            # create_graph (a differentiable backward), or a channels-last gy, whose layout the
+            # operators' convolution of it passes on: the operators' own formula
+            return _TRANSPOSED_GRAD[gy.dim()](ctx, gy)
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        _, conv, conv_weight = _TRANSPOSED_FNS[x.dim()]
+        g, wa = _array(gy), _array(w)
+        gx = gw = None
+        if need_x:  # the convolution of gy, cut to x's size (see _conv_transpose_autograd)
+            gx = torch.from_numpy(conv(g, wa, None, stride, padding, dilation, groups))
+            for axis, n in enumerate(x.shape[2:]):
+                gx = gx.narrow(2 + axis, 0, n)
+        if need_w:  # the convolution's weight gradient with x as its output gradient, x zero-padded
+            m = [(o + 2 * p - d * (k - 1) - 1) // s + 1
+                 for o, k, s, p, d in zip(gy.shape[2:], w.shape[2:], stride, padding, dilation)]  # fmt: skip
+            pads = [q for mm, n in zip(reversed(m), reversed(x.shape[2:])) for q in (0, mm - n)]
+            xp = F.pad(x.detach(), pads) if any(pads) else x.detach()
+            gw = torch.from_numpy(conv_weight(xp.numpy(), g, wa, stride, padding, dilation, groups))
+        gb = gy.sum([0, *range(2, gy.dim())]) if need_b else None
+        return gx, gw, gb, None, None, None, None, None
+
+
+_conv2d_apply = _c_apply(_Conv2dEager)
+_conv3d_apply = _c_apply(_Conv3dEager)
+_conv_transpose_apply = _c_apply(_ConvTransposeEager)
 
 
 def _conv2d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """``im2col::conv2d`` or its eager twin (same values); x is batched."""
     if _eager(x, w, b) and w.dim() == 4 and x.dim() == 4:
-        return _Conv2dEager.apply(x, w, b, stride, padding, dilation, groups)
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv2d_apply(_unwrap_if_dead(x), _unwrap_if_dead(w), b, stride, padding, dilation, groups)
     return torch.ops.im2col.conv2d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
+def _conv1d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+    """A batched 1-D convolution as a 2-D one of height 1."""
+    y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, stride[0]), (0, padding[0]), (1, dilation[0]), groups)
+    return y.squeeze(2)
+
+
+def _conv3d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+    """``im2col::conv3d`` or its eager twin (same bits); x is batched."""
+    if _eager(x, w, b) and w.dim() == 5 and x.dim() == 5:
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv3d_apply(_unwrap_if_dead(x), _unwrap_if_dead(w), b, stride, padding, dilation, groups)
+    return torch.ops.im2col.conv3d(x, w, b, list(stride), list(padding), list(dilation), groups)
+
+
+#: number of spatial axes -> the batched convolution, its arguments checked
+_CONV_BATCHED = {1: _conv1d, 2: _conv2d, 3: _conv3d}
+
+
+def _conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple,
+                    output_padding: tuple, groups: int, dilation: tuple):  # fmt: skip
+    """``im2col::conv_transpose2d`` (4-D x) or ``conv_transpose3d`` (5-D), or their eager twin (same
+    bits); x is batched."""
+    if _eager(x, w, b) and w.dim() == x.dim():
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv_transpose_apply(
+            _unwrap_if_dead(x), _unwrap_if_dead(w), b, stride, padding, output_padding, groups, dilation
+        )
+    op = torch.ops.im2col.conv_transpose2d if x.dim() == 4 else torch.ops.im2col.conv_transpose3d
+    return op(x, w, b, list(stride), list(padding), list(output_padding), groups, list(dilation))
 
 
 # --- functions with torch.nn.functional's signatures -------------------------------------------
@@ -527,6 +665,20 @@ def _same_padding(fn: str, padding, kernel_size, stride, dilation) -> list[tuple
             return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)]
         raise ValueError(f"{fn}(): argument 'padding' must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}")
     return [(p, p) for p in padding]
+
+
+def _conv_conf(fn: str, n: int, stride, padding, dilation, kernel_size) -> tuple:
+    """Checked ``(stride, padding, dilation, pad)`` of an n-D convolution: the first three tuples of n
+    ints, the padding symmetric; ``pad`` is F.pad's argument for an odd 'same' total (the extra
+    pixel after, as torch pads it), to apply before convolving, else None."""
+    stride = _tuple(fn, "stride", stride, n)
+    dilation = _tuple(fn, "dilation", dilation, n)
+    if not isinstance(padding, str):
+        padding = _tuple(fn, "padding", padding, n)
+    sides = _same_padding(fn, padding, kernel_size, stride, dilation)
+    if any(a != b for a, b in sides):
+        return stride, (0,) * n, dilation, tuple(q for pair in reversed(sides) for q in pair)
+    return stride, tuple(a for a, _ in sides), dilation, None
 
 
 def _batched(fn: str, input: Tensor, dims: int, layout: str) -> tuple[Tensor, bool]:
@@ -592,15 +744,10 @@ def conv2d(
     """
     fn = "conv2d"
     x, unbatched = _batched(fn, input, 2, "(N, C, H, W)")
-    stride = _tuple(fn, "stride", stride, 2)
-    dilation = _tuple(fn, "dilation", dilation, 2)
-    if not isinstance(padding, str):
-        padding = _tuple(fn, "padding", padding, 2)
-    (pt, pb), (pl, pr) = _same_padding(fn, padding, weight.shape[2:], stride, dilation)
-    if pt != pb or pl != pr:  # odd 'same' total: pad the extra pixel explicitly, as torch does
-        x = F.pad(x, (pl, pr, pt, pb))
-        pt = pl = 0
-    y = _conv2d(x, weight, bias, stride, (pt, pl), dilation, groups)
+    stride, padding, dilation, pad = _conv_conf(fn, 2, stride, padding, dilation, weight.shape[2:])
+    if pad is not None:  # odd 'same' total: pad the extra pixel explicitly, as torch does
+        x = F.pad(x, pad)
+    y = _conv2d(x, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -641,15 +788,10 @@ def conv1d(
     x, unbatched = _batched(fn, input, 1, "(N, C, L)")
     if weight.dim() != 3:
         raise ValueError(f"{fn}(): argument 'weight' must be 3-D (K, C/groups, k), got shape {tuple(weight.shape)}")
-    s = _tuple(fn, "stride", stride, 1)
-    d = _tuple(fn, "dilation", dilation, 1)
-    p = padding if isinstance(padding, str) else _tuple(fn, "padding", padding, 1)
-    [(before, after)] = _same_padding(fn, p, weight.shape[2:], s, d)
-    if before != after:
-        x = F.pad(x, (before, after))
-        before = 0
-    y = _conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, s[0]), (0, before), (1, d[0]), groups)
-    y = y.squeeze(2)
+    stride, padding, dilation, pad = _conv_conf(fn, 1, stride, padding, dilation, weight.shape[2:])
+    if pad is not None:
+        x = F.pad(x, pad)
+    y = _conv1d(x, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -689,21 +831,16 @@ def conv3d(
     """
     fn = "conv3d"
     x, unbatched = _batched(fn, input, 3, "(N, C, D, H, W)")
-    stride = _tuple(fn, "stride", stride, 3)
-    dilation = _tuple(fn, "dilation", dilation, 3)
-    if not isinstance(padding, str):
-        padding = _tuple(fn, "padding", padding, 3)
-    sides = _same_padding(fn, padding, weight.shape[2:], stride, dilation)
-    if any(a != b for a, b in sides):  # odd 'same' total: pad the extra voxel explicitly, as torch does
-        x = F.pad(x, [p for pair in reversed(sides) for p in pair])
-        sides = [(0, 0)] * 3
-    y = torch.ops.im2col.conv3d(x, weight, bias, list(stride), [a for a, _ in sides], list(dilation), groups)
+    stride, padding, dilation, pad = _conv_conf(fn, 3, stride, padding, dilation, weight.shape[2:])
+    if pad is not None:  # odd 'same' total: pad the extra voxel explicitly, as torch does
+        x = F.pad(x, pad)
+    y = _conv3d(x, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if unbatched else y
 
 
-def _transpose_conf(fn: str, n: int, stride, padding, output_padding, dilation) -> list[list[int]]:
-    """[stride, padding, output_padding, dilation] of an n-D transposed convolution, as lists."""
-    s, p, op, d = (list(_tuple(fn, name, v, n)) for name, v in
+def _transpose_conf(fn: str, n: int, stride, padding, output_padding, dilation) -> list[tuple[int, ...]]:
+    """[stride, padding, output_padding, dilation] of an n-D transposed convolution, as tuples."""
+    s, p, op, d = (_tuple(fn, name, v, n) for name, v in
                    (("stride", stride), ("padding", padding), ("output_padding", output_padding),
                     ("dilation", dilation)))  # fmt: skip
     for o, ss, dd in zip(op, s, d):
@@ -758,9 +895,8 @@ def conv_transpose1d(
             f"{fn}(): argument 'weight' must be 3-D (C_in, C_out/groups, k), got shape {tuple(weight.shape)}"
         )
     s, p, op, d = _transpose_conf(fn, 1, stride, padding, output_padding, dilation)
-    y = torch.ops.im2col.conv_transpose2d(
-        x.unsqueeze(2), weight.unsqueeze(2), bias, [1, *s], [0, *p], [0, *op], groups, [1, *d]
-    ).squeeze(2)
+    y = _conv_transpose(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, *s), (0, *p), (0, *op), groups, (1, *d))
+    y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 
@@ -799,7 +935,7 @@ def conv_transpose2d(
     fn = "conv_transpose2d"
     x, unbatched = _batched(fn, input, 2, "(N, C_in, H, W)")
     s, p, op, d = _transpose_conf(fn, 2, stride, padding, output_padding, dilation)
-    y = torch.ops.im2col.conv_transpose2d(x, weight, bias, s, p, op, groups, d)
+    y = _conv_transpose(x, weight, bias, s, p, op, groups, d)
     return y.squeeze(0) if unbatched else y
 
 
@@ -842,7 +978,7 @@ def conv_transpose3d(
     fn = "conv_transpose3d"
     x, unbatched = _batched(fn, input, 3, "(N, C_in, D, H, W)")
     s, p, op, d = _transpose_conf(fn, 3, stride, padding, output_padding, dilation)
-    y = torch.ops.im2col.conv_transpose3d(x, weight, bias, s, p, op, groups, d)
+    y = _conv_transpose(x, weight, bias, s, p, op, groups, d)
     return y.squeeze(0) if unbatched else y
 
 
@@ -944,8 +1080,57 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
 # --- modules ----------------------------------------------------------------------------------
 
 
-def _module_conv(fn, module, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """A torch.nn ConvNd's forward with its padding and padding_mode, through ``fn``."""
+# A module call checks and normalises its arguments as the functions above do, then keeps the
+# result on the module (``_im2col_conf``) with the attribute objects it was computed from. A later
+# call reuses it while those are the very same objects (tuples and strings: immutable), the input
+# has the same rank and, for string padding (which depends on the kernel), the weight the same
+# shape; anything else, and every call under torch.compile, takes the full path again.
+
+_CONV_FUNCTIONS: dict = {}  # number of spatial axes -> conv1d, conv2d, conv3d (filled below)
+_CONF = "_im2col_conf"
+
+
+def _module_conv(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], n: int) -> Tensor:
+    """A torch.nn ConvNd's forward with its padding and padding_mode (n spatial axes)."""
+    if _is_compiling():
+        return _module_conv_checked(module, input, weight, bias, n)
+    c = module.__dict__.get(_CONF)
+    if (
+        c is not None
+        and c[0] is module.stride
+        and c[1] is module.padding
+        and c[2] is module.dilation
+        and c[3] is module.padding_mode
+        and (c[4] is None or (c[4] is module._reversed_padding_repeated_twice and c[4] == c[5]))
+        and (c[6] is None or c[6] == weight.shape)
+        and isinstance(input, Tensor)
+        and weight.dim() == n + 2
+    ):
+        dim = input.dim()
+        if dim == n + 2 or dim == n + 1:
+            x = input if dim == n + 2 else input.unsqueeze(0)
+            if c[7] is not None:
+                x = F.pad(x, c[7], mode=c[8])
+            y = _CONV_BATCHED[n](x, weight, bias, c[9], c[10], c[11], module.groups)
+            return y if dim == n + 2 else y.squeeze(0)
+    y = _module_conv_checked(module, input, weight, bias, n)  # every check, and its errors
+    stride, padding, dilation, mode = module.stride, module.padding, module.dilation, module.padding_mode
+    if type(stride) is tuple and type(dilation) is tuple and type(padding) in (tuple, str) and type(mode) is str:
+        fn = _CONV_FUNCTIONS[n].__name__
+        if mode != "zeros":
+            rp = module._reversed_padding_repeated_twice
+            s, p, d, _ = _conv_conf(fn, n, stride, 0, dilation, weight.shape[2:])
+            c = (stride, padding, dilation, mode, rp, list(rp), None, rp, mode, s, p, d)
+        else:
+            s, p, d, pad = _conv_conf(fn, n, stride, padding, dilation, weight.shape[2:])
+            shape = weight.shape if isinstance(padding, str) else None
+            c = (stride, padding, dilation, mode, None, None, shape, pad, "constant", s, p, d)
+        module.__dict__[_CONF] = c
+    return y
+
+
+def _module_conv_checked(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], n: int) -> Tensor:
+    fn = _CONV_FUNCTIONS[n]
     if module.padding_mode != "zeros":
         # torch's own rule: pad by the mode, then convolve without padding
         input = F.pad(input, module._reversed_padding_repeated_twice, mode=module.padding_mode)
@@ -969,8 +1154,11 @@ class Conv2d(torch.nn.Conv2d):
     True
     """
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _module_conv(self, input, self.weight, self.bias, 2)
+
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        return _module_conv(conv2d, self, input, weight, bias)
+        return _module_conv(self, input, weight, bias, 2)
 
 
 class Conv1d(torch.nn.Conv1d):
@@ -984,8 +1172,11 @@ class Conv1d(torch.nn.Conv1d):
     torch.Size([3, 4, 20])
     """
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _module_conv(self, input, self.weight, self.bias, 1)
+
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        return _module_conv(conv1d, self, input, weight, bias)
+        return _module_conv(self, input, weight, bias, 1)
 
 
 class Conv3d(torch.nn.Conv3d):
@@ -999,21 +1190,58 @@ class Conv3d(torch.nn.Conv3d):
     torch.Size([1, 4, 3, 3, 3])
     """
 
+    def forward(self, input: Tensor) -> Tensor:
+        return _module_conv(self, input, self.weight, self.bias, 3)
+
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-        return _module_conv(conv3d, self, input, weight, bias)
+        return _module_conv(self, input, weight, bias, 3)
 
 
-def _module_transpose(fn, module, input: Tensor, output_size: Optional[list[int]], dims: int) -> Tensor:
-    """A torch.nn ConvTransposeNd's forward, with its ``output_size`` rule, through ``fn``."""
+def _module_transpose(module, input: Tensor, output_size: Optional[list[int]], n: int) -> Tensor:
+    """A torch.nn ConvTransposeNd's forward, with its ``output_size`` rule (n spatial axes); the
+    arguments checked on a first call are kept as for :func:`_module_conv`."""
     if module.padding_mode != "zeros":
         raise ValueError(
             f"{type(module).__name__}(): only padding_mode='zeros' is supported (as in torch), "
             f"got {module.padding_mode!r}"
         )
+    if output_size is not None or _is_compiling():
+        return _module_transpose_checked(module, input, output_size, n)
+    weight, c = module.weight, module.__dict__.get(_CONF)
+    if (
+        c is not None
+        and c[0] is module.stride
+        and c[1] is module.padding
+        and c[2] is module.output_padding
+        and c[3] is module.dilation
+        and isinstance(input, Tensor)
+        and weight.dim() == n + 2
+    ):
+        dim = input.dim()
+        if dim == n + 2 or dim == n + 1:
+            x = input if dim == n + 2 else input.unsqueeze(0)
+            if n == 1:
+                y = _conv_transpose(x.unsqueeze(2), weight.unsqueeze(2), module.bias, *c[4:7], module.groups, c[7])
+                y = y.squeeze(2)
+            else:
+                y = _conv_transpose(x, weight, module.bias, *c[4:7], module.groups, c[7])
+            return y if dim == n + 2 else y.squeeze(0)
+    y = _module_transpose_checked(module, input, None, n)  # every check, and its errors
+    stride, padding, output_padding, dilation = module.stride, module.padding, module.output_padding, module.dilation
+    if all(type(v) is tuple for v in (stride, padding, output_padding, dilation)):
+        fn = _TRANSPOSED_FUNCTIONS[n].__name__
+        s, p, op, d = _transpose_conf(fn, n, stride, padding, output_padding, dilation)
+        if n == 1:
+            s, p, op, d = (1, *s), (0, *p), (0, *op), (1, *d)
+        module.__dict__[_CONF] = (stride, padding, output_padding, dilation, s, p, op, d)
+    return y
+
+
+def _module_transpose_checked(module, input: Tensor, output_size: Optional[list[int]], n: int) -> Tensor:
     output_padding = module._output_padding(
-        input, output_size, module.stride, module.padding, module.kernel_size, dims, module.dilation
+        input, output_size, module.stride, module.padding, module.kernel_size, n, module.dilation
     )
-    return fn(
+    return _TRANSPOSED_FUNCTIONS[n](
         input, module.weight, module.bias, module.stride, module.padding, output_padding, module.groups, module.dilation
     )
 
@@ -1031,7 +1259,7 @@ class ConvTranspose1d(torch.nn.ConvTranspose1d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        return _module_transpose(conv_transpose1d, self, input, output_size, 1)
+        return _module_transpose(self, input, output_size, 1)
 
 
 class ConvTranspose2d(torch.nn.ConvTranspose2d):
@@ -1046,7 +1274,7 @@ class ConvTranspose2d(torch.nn.ConvTranspose2d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        return _module_transpose(conv_transpose2d, self, input, output_size, 2)
+        return _module_transpose(self, input, output_size, 2)
 
 
 class ConvTranspose3d(torch.nn.ConvTranspose3d):
@@ -1062,7 +1290,11 @@ class ConvTranspose3d(torch.nn.ConvTranspose3d):
     """
 
     def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
-        return _module_transpose(conv_transpose3d, self, input, output_size, 3)
+        return _module_transpose(self, input, output_size, 3)
+
+
+_CONV_FUNCTIONS.update({1: conv1d, 2: conv2d, 3: conv3d})
+_TRANSPOSED_FUNCTIONS = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}
 
 
 class Unfold(torch.nn.Unfold):
