@@ -58,14 +58,80 @@ ukernel_info_f64 engine_ukernel_f64(int isa)
  * every instruction set, so that all of them still sum in the same order (the same bits). */
 #define ENGINE_KC 256
 
-#define ENGINE_CONV(NAME, T, INFO, GETK, FIELD)                                                   \
+/* One piece of a task's pixels: a run within one output row and one NR panel. The gather walks these
+ * per reduction row r, so the row/panel arithmetic is done once per task, not once per (r, panel). */
+typedef struct {
+    int64_t oh, ow, len, dst; /* output row, first output column, pixels, offset in the panel row */
+} engine_piece;
+
+/* Cut pixels [p0, p0 + np) into pieces for panel jp (pixels [jp*NR, jp*NR + NR) of the block). */
+static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64_t NR, int64_t jp,
+                             engine_piece *pc)
+{
+    int64_t q = jp * NR, qe = q + NR < np ? q + NR : np, n = 0;
+    while (q < qe) {
+        const int64_t oh = (p0 + q) / g->OW, ow = (p0 + q) % g->OW;
+        const int64_t len = g->OW - ow < qe - q ? g->OW - ow : qe - q;
+        pc[n].oh = oh; pc[n].ow = ow; pc[n].len = len; pc[n].dst = q - jp * NR;
+        n++;
+        q += len;
+    }
+    return n;
+}
+
+/* The gather of one task: row r = (c, i, j) of the columns into its NR-wide panel rows, for every
+ * panel of the block. Zeros for padding and for pixels past np; a contiguous copy for stride 1. */
+#define ENGINE_GATHER(NAME, T)                                                                     \
+    static void NAME(const T *restrict xg, const engine_geom *g, int64_t Cg, int64_t p0,          \
+                     int64_t np, int64_t NR, T *restrict Bp, engine_piece *pc)                     \
+    {                                                                                              \
+        const int64_t R = Cg * g->kh * g->kw, HW = g->H * g->W, sw = g->sw;                        \
+        const int64_t npanels = (np + NR - 1) / NR;                                                \
+        for (int64_t jp = 0; jp < npanels; jp++) {                                                 \
+            const int64_t npc = engine_pieces(g, p0, np, NR, jp, pc);                              \
+            const int64_t nq = np - jp * NR < NR ? np - jp * NR : NR;                              \
+            T *dst = Bp + jp * R * NR;                                                             \
+            for (int64_t c = 0; c < Cg; c++) {                                                     \
+                const T *xc = xg + c * HW;                                                         \
+                for (int64_t i = 0; i < g->kh; i++) {                                              \
+                    const int64_t ioff = i * g->dh - g->pt;                                        \
+                    for (int64_t j = 0; j < g->kw; j++, dst += NR) {                               \
+                        const int64_t joff = j * g->dw - g->pl;                                    \
+                        /* valid output columns of this tap: 0 <= ow*sw + joff < W */              \
+                        const int64_t vlo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;                 \
+                        const int64_t vhi = g->W - joff <= 0 ? 0 : (g->W - joff + sw - 1) / sw;    \
+                        for (int64_t e = 0; e < npc; e++) {                                        \
+                            const int64_t ow = pc[e].ow, len = pc[e].len;                          \
+                            T *restrict d = dst + pc[e].dst - ow;                                  \
+                            const int64_t ih = pc[e].oh * g->sh + ioff;                            \
+                            int64_t lo = vlo < ow ? ow : vlo, hi = vhi > ow + len ? ow + len : vhi; \
+                            if ((uint64_t)ih >= (uint64_t)g->H || hi < lo) lo = hi = ow;           \
+                            const T *restrict s = xc + ih * g->W + joff;                           \
+                            for (int64_t o = ow; o < lo; o++) d[o] = 0;                            \
+                            if (sw == 1)                                                           \
+                                for (int64_t o = lo; o < hi; o++) d[o] = s[o];                     \
+                            else                                                           \
+                                for (int64_t o = lo; o < hi; o++) d[o] = s[o * sw];                \
+                            for (int64_t o = hi; o < ow + len; o++) d[o] = 0;                      \
+                        }                                                                          \
+                        for (int64_t q = nq; q < NR; q++) dst[q] = 0;                              \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+ENGINE_GATHER(engine_gather_f32, float)
+ENGINE_GATHER(engine_gather_f64, double)
+
+#define ENGINE_CONV(NAME, T, INFO, GETK, FIELD, GATHER)                                           \
     int NAME(const T *x, const T *w, const T *bias, T *y, const engine_geom *g, int isa,           \
              int n_threads)                                                                        \
     {                                                                                              \
         INFO uk = GETK(isa);                                                                       \
         const int64_t MR = uk.mr, NR = uk.nr;                                                      \
         const int64_t G = g->groups, Cg = g->C / G, Kg = g->K / G, taps = g->kh * g->kw;           \
-        const int64_t R = Cg * taps, L = g->OH * g->OW, HW = g->H * g->W;                          \
+        const int64_t R = Cg * taps, L = g->OH * g->OW;                                            \
         const int64_t mblocks = (Kg + MR - 1) / MR;                                                \
         /* A: per group, mblocks panels of R x MR, channels past Kg zero */                        \
         T *A = (T *)calloc((size_t)(G * mblocks * R * MR), sizeof(T));                             \
@@ -88,55 +154,18 @@ ukernel_info_f64 engine_ukernel_f64(int isa)
         _Pragma("omp parallel num_threads(n_threads) reduction(|:failed)")                         \
         {                                                                                          \
             T *Bp = (T *)malloc((size_t)(R * PB) * sizeof(T));                                     \
-            if (!Bp) failed = 1; /* every thread still meets the omp for */                      \
-            {                                                                                 \
+            /* pieces of one panel: at most one per output row it touches, plus one */            \
+            engine_piece *pc = (engine_piece *)malloc((size_t)(NR + 2) * sizeof(engine_piece));    \
+            if (!Bp || !pc) failed = 1; /* every thread still meets the omp for */                 \
+            {                                                                                      \
                 _Pragma("omp for schedule(static)")                                                \
                 for (int64_t t = 0; t < tasks; t++) {                                              \
-                    if (!Bp) continue;                                                             \
+                    if (!Bp || !pc) continue;                                                      \
                     const int64_t n = t / (G * pblocks), gi = t / pblocks % G;                     \
                     const int64_t p0 = t % pblocks * PB;                                           \
                     const int64_t np = L - p0 < PB ? L - p0 : PB;                                  \
                     const int64_t npanels = (np + NR - 1) / NR;                                    \
-                    const T *xg = x + (n * g->C + gi * Cg) * HW;                                   \
-                    /* the gather: row r = (c, i, j) of the columns, NR pixels per panel row */    \
-                    for (int64_t jp = 0; jp < npanels; jp++) {                                     \
-                        T *panel = Bp + jp * R * NR;                                               \
-                        const int64_t q0 = jp * NR, nq = np - q0 < NR ? np - q0 : NR;              \
-                        const int64_t oh0 = (p0 + q0) / g->OW, ow0 = (p0 + q0) % g->OW;            \
-                        for (int64_t r = 0; r < R; r++) {                                          \
-                            const int64_t c = r / taps, i = r % taps / g->kw, j = r % g->kw;       \
-                            const T *xc = xg + c * HW;                                             \
-                            const int64_t ioff = i * g->dh - g->pt, joff = j * g->dw - g->pl;      \
-                            T *dst = panel + r * NR;                                               \
-                            /* runs of pixels within one output row: one bounds test per run, */ \
-                            /* a branch-free (for stride 1, contiguous) copy inside its valid span */ \
-                            int64_t oh = oh0, ow = ow0, q = 0;                                     \
-                            while (q < nq) {                                                       \
-                                const int64_t run = g->OW - ow < nq - q ? g->OW - ow : nq - q;     \
-                                const int64_t ih = oh * g->sh + ioff;                              \
-                                if ((uint64_t)ih >= (uint64_t)g->H) {                              \
-                                    for (int64_t e = 0; e < run; e++) dst[q + e] = 0;              \
-                                } else {                                                           \
-                                    const T *src = xc + ih * g->W + joff;                          \
-                                    /* valid ow: 0 <= ow*sw + joff < W */                          \
-                                    int64_t lo = joff >= 0 ? 0 : (-joff + g->sw - 1) / g->sw;      \
-                                    int64_t hi = g->W - joff <= 0 ? 0 : (g->W - joff + g->sw - 1) / g->sw; \
-                                    lo = lo < ow ? ow : lo > ow + run ? ow + run : lo;             \
-                                    hi = hi > ow + run ? ow + run : hi < lo ? lo : hi;             \
-                                    T *d = dst + q - ow;                                           \
-                                    for (int64_t o = ow; o < lo; o++) d[o] = 0;                    \
-                                    if (g->sw == 1)                                                \
-                                        for (int64_t o = lo; o < hi; o++) d[o] = src[o];           \
-                                    else                                                           \
-                                        for (int64_t o = lo; o < hi; o++) d[o] = src[o * g->sw];   \
-                                    for (int64_t o = hi; o < ow + run; o++) d[o] = 0;              \
-                                }                                                                  \
-                                q += run; ow += run;                                               \
-                                if (ow == g->OW) { ow = 0; oh++; }                                 \
-                            }                                                                      \
-                            for (int64_t q = nq; q < NR; q++) dst[q] = 0;                          \
-                        }                                                                          \
-                    }                                                                              \
+                    GATHER(x + (n * g->C + gi * Cg) * g->H * g->W, g, Cg, p0, np, NR, Bp, pc);     \
                     T *yg = y + (n * g->K + gi * Kg) * L + p0;                                     \
                     const T *bg = bias ? bias + gi * Kg : NULL;                                    \
                     /* the reduction in blocks of ENGINE_KC: a kc x NR column panel stays in L1 */ \
@@ -154,12 +183,13 @@ ukernel_info_f64 engine_ukernel_f64(int isa)
                         }                                                                          \
                     }                                                                              \
                 }                                                                                  \
-                free(Bp);                                                                          \
             }                                                                                      \
+            free(Bp);                                                                              \
+            free(pc);                                                                              \
         }                                                                                          \
         free(A);                                                                                   \
         return failed ? -1 : 0;                                                                    \
     }
 
-ENGINE_CONV(engine_conv2d_f32, float, ukernel_info_f32, engine_ukernel_f32, f32)
-ENGINE_CONV(engine_conv2d_f64, double, ukernel_info_f64, engine_ukernel_f64, f64)
+ENGINE_CONV(engine_conv2d_f32, float, ukernel_info_f32, engine_ukernel_f32, f32, engine_gather_f32)
+ENGINE_CONV(engine_conv2d_f64, double, ukernel_info_f64, engine_ukernel_f64, f64, engine_gather_f64)
