@@ -58,11 +58,6 @@ ukernel_info_f64 engine_ukernel_f64(int isa)
  * every instruction set, so that all of them still sum in the same order (the same bits). */
 #define ENGINE_KC 256
 
-/* One piece of a task's pixels: a run within one output row and one NR panel. The gather walks these
- * per reduction row r, so the row/panel arithmetic is done once per task, not once per (r, panel). */
-typedef struct {
-    int64_t oh, ow, len, dst; /* output row, first output column, pixels, offset in the panel row */
-} engine_piece;
 
 /* Cut pixels [p0, p0 + np) into pieces for panel jp (pixels [jp*NR, jp*NR + NR) of the block). */
 static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64_t NR, int64_t jp,
@@ -83,7 +78,9 @@ static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64
  * panel of the block. Zeros for padding and for pixels past np; a contiguous copy for stride 1. */
 #define ENGINE_GATHER(NAME, T)                                                                     \
     static void NAME(const T *restrict xg, const engine_geom *g, int64_t Cg, int64_t p0,          \
-                     int64_t np, int64_t NR, T *restrict Bp, engine_piece *pc)                     \
+                     int64_t np, int64_t NR, T *restrict Bp, engine_piece *pc,                     \
+                     void (*vec)(const T *, const engine_geom *, int64_t, const engine_piece *,    \
+                                 int64_t, T *))                                                    \
     {                                                                                              \
         const int64_t R = Cg * g->kh * g->kw, HW = g->H * g->W, sw = g->sw;                        \
         const int64_t npanels = (np + NR - 1) / NR;                                                \
@@ -91,6 +88,10 @@ static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64
             const int64_t npc = engine_pieces(g, p0, np, NR, jp, pc);                              \
             const int64_t nq = np - jp * NR < NR ? np - jp * NR : NR;                              \
             T *dst = Bp + jp * R * NR;                                                             \
+            if (vec) { /* the instruction set's own panel gather (masked vector loads) */          \
+                vec(xg, g, Cg, pc, npc, dst);                                                      \
+                continue;                                                                          \
+            }                                                                                      \
             for (int64_t c = 0; c < Cg; c++) {                                                     \
                 const T *xc = xg + c * HW;                                                         \
                 for (int64_t i = 0; i < g->kh; i++) {                                              \
@@ -124,7 +125,7 @@ static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64
 ENGINE_GATHER(engine_gather_f32, float)
 ENGINE_GATHER(engine_gather_f64, double)
 
-#define ENGINE_CONV(NAME, T, INFO, GETK, FIELD, GATHER)                                           \
+#define ENGINE_CONV(NAME, T, INFO, GETK, FIELD, GATHER, VEC)                                      \
     int NAME(const T *x, const T *w, const T *bias, T *y, const engine_geom *g, int isa,           \
              int n_threads)                                                                        \
     {                                                                                              \
@@ -165,7 +166,7 @@ ENGINE_GATHER(engine_gather_f64, double)
                     const int64_t p0 = t % pblocks * PB;                                           \
                     const int64_t np = L - p0 < PB ? L - p0 : PB;                                  \
                     const int64_t npanels = (np + NR - 1) / NR;                                    \
-                    GATHER(x + (n * g->C + gi * Cg) * g->H * g->W, g, Cg, p0, np, NR, Bp, pc);     \
+                    GATHER(x + (n * g->C + gi * Cg) * g->H * g->W, g, Cg, p0, np, NR, Bp, pc, VEC);          \
                     T *yg = y + (n * g->K + gi * Kg) * L + p0;                                     \
                     const T *bg = bias ? bias + gi * Kg : NULL;                                    \
                     /* the reduction in blocks of ENGINE_KC: a kc x NR column panel stays in L1 */ \
@@ -191,5 +192,11 @@ ENGINE_GATHER(engine_gather_f64, double)
         return failed ? -1 : 0;                                                                    \
     }
 
-ENGINE_CONV(engine_conv2d_f32, float, ukernel_info_f32, engine_ukernel_f32, f32, engine_gather_f32)
-ENGINE_CONV(engine_conv2d_f64, double, ukernel_info_f64, engine_ukernel_f64, f64, engine_gather_f64)
+#if defined(__x86_64__) || defined(__i386__)
+/* the AVX-512 panel gather goes with the AVX-512 kernel (its NR = 32 floats) */
+#define ENGINE_VEC_F32 (uk.f32 == ukernel_avx512_f32 ? engine_gather_avx512_f32 : NULL)
+#else
+#define ENGINE_VEC_F32 NULL
+#endif
+ENGINE_CONV(engine_conv2d_f32, float, ukernel_info_f32, engine_ukernel_f32, f32, engine_gather_f32, ENGINE_VEC_F32)
+ENGINE_CONV(engine_conv2d_f64, double, ukernel_info_f64, engine_ukernel_f64, f64, engine_gather_f64, NULL)

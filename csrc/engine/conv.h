@@ -10,6 +10,19 @@ typedef struct {
     int64_t N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups;
 } engine_geom;
 
+/* One piece of a task's pixels: a run within one output row and one NR panel. The gather walks these
+ * per reduction row r, so the row/panel arithmetic is done once per panel, not once per (r, panel). */
+typedef struct {
+    int64_t oh, ow, len, dst; /* output row, first output column, pixels, offset in the panel row */
+} engine_piece;
+
+#if defined(__x86_64__) || defined(__i386__)
+/* AVX-512F gather of one 32-float panel (ukernel_avx512.c): all Cg*kh*kw rows of it, from the
+ * group's input planes xg, for the npc pieces pc; positions no piece covers (or padding) are zero. */
+void engine_gather_avx512_f32(const float *xg, const engine_geom *g, int64_t Cg,
+                              const engine_piece *pc, int64_t npc, float *dst);
+#endif
+
 /* y = conv(x, w) + bias, x/w/y C-contiguous; returns 0, or -1 when out of memory. */
 int engine_conv2d_f32(const float *x, const float *w, const float *bias, float *y,
                       const engine_geom *g, int isa, int n_threads);
