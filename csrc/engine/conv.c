@@ -74,50 +74,48 @@ static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64
     return n;
 }
 
-/* The gather of one task: row r = (c, i, j) of the columns into its NR-wide panel rows, for every
- * panel of the block. Zeros for padding and for pixels past np; a contiguous copy for stride 1. */
+/* The gather of one block of the reduction: rows r0 .. r0+kc-1 of the columns (r = (c, i, j)) into
+ * the kc x NR panels of every panel of the task (panels KC*NR apart, KC = min(R, ENGINE_KC)). Zeros for padding and for
+ * pixels past np; a contiguous copy for stride 1. */
 #define ENGINE_GATHER(NAME, T)                                                                     \
-    static void NAME(const T *restrict xg, const engine_geom *g, int64_t Cg, int64_t p0,          \
-                     int64_t np, int64_t NR, T *restrict Bp, engine_piece *pc,                     \
-                     void (*vec)(const T *, const engine_geom *, int64_t, const engine_piece *,    \
-                                 int64_t, T *))                                                    \
+    static void NAME(const T *restrict xg, const engine_geom *g, int64_t r0, int64_t kc, int64_t KC, \
+                     int64_t p0, int64_t np, int64_t NR, T *restrict Bp, engine_piece *pc,         \
+                     void (*vec)(const T *, const engine_geom *, int64_t, int64_t,                 \
+                                 const engine_piece *, int64_t, T *))                              \
     {                                                                                              \
-        const int64_t R = Cg * g->kh * g->kw, HW = g->H * g->W, sw = g->sw;                        \
+        const int64_t HW = g->H * g->W, sw = g->sw, taps = g->kh * g->kw;                          \
         const int64_t npanels = (np + NR - 1) / NR;                                                \
         for (int64_t jp = 0; jp < npanels; jp++) {                                                 \
             const int64_t npc = engine_pieces(g, p0, np, NR, jp, pc);                              \
             const int64_t nq = np - jp * NR < NR ? np - jp * NR : NR;                              \
-            T *dst = Bp + jp * R * NR;                                                             \
+            T *dst = Bp + jp * KC * NR;                                                            \
             if (vec) { /* the instruction set's own panel gather (masked vector loads) */          \
-                vec(xg, g, Cg, pc, npc, dst);                                                      \
+                vec(xg, g, r0, kc, pc, npc, dst);                                                  \
                 continue;                                                                          \
             }                                                                                      \
-            for (int64_t c = 0; c < Cg; c++) {                                                     \
+            int64_t c = r0 / taps, i = r0 % taps / g->kw, j = r0 % g->kw;                          \
+            for (int64_t r = 0; r < kc; r++, dst += NR) {                                          \
                 const T *xc = xg + c * HW;                                                         \
-                for (int64_t i = 0; i < g->kh; i++) {                                              \
-                    const int64_t ioff = i * g->dh - g->pt;                                        \
-                    for (int64_t j = 0; j < g->kw; j++, dst += NR) {                               \
-                        const int64_t joff = j * g->dw - g->pl;                                    \
-                        /* valid output columns of this tap: 0 <= ow*sw + joff < W */              \
-                        const int64_t vlo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;                 \
-                        const int64_t vhi = g->W - joff <= 0 ? 0 : (g->W - joff + sw - 1) / sw;    \
-                        for (int64_t e = 0; e < npc; e++) {                                        \
-                            const int64_t ow = pc[e].ow, len = pc[e].len;                          \
-                            T *restrict d = dst + pc[e].dst - ow;                                  \
-                            const int64_t ih = pc[e].oh * g->sh + ioff;                            \
-                            int64_t lo = vlo < ow ? ow : vlo, hi = vhi > ow + len ? ow + len : vhi; \
-                            if ((uint64_t)ih >= (uint64_t)g->H || hi < lo) lo = hi = ow;           \
-                            const T *restrict s = xc + ih * g->W + joff;                           \
-                            for (int64_t o = ow; o < lo; o++) d[o] = 0;                            \
-                            if (sw == 1)                                                           \
-                                for (int64_t o = lo; o < hi; o++) d[o] = s[o];                     \
-                            else                                                           \
-                                for (int64_t o = lo; o < hi; o++) d[o] = s[o * sw];                \
-                            for (int64_t o = hi; o < ow + len; o++) d[o] = 0;                      \
-                        }                                                                          \
-                        for (int64_t q = nq; q < NR; q++) dst[q] = 0;                              \
-                    }                                                                              \
+                const int64_t ioff = i * g->dh - g->pt, joff = j * g->dw - g->pl;                  \
+                /* valid output columns of this tap: 0 <= ow*sw + joff < W */                      \
+                const int64_t vlo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;                         \
+                const int64_t vhi = g->W - joff <= 0 ? 0 : (g->W - joff + sw - 1) / sw;            \
+                for (int64_t e = 0; e < npc; e++) {                                                \
+                    const int64_t ow = pc[e].ow, len = pc[e].len;                                  \
+                    T *restrict d = dst + pc[e].dst - ow;                                          \
+                    const int64_t ih = pc[e].oh * g->sh + ioff;                                    \
+                    int64_t lo = vlo < ow ? ow : vlo, hi = vhi > ow + len ? ow + len : vhi;        \
+                    if ((uint64_t)ih >= (uint64_t)g->H || hi < lo) lo = hi = ow;                   \
+                    const T *restrict s = xc + ih * g->W + joff;                                   \
+                    for (int64_t o = ow; o < lo; o++) d[o] = 0;                                    \
+                    if (sw == 1)                                                                   \
+                        for (int64_t o = lo; o < hi; o++) d[o] = s[o];                             \
+                    else                                                                           \
+                        for (int64_t o = lo; o < hi; o++) d[o] = s[o * sw];                        \
+                    for (int64_t o = hi; o < ow + len; o++) d[o] = 0;                              \
                 }                                                                                  \
+                for (int64_t q = nq; q < NR; q++) dst[q] = 0;                                      \
+                if (++j == g->kw) { j = 0; if (++i == g->kh) { i = 0; c++; } }                     \
             }                                                                                      \
         }                                                                                          \
     }
@@ -143,8 +141,11 @@ ENGINE_GATHER(engine_gather_f64, double)
                 const T *row = w + (gi * Kg + k) * R;                                              \
                 for (int64_t r = 0; r < R; r++) panel[r * MR] = row[r];                            \
             }                                                                                      \
-        /* pixels per task: a multiple of NR whose packed block fits ENGINE_BLOCK_BYTES */         \
-        int64_t nb = ENGINE_BLOCK_BYTES / (int64_t)sizeof(T) / (R * NR);                           \
+        /* pixels per task: a multiple of NR whose packed block of one reduction block */         \
+        /* (kc x NR per panel) fits ENGINE_BLOCK_BYTES: the weights of one reduction block are */  \
+        /* then reused over all the task's panels */                                              \
+        const int64_t KC = R < ENGINE_KC ? R : ENGINE_KC;                                          \
+        int64_t nb = ENGINE_BLOCK_BYTES / (int64_t)sizeof(T) / (KC * NR);                          \
         if (nb < 1) nb = 1;                                                                        \
         int64_t PB = nb * NR;                                                                      \
         if (PB > (L + NR - 1) / NR * NR) PB = (L + NR - 1) / NR * NR;                              \
@@ -154,7 +155,7 @@ ENGINE_GATHER(engine_gather_f64, double)
         if (n_threads > tasks) n_threads = (int)tasks;                                             \
         _Pragma("omp parallel num_threads(n_threads) reduction(|:failed)")                         \
         {                                                                                          \
-            T *Bp = (T *)malloc((size_t)(R * PB) * sizeof(T));                                     \
+            T *Bp = (T *)malloc((size_t)(KC * PB) * sizeof(T));                                   \
             /* pieces of one panel: at most one per output row it touches, plus one */            \
             engine_piece *pc = (engine_piece *)malloc((size_t)(NR + 2) * sizeof(engine_piece));    \
             if (!Bp || !pc) failed = 1; /* every thread still meets the omp for */                 \
@@ -166,19 +167,21 @@ ENGINE_GATHER(engine_gather_f64, double)
                     const int64_t p0 = t % pblocks * PB;                                           \
                     const int64_t np = L - p0 < PB ? L - p0 : PB;                                  \
                     const int64_t npanels = (np + NR - 1) / NR;                                    \
-                    GATHER(x + (n * g->C + gi * Cg) * g->H * g->W, g, Cg, p0, np, NR, Bp, pc, VEC);          \
+                    const T *xg = x + (n * g->C + gi * Cg) * g->H * g->W;                          \
                     T *yg = y + (n * g->K + gi * Kg) * L + p0;                                     \
                     const T *bg = bias ? bias + gi * Kg : NULL;                                    \
-                    /* the reduction in blocks of ENGINE_KC: a kc x NR column panel stays in L1 */ \
-                    /* while the micro-kernel runs down every MR block of the weights (in L2) */   \
+                    /* per block of ENGINE_KC reduction rows: gather them for every panel, then */ \
+                    /* run the micro-kernel over every panel (kc x NR, in L1) and MR block of the */ \
+                    /* weights (the kc rows of all of them in L2) */                               \
                     for (int64_t r0 = 0; r0 < R; r0 += ENGINE_KC) {                                \
                         const int64_t kc = R - r0 < ENGINE_KC ? R - r0 : ENGINE_KC;                \
+                        GATHER(xg, g, r0, kc, KC, p0, np, NR, Bp, pc, VEC);                        \
                         for (int64_t jp = 0; jp < npanels; jp++) {                                 \
                             const int nn = (int)(np - jp * NR < NR ? np - jp * NR : NR);           \
                             for (int64_t mb = 0; mb < mblocks; mb++) {                             \
                                 const T *Ap = A + (gi * mblocks + mb) * R * MR + r0 * MR;          \
                                 const int m = (int)(Kg - mb * MR < MR ? Kg - mb * MR : MR);        \
-                                uk.FIELD(kc, Ap, Bp + jp * R * NR + r0 * NR, yg + mb * MR * L + jp * NR, \
+                                uk.FIELD(kc, Ap, Bp + jp * KC * NR, yg + mb * MR * L + jp * NR, \
                                          L, m, nn, bg && r0 == 0 ? bg + mb * MR : NULL, r0 > 0);   \
                             }                                                                      \
                         }                                                                          \

@@ -17,9 +17,9 @@ typedef struct {
 } engine_piece;
 
 #if defined(__x86_64__) || defined(__i386__)
-/* AVX-512F gather of one 32-float panel (ukernel_avx512.c): all Cg*kh*kw rows of it, from the
- * group's input planes xg, for the npc pieces pc; positions no piece covers (or padding) are zero. */
-void engine_gather_avx512_f32(const float *xg, const engine_geom *g, int64_t Cg,
+/* AVX-512F gather of one 32-float panel (ukernel_avx512.c): its reduction rows r0 .. r0+kc-1, from
+ * the group's input planes xg, for the npc pieces pc; positions no piece covers (or padding) are 0. */
+void engine_gather_avx512_f32(const float *xg, const engine_geom *g, int64_t r0, int64_t kc,
                               const engine_piece *pc, int64_t npc, float *dst);
 #endif
 
