@@ -74,33 +74,37 @@ static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64
     return n;
 }
 
+/* Cut every panel of pixels [p0, p0 + np) into pieces: panel jp's are pc[ps[jp]] .. pc[ps[jp+1]-1]. */
+static void engine_all_pieces(const engine_geom *g, int64_t p0, int64_t np, int64_t NR,
+                              engine_piece *pc, int64_t *ps)
+{
+    const int64_t npanels = (np + NR - 1) / NR;
+    ps[0] = 0;
+    for (int64_t jp = 0; jp < npanels; jp++) ps[jp + 1] = ps[jp] + engine_pieces(g, p0, np, NR, jp, pc + ps[jp]);
+}
+
 /* The gather of one block of the reduction: rows r0 .. r0+kc-1 of the columns (r = (c, i, j)) into
- * the kc x NR panels of every panel of the task (panels KC*NR apart, KC = min(R, ENGINE_KC)). Zeros for padding and for
- * pixels past np; a contiguous copy for stride 1. */
+ * the kc x NR panels of every panel of the task (panels KC*NR apart, KC = min(R, ENGINE_KC)). Row
+ * by row, all panels of a row in turn: one tap reads a contiguous stretch of its input plane, which
+ * the hardware prefetcher follows (panel by panel, a 1x1 layer read 128 bytes of each of C planes
+ * in turn). Zeros for padding and for pixels past np; a contiguous copy for stride 1. */
 #define ENGINE_GATHER(NAME, T)                                                                     \
     static void NAME(const T *restrict xg, const engine_geom *g, int64_t r0, int64_t kc, int64_t KC, \
-                     int64_t p0, int64_t np, int64_t NR, T *restrict Bp, engine_piece *pc,         \
-                     void (*vec)(const T *, const engine_geom *, int64_t, int64_t,                 \
-                                 const engine_piece *, int64_t, T *))                              \
+                     int64_t np, int64_t NR, T *restrict Bp, const engine_piece *pc,               \
+                     const int64_t *ps)                                                            \
     {                                                                                              \
         const int64_t HW = g->H * g->W, sw = g->sw, taps = g->kh * g->kw;                          \
-        const int64_t npanels = (np + NR - 1) / NR;                                                \
-        for (int64_t jp = 0; jp < npanels; jp++) {                                                 \
-            const int64_t npc = engine_pieces(g, p0, np, NR, jp, pc);                              \
-            const int64_t nq = np - jp * NR < NR ? np - jp * NR : NR;                              \
-            T *dst = Bp + jp * KC * NR;                                                            \
-            if (vec) { /* the instruction set's own panel gather (masked vector loads) */          \
-                vec(xg, g, r0, kc, pc, npc, dst);                                                  \
-                continue;                                                                          \
-            }                                                                                      \
-            int64_t c = r0 / taps, i = r0 % taps / g->kw, j = r0 % g->kw;                          \
-            for (int64_t r = 0; r < kc; r++, dst += NR) {                                          \
-                const T *xc = xg + c * HW;                                                         \
-                const int64_t ioff = i * g->dh - g->pt, joff = j * g->dw - g->pl;                  \
-                /* valid output columns of this tap: 0 <= ow*sw + joff < W */                      \
-                const int64_t vlo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;                         \
-                const int64_t vhi = g->W - joff <= 0 ? 0 : (g->W - joff + sw - 1) / sw;            \
-                for (int64_t e = 0; e < npc; e++) {                                                \
+        const int64_t npanels = (np + NR - 1) / NR, nq = np - (npanels - 1) * NR;                  \
+        int64_t c = r0 / taps, i = r0 % taps / g->kw, j = r0 % g->kw;                              \
+        for (int64_t r = 0; r < kc; r++) {                                                         \
+            const T *xc = xg + c * HW;                                                             \
+            const int64_t ioff = i * g->dh - g->pt, joff = j * g->dw - g->pl;                      \
+            /* valid output columns of this tap: 0 <= ow*sw + joff < W */                          \
+            const int64_t vlo = joff >= 0 ? 0 : (-joff + sw - 1) / sw;                             \
+            const int64_t vhi = g->W - joff <= 0 ? 0 : (g->W - joff + sw - 1) / sw;                \
+            for (int64_t jp = 0; jp < npanels; jp++) {                                             \
+                T *dst = Bp + jp * KC * NR + r * NR;                                               \
+                for (int64_t e = ps[jp]; e < ps[jp + 1]; e++) {                                    \
                     const int64_t ow = pc[e].ow, len = pc[e].len;                                  \
                     T *restrict d = dst + pc[e].dst - ow;                                          \
                     const int64_t ih = pc[e].oh * g->sh + ioff;                                    \
@@ -114,9 +118,9 @@ static int64_t engine_pieces(const engine_geom *g, int64_t p0, int64_t np, int64
                         for (int64_t o = lo; o < hi; o++) d[o] = s[o * sw];                        \
                     for (int64_t o = hi; o < ow + len; o++) d[o] = 0;                              \
                 }                                                                                  \
-                for (int64_t q = nq; q < NR; q++) dst[q] = 0;                                      \
-                if (++j == g->kw) { j = 0; if (++i == g->kh) { i = 0; c++; } }                     \
             }                                                                                      \
+            for (int64_t q = nq; q < NR; q++) Bp[(npanels - 1) * KC * NR + r * NR + q] = 0;        \
+            if (++j == g->kw) { j = 0; if (++i == g->kh) { i = 0; c++; } }                         \
         }                                                                                          \
     }
 
@@ -132,6 +136,9 @@ ENGINE_GATHER(engine_gather_f64, double)
         const int64_t G = g->groups, Cg = g->C / G, Kg = g->K / G, taps = g->kh * g->kw;           \
         const int64_t R = Cg * taps, L = g->OH * g->OW;                                            \
         const int64_t mblocks = (Kg + MR - 1) / MR;                                                \
+        /* the instruction set's own gather (masked vector loads), or NULL for the C one */       \
+        void (*vec)(const T *, const engine_geom *, int64_t, int64_t, int64_t, int64_t, T *,       \
+                    const engine_piece *, const int64_t *) = VEC;                                  \
         /* A: per group, mblocks panels of R x MR, channels past Kg zero */                        \
         T *A = (T *)calloc((size_t)(G * mblocks * R * MR), sizeof(T));                             \
         if (!A) return -1;                                                                         \
@@ -156,13 +163,14 @@ ENGINE_GATHER(engine_gather_f64, double)
         _Pragma("omp parallel num_threads(n_threads) reduction(|:failed)")                         \
         {                                                                                          \
             T *Bp = (T *)malloc((size_t)(KC * PB) * sizeof(T));                                   \
-            /* pieces of one panel: at most one per output row it touches, plus one */            \
-            engine_piece *pc = (engine_piece *)malloc((size_t)(NR + 2) * sizeof(engine_piece));    \
-            if (!Bp || !pc) failed = 1; /* every thread still meets the omp for */                 \
+            /* pieces of the task's panels: at most one per pixel, plus one per output row */      \
+            engine_piece *pc = (engine_piece *)malloc((size_t)(2 * PB + 2) * sizeof(engine_piece)); \
+            int64_t *ps = (int64_t *)malloc((size_t)(PB / NR + 2) * sizeof(int64_t));              \
+            if (!Bp || !pc || !ps) failed = 1; /* every thread still meets the omp for */          \
             {                                                                                      \
                 _Pragma("omp for schedule(static)")                                                \
                 for (int64_t t = 0; t < tasks; t++) {                                              \
-                    if (!Bp || !pc) continue;                                                      \
+                    if (!Bp || !pc || !ps) continue;                                               \
                     const int64_t n = t / (G * pblocks), gi = t / pblocks % G;                     \
                     const int64_t p0 = t % pblocks * PB;                                           \
                     const int64_t np = L - p0 < PB ? L - p0 : PB;                                  \
@@ -170,12 +178,16 @@ ENGINE_GATHER(engine_gather_f64, double)
                     const T *xg = x + (n * g->C + gi * Cg) * g->H * g->W;                          \
                     T *yg = y + (n * g->K + gi * Kg) * L + p0;                                     \
                     const T *bg = bias ? bias + gi * Kg : NULL;                                    \
+                    engine_all_pieces(g, p0, np, NR, pc, ps);                                      \
                     /* per block of ENGINE_KC reduction rows: gather them for every panel, then */ \
                     /* run the micro-kernel over every panel (kc x NR, in L1) and MR block of the */ \
                     /* weights (the kc rows of all of them in L2) */                               \
                     for (int64_t r0 = 0; r0 < R; r0 += ENGINE_KC) {                                \
                         const int64_t kc = R - r0 < ENGINE_KC ? R - r0 : ENGINE_KC;                \
-                        GATHER(xg, g, r0, kc, KC, p0, np, NR, Bp, pc, VEC);                        \
+                        if (vec)                                                                   \
+                            vec(xg, g, r0, kc, KC, npanels, Bp, pc, ps);                           \
+                        else                                                                       \
+                            GATHER(xg, g, r0, kc, KC, np, NR, Bp, pc, ps);                         \
                         for (int64_t jp = 0; jp < npanels; jp++) {                                 \
                             const int nn = (int)(np - jp * NR < NR ? np - jp * NR : NR);           \
                             for (int64_t mb = 0; mb < mblocks; mb++) {                             \
@@ -190,6 +202,7 @@ ENGINE_GATHER(engine_gather_f64, double)
             }                                                                                      \
             free(Bp);                                                                              \
             free(pc);                                                                              \
+            free(ps);                                                                              \
         }                                                                                          \
         free(A);                                                                                   \
         return failed ? -1 : 0;                                                                    \

@@ -17,10 +17,12 @@ typedef struct {
 } engine_piece;
 
 #if defined(__x86_64__) || defined(__i386__)
-/* AVX-512F gather of one 32-float panel (ukernel_avx512.c): its reduction rows r0 .. r0+kc-1, from
- * the group's input planes xg, for the npc pieces pc; positions no piece covers (or padding) are 0. */
+/* AVX-512F gather (ukernel_avx512.c) of reduction rows r0 .. r0+kc-1 into the npanels 32-float
+ * panels of a task (KC*32 floats apart), from the group's input planes xg; panel jp's pieces are
+ * pc[ps[jp]] .. pc[ps[jp+1]-1], and positions no piece covers (or padding) are zero. */
 void engine_gather_avx512_f32(const float *xg, const engine_geom *g, int64_t r0, int64_t kc,
-                              const engine_piece *pc, int64_t npc, float *dst);
+                              int64_t KC, int64_t npanels, float *Bp, const engine_piece *pc,
+                              const int64_t *ps);
 #endif
 
 /* y = conv(x, w) + bias, x/w/y C-contiguous; returns 0, or -1 when out of memory. */
