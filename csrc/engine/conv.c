@@ -154,11 +154,18 @@ ENGINE_GATHER(engine_gather_f64, double)
         const int64_t KC = R < ENGINE_KC ? R : ENGINE_KC;                                          \
         int64_t nb = ENGINE_BLOCK_BYTES / (int64_t)sizeof(T) / (KC * NR);                          \
         if (nb < 1) nb = 1;                                                                        \
-        int64_t PB = nb * NR;                                                                      \
-        if (PB > (L + NR - 1) / NR * NR) PB = (L + NR - 1) / NR * NR;                              \
-        const int64_t pblocks = (L + PB - 1) / PB, tasks = g->N * G * pblocks;                     \
-        int failed = 0;                                                                            \
+        /* the L pixels' P panels split into pblocks blocks of whole panels, sizes within one */   \
+        /* panel of each other; with few tasks, a multiple of the thread count, so both cores */   \
+        /* get the same work (batch 1: 25 panels had been 4 tasks of 6 and one of 1) */            \
         if (n_threads < 1) n_threads = 1;                                                          \
+        const int64_t P = (L + NR - 1) / NR;                                                       \
+        int64_t pblocks = (P + nb - 1) / nb;                                                       \
+        if (g->N * G * pblocks < 8 * n_threads) {                                                  \
+            pblocks = (pblocks + n_threads - 1) / n_threads * n_threads;                           \
+            if (pblocks > P) pblocks = P;                                                          \
+        }                                                                                          \
+        const int64_t PB = (P + pblocks - 1) / pblocks * NR, tasks = g->N * G * pblocks;           \
+        int failed = 0;                                                                            \
         if (n_threads > tasks) n_threads = (int)tasks;                                             \
         _Pragma("omp parallel num_threads(n_threads) reduction(|:failed)")                         \
         {                                                                                          \
@@ -172,8 +179,9 @@ ENGINE_GATHER(engine_gather_f64, double)
                 for (int64_t t = 0; t < tasks; t++) {                                              \
                     if (!Bp || !pc || !ps) continue;                                               \
                     const int64_t n = t / (G * pblocks), gi = t / pblocks % G;                     \
-                    const int64_t p0 = t % pblocks * PB;                                           \
-                    const int64_t np = L - p0 < PB ? L - p0 : PB;                                  \
+                    const int64_t b = t % pblocks;                                                 \
+                    const int64_t p0 = b * P / pblocks * NR, pe = (b + 1) * P / pblocks * NR;      \
+                    const int64_t np = (L < pe ? L : pe) - p0;                                     \
                     const int64_t npanels = (np + NR - 1) / NR;                                    \
                     const T *xg = x + (n * g->C + gi * Cg) * g->H * g->W;                          \
                     T *yg = y + (n * g->K + gi * Kg) * L + p0;                                     \
