@@ -74,3 +74,11 @@ def test_nn_overhead_runs(capsys):
     assert set(results) == set(nn_overhead.CASES)
     assert all(ours > 0 and torch > 0 for ours, torch, _ in results.values())
     assert "| Conv2d(1, 1, 3) on 1×1×5×5 |" in capsys.readouterr().out
+
+
+def test_engine_cpu_time_runs(capsys):
+    from benchmarks import engine_cpu_time
+
+    engine_cpu_time.main(["--rounds", "1", "--layers", "mid32"])
+    out = capsys.readouterr().out
+    assert "| mid32 |" in out and "geomean engine/BLAS" in out
