@@ -139,15 +139,10 @@ ENGINE_GATHER(engine_gather_f64, double)
         /* the instruction set's own gather (masked vector loads), or NULL for the C one */       \
         void (*vec)(const T *, const engine_geom *, int64_t, int64_t, int64_t, int64_t, T *,       \
                     const engine_piece *, const int64_t *) = VEC;                                  \
-        /* A: per group, mblocks panels of R x MR, channels past Kg zero */                        \
-        T *A = (T *)calloc((size_t)(G * mblocks * R * MR), sizeof(T));                             \
+        /* A: per group, mblocks panels of R x MR, channels past Kg zero (packed by the threads */ \
+        /* below, panel by panel, each written in order) */                                       \
+        T *A = (T *)malloc((size_t)(G * mblocks * R * MR) * sizeof(T));                            \
         if (!A) return -1;                                                                         \
-        for (int64_t gi = 0; gi < G; gi++)                                                         \
-            for (int64_t k = 0; k < Kg; k++) {                                                     \
-                T *panel = A + (gi * mblocks + k / MR) * R * MR + k % MR;                          \
-                const T *row = w + (gi * Kg + k) * R;                                              \
-                for (int64_t r = 0; r < R; r++) panel[r * MR] = row[r];                            \
-            }                                                                                      \
         /* pixels per task: a multiple of NR whose packed block of one reduction block */         \
         /* (kc x NR per panel) fits ENGINE_BLOCK_BYTES: the weights of one reduction block are */  \
         /* then reused over all the task's panels */                                              \
@@ -174,6 +169,15 @@ ENGINE_GATHER(engine_gather_f64, double)
             engine_piece *pc = (engine_piece *)malloc((size_t)(2 * PB + 2) * sizeof(engine_piece)); \
             int64_t *ps = (int64_t *)malloc((size_t)(PB / NR + 2) * sizeof(int64_t));              \
             if (!Bp || !pc || !ps) failed = 1; /* every thread still meets the omp for */          \
+            _Pragma("omp for schedule(static)")                                                    \
+            for (int64_t pn = 0; pn < G * mblocks; pn++) {                                         \
+                const int64_t k0 = pn % mblocks * MR, nk = Kg - k0 < MR ? Kg - k0 : MR;            \
+                const T *wp = w + (pn / mblocks * Kg + k0) * R;                                    \
+                T *panel = A + pn * R * MR;                                                        \
+                for (int64_t r = 0; r < R; r++)                                                    \
+                    for (int64_t kk = 0; kk < MR; kk++)                                            \
+                        panel[r * MR + kk] = kk < nk ? wp[kk * R + r] : (T)0;                      \
+            }                                                                                      \
             {                                                                                      \
                 _Pragma("omp for schedule(static)")                                                \
                 for (int64_t t = 0; t < tasks; t++) {                                              \
