@@ -1,11 +1,12 @@
 /* The convolution engine's forward driver and the run-time choice of micro-kernel.
  *
- * Per call and group the weights are packed once into MR-channel panels (A). The work is split into
- * tasks (image, group, block of output pixels); a thread's task gathers its pixels' im2col columns
- * straight into its own NR-wide packed panels (B; the column matrix never exists in memory), then
- * runs the micro-kernel over every MR block of the group's output channels, writing into y with the
- * bias. Each output is computed by one kernel call whatever the thread count, so 1 and 2 threads give
- * the same bits.
+ * Per call and group the weights are packed once into MR-channel panels (A), by the threads. The
+ * work is split into tasks (image, group, block of whole NR-pixel panels); per block of ENGINE_KC
+ * reduction rows a thread's task gathers those rows of its pixels' im2col columns straight into its
+ * own packed panels (B; the column matrix never exists in memory), then runs the micro-kernel over
+ * every panel and MR block of the group's output channels, writing into y with the bias (first
+ * block) or adding to it. Each output is the same chain of kernel calls whatever the thread count
+ * or instruction set, so they all give the same bits.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,8 @@ static void engine_all_pieces(const engine_geom *g, int64_t p0, int64_t np, int6
 {
     const int64_t npanels = (np + NR - 1) / NR;
     ps[0] = 0;
-    for (int64_t jp = 0; jp < npanels; jp++) ps[jp + 1] = ps[jp] + engine_pieces(g, p0, np, NR, jp, pc + ps[jp]);
+    for (int64_t jp = 0; jp < npanels; jp++)
+        ps[jp + 1] = ps[jp] + engine_pieces(g, p0, np, NR, jp, pc + ps[jp]);
 }
 
 /* The gather of one block of the reduction: rows r0 .. r0+kc-1 of the columns (r = (c, i, j)) into
@@ -226,5 +228,6 @@ ENGINE_GATHER(engine_gather_f64, double)
 #else
 #define ENGINE_VEC_F32 NULL
 #endif
-ENGINE_CONV(engine_conv2d_f32, float, ukernel_info_f32, engine_ukernel_f32, f32, engine_gather_f32, ENGINE_VEC_F32)
+ENGINE_CONV(engine_conv2d_f32, float, ukernel_info_f32, engine_ukernel_f32, f32, engine_gather_f32,
+            ENGINE_VEC_F32)
 ENGINE_CONV(engine_conv2d_f64, double, ukernel_info_f64, engine_ukernel_f64, f64, engine_gather_f64, NULL)
