@@ -85,3 +85,11 @@ def test_depthwise_runs(capsys):
         assert all(x["engine/torch"] > 0 and x["GFLOP/s"] > 0 for x in r.values())
     out = capsys.readouterr().out
     assert out.startswith("CPU: ") and "| smoke_3x3 | smoke | 2×8×12×12, 3×3 p1 |" in out
+
+
+def test_engine_cpu_time_runs(capsys):
+    from benchmarks import engine_cpu_time
+
+    engine_cpu_time.main(["--rounds", "1", "--layers", "mid32"])
+    out = capsys.readouterr().out
+    assert "| mid32 |" in out and "geomean engine/BLAS" in out

@@ -47,8 +47,8 @@ void ukernel_ref_f64(int64_t, const double *, const double *, double *, int64_t,
 #define AVX2_NR_F64 8
 void ukernel_avx2_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int);
 void ukernel_avx2_f64(int64_t, const double *, const double *, double *, int64_t, int, int, const double *, int);
-/* AVX-512F (ukernel_avx512.c): 6 x 32 floats, 6 x 16 doubles (12 zmm accumulators) */
-#define AVX512_MR 6
+/* AVX-512F (ukernel_avx512.c): 8 x 32 floats, 8 x 16 doubles (16 zmm accumulators) */
+#define AVX512_MR 8
 #define AVX512_NR_F32 32
 #define AVX512_NR_F64 16
 void ukernel_avx512_f32(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int);
