@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 import time
 
 import torch
@@ -22,6 +24,9 @@ import im2col
 from im2col import _engine
 from im2col._bench_measure import cpu_model
 from im2col._layers import REALISTIC, Layer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script: its sibling
+from engine_layers import runners  # noqa: E402
 
 
 def engine_layers() -> dict[str, Layer]:
@@ -35,23 +40,7 @@ def engine_layers() -> dict[str, Layer]:
 
 def best_cpu_times(layer: Layer, rounds: int) -> dict[str, float]:
     """Best process CPU time in seconds over ``rounds`` interleaved rounds: engine, BLAS route, torch."""
-    x, w = layer.inputs()
-    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-    ours, theirs, kw = layer.ours(), layer.torch(), layer.kwargs()
-
-    def run_engine():
-        _engine.set_mode("engine")
-        ours(x, w, **kw)
-
-    def run_blas():
-        _engine.set_mode("blas")
-        ours(x, w, **kw)
-
-    def run_torch():
-        with torch.no_grad():
-            theirs(tx, tw, **kw)
-
-    runs = {"engine": run_engine, "blas": run_blas, "torch": run_torch}
+    runs = runners(layer)
     best = dict.fromkeys(runs, math.inf)
     old = _engine.MODE
     try:

@@ -13,6 +13,7 @@ import argparse
 import math
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -36,25 +37,32 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
-def measure(layer: Layer, rounds: int) -> dict[str, float]:
-    """Medians over rounds: engine/torch, blas/torch, engine/blas, and the engine's GFLOP/s."""
+def runners(layer: Layer) -> dict[str, Callable[[], object]]:
+    """One call each of ``layer`` on the engine's routes, on the BLAS route and in torch, on the same
+    inputs (the engine ones switch the mode; the caller restores it)."""
     x, w = layer.inputs()
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     ours, theirs, kw = layer.ours(), layer.torch(), layer.kwargs()
-    mode = _engine.MODE
 
     def run_engine():
         _engine.set_mode("engine")
-        ours(x, w, **kw)
+        return ours(x, w, **kw)
 
     def run_blas():
         _engine.set_mode("blas")
-        ours(x, w, **kw)
+        return ours(x, w, **kw)
 
     def run_torch():
         with torch.no_grad():
-            theirs(tx, tw, **kw)
+            return theirs(tx, tw, **kw)
 
+    return {"engine": run_engine, "blas": run_blas, "torch": run_torch}
+
+
+def measure(layer: Layer, rounds: int) -> dict[str, float]:
+    """Medians over rounds: engine/torch, blas/torch, engine/blas, and the engine's GFLOP/s."""
+    mode = _engine.MODE
+    run_engine, run_blas, run_torch = runners(layer).values()
     for f in (run_engine, run_blas, run_torch):
         f()
     r_et, r_bt, r_eb, t_e = [], [], [], []

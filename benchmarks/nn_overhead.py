@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import platform
 import statistics
 import subprocess
 import time
@@ -31,6 +30,7 @@ import torch
 
 import im2col
 import im2col.nn
+from im2col._bench_measure import cpu_model
 
 #: name -> (module factory arguments, input shape); the layers are built twice, ours and torch's
 CASES = {
@@ -43,16 +43,6 @@ CASES = {
 }
 
 
-def _cpu() -> str:
-    """The CPU's model name (lscpu's), or the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _step(module: torch.nn.Module, x: torch.Tensor) -> None:
@@ -79,7 +69,7 @@ def _instructions(out_file: str, loop, steps: int) -> float:
 
 
 def _count(out_file: str, steps: int) -> dict[str, tuple[float, float, float]]:
-    print(f"{_cpu()}; torch {torch.__version__}, {torch.get_num_threads()} threads; callgrind, {steps} steps")
+    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; callgrind, {steps} steps")
     print("| layer (forward + backward) | im2col.nn instructions | torch.nn instructions | ratio |")
     print("|---|---|---|---|")
     _callgrind("-i", "on")
@@ -131,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float, float]]
         im2col.set_num_threads(args.threads)
     if args.callgrind:
         return _count(args.callgrind, args.steps)
-    print(f"{_cpu()}; torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, "
+    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, "
           f"medians")
     print("| layer (forward + backward) | im2col.nn µs | torch.nn µs | ratio |")
     print("|---|---|---|---|")
