@@ -93,3 +93,11 @@ def test_engine_cpu_time_runs(capsys):
     engine_cpu_time.main(["--rounds", "1", "--layers", "mid32"])
     out = capsys.readouterr().out
     assert "| mid32 |" in out and "geomean engine/BLAS" in out
+
+
+def test_small_channels_runs(capsys):
+    from benchmarks import small_channels
+
+    out = small_channels.main(["--smoke", "--threads", "1"])
+    assert set(out) == {"1 thread(s)"} and out["1 thread(s)"] > 0
+    assert "| 2×8×10×10, 8 3×3 p1 |" in capsys.readouterr().out

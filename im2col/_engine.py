@@ -10,14 +10,15 @@ neither calling BLAS:
   layer is a stack of 1-row products, the BLAS route's worst case; benchmarks/depthwise.py measures
   this route's forward 1.5-9× faster than it, its backward 1-2.5× (docs/engine.md).
 - ``"gemm"``: a register-blocked micro-kernel fed by an im2col gather that writes the
-  micro-kernel's packed panels directly (``csrc/engine/conv.c``); measured slower than the BLAS
-  route on most realistic layers (benchmarks/engine_layers.py), so only ``engine`` mode takes it.
+  micro-kernel's packed panels directly (``csrc/engine/conv.c``); about as fast as the BLAS route
+  over the realistic set (benchmarks/engine_layers.py, engine_cpu_time.py), faster on layers with
+  few channels (C, K ≤ 64, stride 1: benchmarks/small_channels.py), which ``auto`` gives it.
 
 Two environment switches, read once at import:
 
 - ``IM2COL_ENGINE=auto`` (the default, also when unset) takes the engine routes measured faster
-  than the BLAS route (today: depthwise); ``engine`` takes every engine route; ``blas`` none (the
-  reference route).
+  than the BLAS route (today: depthwise, and gemm for few channels); ``engine`` takes every engine
+  route; ``blas`` none (the reference route).
 - ``IM2COL_UKERNEL=portable|avx2|avx512`` forces one set of kernels (one the CPU lacks falls back to
   the portable C one); unset, the best the CPU runs is used. All give the same bits. The portable
   kernels are routed only when asked for by name: without a vector unit the BLAS route is faster.
@@ -100,7 +101,17 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, 
                K = 32, 5×5 measured 1.3× slower than the BLAS route)
     gemm       ``C / groups >= 4`` (a reduction long enough to pay)   engine
                (forward only)
+    gemm       small channels: groups 1, stride 1, dilation 1,        auto, engine
+               ``4 <= C <= 64``, ``K <= 64``, at least 9 taps
+               (forward only)
     =========  =====================================================  ==============
+
+    The small-channel row: on such layers the BLAS route's matrix products are thin (K ≤ 64 rows)
+    and the engine's gather-into-panels pays; measured engine/BLAS 0.76–0.91 on the realistic set's
+    CIFAR, mid32 and Inception 5×5 layers (``im2col bench --set realistic``, docs/performance.md)
+    and 0.91 (2 threads) / 0.92 (1 thread) geomean, worst 1.04, on twelve held-out layers of the
+    family (benchmarks/small_channels.py). Stride 2, 1×1 and ≥ 128 channels stay on BLAS, where the
+    engine measured slower (docs/engine.md).
 
     In auto the depthwise backward also leaves out planes of fewer than 64 output pixels with
     fewer than 25 taps (MobileNetV2's 3×3 on 7×7: measured 1.11-1.14× the BLAS route, where every
@@ -131,8 +142,8 @@ def route_why(
     >>> x, w = np.zeros((1, 3, 6, 6), np.float32), np.zeros((4, 3, 3, 3), np.float32)
     >>> g = _functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, 1)
     >>> old = _engine.set_mode("auto")
-    >>> _engine.route_why(x, w, g, 1, False)
-    (None, 'in auto mode the engine takes depthwise layers only (groups == C ≥ 2); here groups 1, C 3')
+    >>> print(_engine.route_why(x, w, g, 1, False)[1])
+    auto mode takes the engine for depthwise and few-channel stride-1 layers (C, K ≤ 64); here groups 1, C 3, K 4, stride 1×1, 3×3
     >>> _ = _engine.set_mode(old)
     """
     if MODE == "blas":
@@ -166,10 +177,20 @@ def route_why(
         )
     if MODE == "engine" and g.C // groups >= 4 and op == "forward":
         return "gemm", "IM2COL_ENGINE=engine: the engine's own micro-kernel instead of BLAS"
+    small = (
+        groups == 1 and (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1) and 4 <= g.C <= 64
+        and w.shape[0] <= 64 and g.kh * g.kw >= 9
+    )  # fmt: skip
+    if small and op == "forward":
+        return "gemm", (
+            f"few channels (C = {g.C}, K = {w.shape[0]} ≤ 64, stride 1, {g.kh}×{g.kw}): the BLAS route's "
+            "products are thin, the engine's micro-kernel on panels gathered in place pays"
+        )
     if MODE == "engine":
         return None, f"the engine's GEMM route needs C / groups ≥ 4 and a forward call; here {g.C // groups}, {op}"
     return None, (
-        f"in auto mode the engine takes depthwise layers only (groups == C ≥ 2); here groups {groups}, C {g.C}"
+        f"auto mode takes the engine for depthwise and few-channel stride-1 layers (C, K ≤ 64); "
+        f"here groups {groups}, C {g.C}, K {w.shape[0]}, stride {g.sh}×{g.sw}, {g.kh}×{g.kw}"
     )
 
 

@@ -373,5 +373,5 @@ def test_explain_route_prints_the_fast_path_only(capsys):
     if _engine.ISA != "portable":  # without a vector unit every call keeps the BLAS route
         assert depthwise.startswith("im2col.conv2d on these arrays takes the engine's depthwise route")
     assert ordinary.startswith("im2col.conv2d on these arrays takes the BLAS route")
-    assert "why: in auto mode the engine takes depthwise layers only" in ordinary
+    assert "why: auto mode takes the engine for depthwise and few-channel stride-1 layers" in ordinary
     assert "1. Output size" not in ordinary

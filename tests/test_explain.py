@@ -603,7 +603,9 @@ def test_groups_say_which_rows_belong_where():
 # --- the fast path's route (issue 13: "the route the fast path takes for this call, and why") ---
 
 ROUTE_CASES = [
-    dict(shape=(2, 3, 9, 9), k=3, kw={}),  # an ordinary layer: BLAS in auto
+    dict(shape=(2, 3, 9, 9), k=3, kw={}),  # too few channels for the engine: BLAS in auto
+    dict(shape=(2, 16, 9, 9), k=3, kw=dict(padding=1)),  # few channels: gemm in auto
+    dict(shape=(2, 16, 9, 9), k=3, kw=dict(stride=2)),  # stride 2: BLAS in auto
     dict(shape=(2, 8, 9, 9), k=(8, 1, 3, 3), kw=dict(groups=8, padding=1)),  # depthwise
     dict(shape=(2, 8, 9, 9), k=(8, 1, 3, 3), kw=dict(groups=8, transposed=True)),  # depthwise grad input
     dict(shape=(2, 8, 5, 5), k=(8, 1, 3, 3), kw=dict(groups=8, transposed=True)),  # small plane: BLAS
