@@ -480,27 +480,39 @@ def _array(t: Tensor):
     return t.detach().numpy()
 
 
+def _eager_forward(ctx, conv, x: Tensor, w: Tensor, b: Optional[Tensor], conf: tuple) -> Tensor:
+    """The forward of an eager conv Function: ``conv`` (conv2d or conv3d on arrays) on NumPy views,
+    saving what the backward needs. ``conf`` = (stride, padding, dilation, groups) as tuples."""
+    y = conv(_array(x), _array(w), None if b is None else _array(b), *conf)
+    ctx.save_for_backward(x, w)
+    ctx.conf = conf
+    return torch.from_numpy(y)
+
+
+def _grads_through_operator(op, ctx, gy: Tensor) -> tuple:
+    """create_graph: a differentiable backward, through the registered ``op`` (conv2d_backward or
+    conv3d_backward); the gradients of an eager conv Function's seven inputs."""
+    x, w = ctx.saved_tensors
+    stride, padding, dilation, groups = ctx.conf
+    need = ctx.needs_input_grad[:3]
+    gx, gw, gb = op(gy, x, w, list(stride), list(padding), list(dilation), groups, list(need))
+    return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None) + (None,) * 4
+
+
 class _Conv2dEager(torch.autograd.Function):
     """``im2col::conv2d`` for eager calls (see above): same values, a cheaper way in."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         # x (N, C, H, W), w (K, C/groups, kh, kw) -> (N, K, OH, OW); conf as tuples, the plans' keys
-        y = _functional.conv2d(_array(x), _array(w), None if b is None else _array(b), stride, padding, dilation, groups)
-        ctx.save_for_backward(x, w)
-        ctx.conf = (stride, padding, dilation, groups)
-        return torch.from_numpy(y)
+        return _eager_forward(ctx, _functional.conv2d, x, w, b, (stride, padding, dilation, groups))
 
     @staticmethod
     def backward(ctx, gy):
+        if torch.is_grad_enabled():
+            return _grads_through_operator(torch.ops.im2col.conv2d_backward, ctx, gy)
         x, w = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.conf
         need = ctx.needs_input_grad[:3]
-        if torch.is_grad_enabled():  # create_graph: a differentiable backward, through the operators
-            gx, gw, gb = torch.ops.im2col.conv2d_backward(
-                gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
-            )
-            return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None, None, None, None, None)
         gx, gw, gb = _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w), ctx.conf)
         return (torch.from_numpy(gx) if need[0] else None, torch.from_numpy(gw) if need[1] else None,
                 torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
@@ -530,21 +542,14 @@ class _Conv3dEager(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         # x (N, C, D, H, W), w (K, C/groups, kd, kh, kw) -> (N, K, OD, OH, OW)
-        y = _nd.conv3d(_array(x), _array(w), None if b is None else _array(b), stride, padding, dilation, groups)
-        ctx.save_for_backward(x, w)
-        ctx.conf = (stride, padding, dilation, groups)
-        return torch.from_numpy(y)
+        return _eager_forward(ctx, _nd.conv3d, x, w, b, (stride, padding, dilation, groups))
 
     @staticmethod
     def backward(ctx, gy):
+        if torch.is_grad_enabled():
+            return _grads_through_operator(torch.ops.im2col.conv3d_backward, ctx, gy)
         x, w = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.conf
         need = ctx.needs_input_grad[:3]
-        if torch.is_grad_enabled():  # create_graph: a differentiable backward, through the operators
-            gx, gw, gb = torch.ops.im2col.conv3d_backward(
-                gy, x, w, list(stride), list(padding), list(dilation), groups, list(need)
-            )
-            return (gx if need[0] else None, gw if need[1] else None, gb if need[2] else None) + (None,) * 4
         # what im2col::conv3d_backward computes; gy's strides only change how it is read
         gx, gw, gb = _nd._conv3d_backward(_array(gy), _array(x), _array(w), *ctx.conf, need[0], need[1])
         return (None if gx is None else torch.from_numpy(gx), None if gw is None else torch.from_numpy(gw),
