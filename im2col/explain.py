@@ -1075,7 +1075,7 @@ class Explanation:
         lines += ["   " + s for s in self.output_size_steps()]
         if not any(pads) and set(self.stride) == {1} and set(self.dilation) == {1}:
             vals = list(zip(self.size, self.kernel_size))
-            for name, (m, kk) in self._axis_groups(vals):
+            for _name, (m, kk) in self._axis_groups(vals):
                 lines.append(
                     f"   no padding: a {kk}-wide window fits {m} − {kk} + 1 = {m - kk + 1} times "
                     f"in {m} pixels (the border loses k − 1 = {kk - 1})"
@@ -1169,7 +1169,7 @@ class Explanation:
                 f"   row k·L + {self.column_layout()} (kernel k, output ({', '.join(_POS[n])})); "
                 "column c·H·W + h·W + w; . = zero"
                 if n == 2
-                else f"   row k·L + column of the output; column: the flat input index; . = zero"
+                else "   row k·L + column of the output; column: the flat input index; . = zero"
             )
             for rr in _elide(r, max_rows):
                 if rr is None:
@@ -1190,7 +1190,6 @@ class Explanation:
 
     def _transposed_text(self, *, width: int, max_rows: int) -> str:
         n = self.ndim
-        ks = "·".join(_KSIZE[n])
         pads = [p[0] for p in self.padding]
         lines = [
             f"Transposed convolution of input {_shape(self.input.shape)} by weight "

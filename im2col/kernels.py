@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
+# The filters are served by the module __getattr__ below (a fresh writable copy per access), so
+# ruff cannot see them defined: F822 is a false positive here.
+__all__ = [  # noqa: F822
     "top_edge",
     "left_edge",
     "diag1_edge",
