@@ -194,9 +194,14 @@ def memory_in_child(
 ) -> dict[str, Any] | None:
     """:func:`measure_memory` in a fresh ``python -m im2col.bench`` process; None if that fails.
 
-    The child's progress lines (with ``progress``) go straight to this process's stderr.
+    The child runs at this process's thread count (workspaces are per thread, so the memory is
+    that of the calls being timed). Its progress lines (with ``progress``) go straight to this
+    process's stderr.
     """
+    import im2col
+
     cmd = [sys.executable, "-m", "im2col.bench", "--_memory-child", "--set", set_name, "--ops", ",".join(ops)]
+    cmd += ["--threads", str(im2col.get_num_threads())]
     cmd += ["--shapes", ",".join(shapes), "--seed", str(seed)] + ([] if progress else ["--no-progress"])
     # Every block from 64 KiB up gets its own mmap and goes back to the kernel when freed, so no
     # call can reuse pages an earlier one left resident (the child times nothing; speed is moot).

@@ -437,10 +437,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import im2col
 
-    if args.memory_child:  # the memory pass of run(): JSON on stdout, progress on stderr
-        json.dump(measure_memory(ops, shapes, args.seed, set_name=args.set_name, log=say), sys.stdout)
-        return 0
-
     limiter, torch_threads = None, torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -455,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = not args.quick if args.memory is None else args.memory
     t0 = time.perf_counter()
     try:
+        if args.memory_child:  # the memory pass of run(), at the timed thread counts: JSON on stdout
+            json.dump(measure_memory(ops, shapes, args.seed, set_name=args.set_name, log=say), sys.stdout)
+            return 0
         if args.peak is not None:
             peak = {"gflops": args.peak, "threads": im2col.get_num_threads(), "how": "given with --peak"}
         elif args.no_peak or not any(op in ("conv2d", "backward", "forward", "train") for op in ops):
