@@ -177,11 +177,11 @@ def route_why(
         )
     if MODE == "engine" and g.C // groups >= 4 and op == "forward":
         return "gemm", "IM2COL_ENGINE=engine: the engine's own micro-kernel instead of BLAS"
-    small = (
+    few_channels = (
         groups == 1 and (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1) and 4 <= g.C <= 64
         and w.shape[0] <= 64 and g.kh * g.kw >= 9
     )  # fmt: skip
-    if small and op == "forward":
+    if few_channels and op == "forward":
         return "gemm", (
             f"few channels (C = {g.C}, K = {w.shape[0]} ≤ 64, stride 1, {g.kh}×{g.kw}): the BLAS route's "
             "products are thin, the engine's micro-kernel on panels gathered in place pays"

@@ -35,7 +35,8 @@ __all__ = ["explain", "Explanation", "Backward", "Source", "Source1d", "Source3d
 
 _FN = "explain"
 PAD_MARK = "·"
-#: The dense sparse matrix C is refused beyond this many bytes (it is mostly zeros).
+#: The matrix C of the sparse-matrix view is refused beyond this many bytes when stored dense (it is
+#: mostly zeros).
 CONV_MATRIX_MAX_BYTES = 256 * 2**20
 _AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _TAPS = {1: ("i",), 2: ("i", "j"), 3: ("a", "i", "j")}
@@ -885,7 +886,7 @@ class Explanation:
             f" = {self.flops:,}",
         ]
 
-    # --- the sparse-matrix view: one sparse matrix C -----------------------------------------------------
+    # --- the sparse-matrix view: one sparse matrix C ---------------------------------------------
 
     @property
     def conv_matrix_shape(self) -> tuple[int, int]:
