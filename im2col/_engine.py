@@ -67,6 +67,10 @@ def set_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'auto', 'engine', 'blas', got {mode!r}")
     old, MODE = MODE, mode
+    if mode != old:  # a plan is built for the route of the mode it was made in (im2col/_plans.py)
+        from . import _plans
+
+        _plans.clear()
     return old
 
 

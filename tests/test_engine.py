@@ -414,3 +414,30 @@ def test_depthwise_transposed_convolution_matches_torch(engine_on, monkeypatch, 
     assert calls == [1]  # the depthwise route's grad input computed it
     want = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), *conf)
     np.testing.assert_allclose(got, want.numpy(), rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10)
+
+
+def test_set_mode_forgets_plans_made_for_another_route(monkeypatch):
+    """A small layer planned under 'blas' (a plan runs the BLAS route) must take the engine's route
+    once the mode allows it: set_mode clears the plans, so the call re-routes."""
+    from im2col import _plans
+
+    if _engine.ISA == "portable":
+        pytest.skip("no vector unit: the engine is routed only when forced by name")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    routes = []
+    real = _engine.forward
+    monkeypatch.setattr(_engine, "forward", lambda name, *a: (routes.append(name), real(name, *a))[1])
+    old = _engine.set_mode("blas")
+    try:
+        _plans.clear()
+        for _ in range(3):
+            blas_out = im2col.conv2d(x, w, padding=1)  # planned by now
+        assert routes == []
+        _engine.set_mode("engine")
+        engine_out = im2col.conv2d(x, w, padding=1)
+    finally:
+        _engine.set_mode(old)
+    assert routes == ["gemm"]  # re-routed, not the plan made under 'blas'
+    np.testing.assert_allclose(engine_out, blas_out, rtol=1e-5, atol=1e-5)
