@@ -1088,12 +1088,11 @@ def conv2d_backward(
     gy4 = to_channels_first(gy[None] if unbatched else gy, cl)
     gy3 = gy4.reshape(g.N, K, g.L)  # a view for C-contiguous and channels-last alike
     gx_cl = cl or channels_last_like(input)
-    blas = native_blas(gy3, x4, w)  # grad_input: as many elements as x4
     if _engine.route(x4, w, g, groups, gx_cl, op="backward") == "depthwise":
         # the engine's direct depthwise kernels, as in the forward (im2col/_engine.py, route())
         flops = 4 * g.N * K * g.kh * g.kw * g.L
         gx, gw = _engine.depthwise2d_backward(np.ascontiguousarray(gy4), x4, w, g, threads_for_flops(flops))
-    elif blas is not None:
+    elif (blas := native_blas(gy3, x4, w)) is not None:  # grad_input: as many elements as x4
         gx, gw = _conv_backward_tiled(gy3, x4, w, g, groups, blas, want_gx=True, want_gw=True, gx_cl=gx_cl)
         gw = gw.reshape(w.shape)
     else:

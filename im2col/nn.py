@@ -588,7 +588,7 @@ class _ConvTransposeEager(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy):
-        if torch.is_grad_enabled() or not (gy.is_contiguous() or not channels_last_like(gy)):
+        if torch.is_grad_enabled() or (not gy.is_contiguous() and channels_last_like(gy)):
             # create_graph (a differentiable backward), or a channels-last gy, whose layout the
             # operators' convolution of it passes on: the operators' own formula
             return _TRANSPOSED_GRAD[gy.dim()](ctx, gy)
