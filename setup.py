@@ -74,7 +74,8 @@ extensions = [
     # build stays baseline), packing and drivers in C, a thin Cython wrapper
     Extension(
         "im2col._engine_kernels",
-        ["csrc/_engine.pyx"] + [f"csrc/engine/{f}.c" for f in ("ukernel_ref", "ukernel_avx2", "ukernel_avx512", "conv", "depthwise")],
+        ["csrc/_engine.pyx"]
+        + [f"csrc/engine/{f}.c" for f in ("ukernel_ref", "ukernel_avx2", "ukernel_avx512", "conv", "depthwise")],
         include_dirs=["csrc"],
         depends=["csrc/_omp_compat.h", "csrc/engine/ukernel.h", "csrc/engine/conv.h", "csrc/engine/depthwise.h"],
     ),

@@ -34,9 +34,7 @@ def _shape_names(config: pytest.Config) -> list[str]:
         if unknown:
             raise pytest.UsageError(f"BENCH_SHAPES: unknown {unknown}; choose from {list(SHAPES)}")
         return names
-    disabled = config.getoption("benchmark_disable", False) or not config.pluginmanager.hasplugin(
-        "benchmark"
-    )
+    disabled = config.getoption("benchmark_disable", False) or not config.pluginmanager.hasplugin("benchmark")
     return list(SMALL_SHAPES) if disabled else list(SHAPES)
 
 
@@ -47,9 +45,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # impl varies fastest, so consecutive tests share one set of inputs (see cases()).
         # On 1-D and 3-D shapes "torch conv2d" is torch conv1d / conv3d.
         params = [(s, nd(i, SHAPES[s].dims)) for s in names for i in impls]
-        metafunc.parametrize(
-            ("shape_name", "impl"), params, ids=[f"{s}-{i.replace(' ', '_')}" for s, i in params]
-        )
+        metafunc.parametrize(("shape_name", "impl"), params, ids=[f"{s}-{i.replace(' ', '_')}" for s, i in params])
 
 
 def cases(op: str, shape_name: str) -> tuple[Cases, list[np.ndarray]]:
@@ -69,24 +65,18 @@ def run_case(benchmark):
     def run(op: str, shape_name: str, impl: str) -> None:
         c, expected = cases(op, shape_name)
         benchmark.group = f"{op} {shape_name} ({SHAPES[shape_name].label})"
-        benchmark.extra_info.update(
-            op=op, shape=shape_name, impl=impl, cols_bytes=SHAPES[shape_name].cols_bytes()
-        )
+        benchmark.extra_info.update(op=op, shape=shape_name, impl=impl, cols_bytes=SHAPES[shape_name].cols_bytes())
         result = benchmark(c.fns[impl])
         if impl not in c.checked:  # torch itself, and the floors (whose output means nothing)
             return
         got = _as_list(result)
         assert len(got) == len(expected)
         for a, e in zip(got, expected, strict=True):
-            assert a.shape == e.shape, (
-                f"{impl} on {shape_name}: shape {a.shape} != torch's {e.shape}"
-            )
+            assert a.shape == e.shape, f"{impl} on {shape_name}: shape {a.shape} != torch's {e.shape}"
             if c.exact:
                 np.testing.assert_array_equal(a, e, err_msg=f"{impl} on {shape_name}")
             else:
                 scale = max(1.0, float(np.max(np.abs(e))))
-                np.testing.assert_allclose(
-                    a, e, rtol=1e-4, atol=1e-4 * scale, err_msg=f"{impl} on {shape_name}"
-                )
+                np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * scale, err_msg=f"{impl} on {shape_name}")
 
     return run

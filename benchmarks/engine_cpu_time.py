@@ -31,11 +31,7 @@ from engine_layers import runners  # noqa: E402
 
 def engine_layers() -> dict[str, Layer]:
     """The realistic layers the engine computes: 2-D, not transposed, at least 4 channels per group."""
-    return {
-        k: v
-        for k, v in REALISTIC.items()
-        if len(v.spatial) == 2 and not v.transposed and v.C // v.groups >= 4
-    }
+    return {k: v for k, v in REALISTIC.items() if len(v.spatial) == 2 and not v.transposed and v.C // v.groups >= 4}
 
 
 def best_cpu_times(layer: Layer, rounds: int) -> dict[str, float]:

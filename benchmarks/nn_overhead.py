@@ -43,8 +43,6 @@ CASES = {
 }
 
 
-
-
 def _step(module: torch.nn.Module, x: torch.Tensor) -> None:
     module(x).sum().backward()
 
@@ -121,8 +119,10 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float, float]]
         im2col.set_num_threads(args.threads)
     if args.callgrind:
         return _count(args.callgrind, args.steps)
-    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, "
-          f"medians")
+    print(
+        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, "
+        f"medians"
+    )
     print("| layer (forward + backward) | im2col.nn µs | torch.nn µs | ratio |")
     print("|---|---|---|---|")
     results = {}

@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--float64", action="store_true")
     args = parser.parse_args(argv)
     states = run(args.steps, torch.float64 if args.float64 else torch.float32)
-    worst = max((states["im2col-rank0"][k] - states["torch-rank0"][k]).abs().max().item() for k in states["torch-rank0"])
+    worst = max(
+        (states["im2col-rank0"][k] - states["torch-rank0"][k]).abs().max().item() for k in states["torch-rank0"]
+    )
     print(f"largest parameter difference, im2col.nn vs torch.nn: {worst:.2e}")
 
 

@@ -14,7 +14,7 @@ The same operations as plain NumPy loops, the version to read and the tests' ora
 :mod:`im2col.reference`.
 """
 
-from . import reference
+from . import data, kernels, plots, reference
 from ._functional import (
     col2im,
     conv2d,
@@ -25,7 +25,6 @@ from ._functional import (
 )
 from ._nd import conv1d, conv1d_backward, conv3d, conv3d_backward, conv_transpose1d, conv_transpose3d
 from ._threads import get_num_threads, set_num_threads
-from . import data, kernels, plots
 from .explain import Explanation, explain  # after the submodules: the name is the function
 
 __version__ = "0.1.0"

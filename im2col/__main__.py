@@ -37,13 +37,9 @@ def _ints(text: str, what: str, *, n: int | None = None) -> tuple[int, ...]:
     try:
         vals = tuple(int(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{what} must be integers separated by 'x', got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"{what} must be integers separated by 'x', got {text!r}") from None
     if n is not None and len(vals) not in (1, n):
-        raise argparse.ArgumentTypeError(
-            f"{what} must be one integer or {n} separated by 'x', got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"{what} must be one integer or {n} separated by 'x', got {text!r}")
     if min(vals) < 0:
         raise argparse.ArgumentTypeError(f"{what} must not be negative, got {text!r}")
     return vals
@@ -159,9 +155,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
         help="number of kernels: the first K of the four edge kernels, then random ones "
         "(zero-sum, values −1, 0, 1, from --seed) beyond four (default 4)",
     )  # fmt: skip
-    d.add_argument(
-        "--seed", type=int, default=0, help="seed of the digit batch and random kernels (default 0)"
-    )
+    d.add_argument("--seed", type=int, default=0, help="seed of the digit batch and random kernels (default 0)")
     d.add_argument("--width", type=int, default=100, help="text width (default 100)")
 
     e = sub.add_parser(
@@ -200,24 +194,16 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpars
         help="int, PHxPW, 'same', 'valid' or 'full' (kernel − 1 on every side)",
     )  # fmt: skip
     e.add_argument("--stride", type=_pair("stride"), default=1, metavar="S", help="int or SHxSW")
-    e.add_argument(
-        "--dilation", type=_pair("dilation"), default=1, metavar="D", help="int or DHxDW"
-    )
+    e.add_argument("--dilation", type=_pair("dilation"), default=1, metavar="D", help="int or DHxDW")
     e.add_argument("--groups", type=int, default=1, metavar="G")
-    e.add_argument(
-        "--highlight", type=_position, metavar="OH,OW", help="output whose receptive field to trace"
-    )
-    e.add_argument(
-        "--matrix", action="store_true", help="also print the sparse-matrix view's sparse matrix C"
-    )
+    e.add_argument("--highlight", type=_position, metavar="OH,OW", help="output whose receptive field to trace")
+    e.add_argument("--matrix", action="store_true", help="also print the sparse-matrix view's sparse matrix C")
     e.add_argument(
         "--route", action="store_true",
         help="print only the route the library's fast path takes for this call, and why",
     )  # fmt: skip
     e.add_argument("--width", type=int, default=100, help="text width (default 100)")
-    e.add_argument(
-        "--html", metavar="PATH", help="also write the interactive explorer page to PATH"
-    )
+    e.add_argument("--html", metavar="PATH", help="also write the interactive explorer page to PATH")
 
     sub.add_parser("bench", help="benchmarks against PyTorch (im2col bench --help)", add_help=False)
     return p, d, e
@@ -265,9 +251,7 @@ def _pick_kernels(kernel: Any, count: int | None, seed: int, channels: int, grou
     return np.arange(1, count * cg * kh * kw + 1, dtype=np.float32).reshape(count, cg, kh, kw)
 
 
-def _read_image(
-    args: argparse.Namespace, *, n: int, default_size: int | None
-) -> tuple[np.ndarray, str]:
+def _read_image(args: argparse.Namespace, *, n: int, default_size: int | None) -> tuple[np.ndarray, str]:
     """The --image file (or MNIST folder) as (N, C, H, W) float32, and a line saying what it is."""
     from . import data
 
@@ -298,15 +282,15 @@ def _read_image(
     size = args.size if args.size is not None else default_size
     mode = "rgb" if getattr(args, "rgb", False) else "grey"
     x = data.load_image(path, size=size, mode=mode, invert=args.invert)
-    how = f"{mode}" + (", inverted" if args.invert else "") + (
-        f", resized to {x.shape[2]}×{x.shape[3]}" if size is not None else ""
+    how = (
+        f"{mode}"
+        + (", inverted" if args.invert else "")
+        + (f", resized to {x.shape[2]}×{x.shape[3]}" if size is not None else "")
     )
     return x, f"your image '{path}' ({how})"
 
 
-def _save_pictures(
-    directory: str, xb: np.ndarray, w: np.ndarray, names: list[str], explanation: Any
-) -> list[str]:
+def _save_pictures(directory: str, xb: np.ndarray, w: np.ndarray, names: list[str], explanation: Any) -> list[str]:
     from . import plots
 
     os.makedirs(directory, exist_ok=True)
@@ -377,10 +361,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print("im2col demo: the blog post's convolution, as one matrix multiplication")
     print()
     if what is None:
-        print(
-            f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code "
-            f"(im2col.data.digit_batch(seed={args.seed}))"
-        )
+        print(f"xb: {xb.shape[0]} handwritten-looking 3s drawn by code (im2col.data.digit_batch(seed={args.seed}))")
         print(f"xb.shape = {xb.shape}   # the blog post's torch.Size([64, 1, 28, 28])")
     else:
         print(f"xb: {what}")
@@ -404,10 +385,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print("Result")
     print(f"   im2col.im2col(xb, 3).shape = {cols.shape}")
     print(f"   im2col.conv2d(xb, {wname}).shape = {out.shape}")
-    print(
-        "   max |weight matrix @ columns − im2col.conv2d| = "
-        f"{float(np.abs(e.output - out).max()):.3g}"
-    )
+    print(f"   max |weight matrix @ columns − im2col.conv2d| = {float(np.abs(e.output - out).max()):.3g}")
     try:
         import torch
         import torch.nn.functional as F
@@ -418,9 +396,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         unf = F.unfold(torch.from_numpy(xb), 3).numpy()
         print(f"   torch {torch.__version__}: F.conv2d(xb, {wname}).shape = {tuple(ref.shape)}")
         print(f"   max |im2col.conv2d − torch conv2d| = {float(np.abs(out - ref).max()):.3g}")
-        print(
-            f"   im2col.im2col equals torch's F.unfold exactly: {bool(np.array_equal(cols, unf))}"
-        )
+        print(f"   im2col.im2col equals torch's F.unfold exactly: {bool(np.array_equal(cols, unf))}")
     if args.save:
         from .explorer import save_html
 

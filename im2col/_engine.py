@@ -147,7 +147,8 @@ def route_why(
     >>> g = _functional._conv2d_geometry("conv2d", x, w, 1, 1, 1, 1)
     >>> old = _engine.set_mode("auto")
     >>> print(_engine.route_why(x, w, g, 1, False)[1])
-    auto mode takes the engine for depthwise and few-channel stride-1 layers (C, K ≤ 64); here groups 1, C 3, K 4, stride 1×1, 3×3
+    auto mode takes the engine for depthwise and few-channel stride-1 layers (C, K ≤ 64);
+    here groups 1, C 3, K 4, stride 1×1, 3×3
     >>> _ = _engine.set_mode(old)
     """
     if MODE == "blas":
@@ -240,8 +241,15 @@ def depthwise2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: G
     return out
 
 
-def depthwise2d_backward(gy: np.ndarray, x: np.ndarray, w: np.ndarray, g: Geometry, n_threads: int,
-                         want_gx: bool = True, want_gw: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+def depthwise2d_backward(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Geometry,
+    n_threads: int,
+    want_gx: bool = True,
+    want_gw: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """grad_input (N, C, H, W) and grad_weight (m·C, 1, kh, kw) of the depthwise route's convolution.
 
     ``gy`` (N, m·C, OH, OW), ``x`` and ``w`` C-contiguous; a gradient not wanted comes back None.

@@ -18,13 +18,12 @@ from . import _engine, _kernels, _nd, _plans
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
-    autograd_call,
-    needs_grad,
     Geometry,
     IntOrPair,
     PaddingArg,
     as_int,
     as_pair,
+    autograd_call,
     batched,
     channels_last_like,
     check_alloc,
@@ -34,6 +33,7 @@ from ._validation import (
     geometry,
     is_tensor,
     layout_dims,
+    needs_grad,
     out_array,
     parse_layout,
     parse_padding,
@@ -723,8 +723,8 @@ def im2col(
     Returns
     -------
     ndarray or Tensor, shape (N, C·kh·kw, L) or (C·kh·kw, L)
-        The column matrix (``out`` when given, else a new array) of the input's type and dtype. Row ``(c·kh + i)·kw + j`` is
-        kernel tap ``(i, j)`` of channel ``c``; column ``oh·OW + ow`` is output position
+        The column matrix (``out`` when given, else a new array) of the input's type and dtype.
+        Row ``(c·kh + i)·kw + j`` is kernel tap ``(i, j)`` of channel ``c``; column ``oh·OW + ow`` is output position
         ``(oh, ow)``; ``L = OH·OW`` with ``OH = (H + top + bottom − dh·(kh − 1) − 1) // sh + 1``.
 
     See Also
@@ -769,8 +769,15 @@ def im2col(
     if needs_grad(input):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "im2col",
-            input=input, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride,
-            padding_mode=padding_mode, pad_value=pad_value, out=out, layout=layout,
+            input=input,
+            kernel_size=kernel_size,
+            dilation=dilation,
+            padding=padding,
+            stride=stride,
+            padding_mode=padding_mode,
+            pad_value=pad_value,
+            out=out,
+            layout=layout,
         )
     fn = "im2col"
     x = to_array(input, "input", fn, strided=True)
@@ -802,7 +809,6 @@ def im2col(
     result = np.empty((g.N, g.rows, g.L), dtype=x4.dtype)
     _im2col_into(x4, g, result, folded=False)
     return wrap_like(result[0] if unbatched else result, is_tensor(input))
-
 
 
 def col2im(
@@ -867,8 +873,15 @@ def col2im(
     if needs_grad(input):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "col2im",
-            input=input, output_size=output_size, kernel_size=kernel_size, dilation=dilation, padding=padding,
-            stride=stride, padding_mode=padding_mode, reduce=reduce, layout=layout,
+            input=input,
+            output_size=output_size,
+            kernel_size=kernel_size,
+            dilation=dilation,
+            padding=padding,
+            stride=stride,
+            padding_mode=padding_mode,
+            reduce=reduce,
+            layout=layout,
         )
     fn = "col2im"
     cols = to_array(input, "input", fn)
@@ -995,7 +1008,13 @@ def conv2d(
     if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "conv2d",
-            input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            input=input,
+            weight=weight,
+            bias=bias,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
             layout=layout,
         )
     fn = "conv2d"
@@ -1067,8 +1086,14 @@ def conv2d_backward(
     if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
         return autograd_call(
             "conv2d_backward",
-            grad_output=grad_output, input=input, weight=weight, stride=stride, padding=padding,
-            dilation=dilation, groups=groups, layout=layout,
+            grad_output=grad_output,
+            input=input,
+            weight=weight,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            layout=layout,
         )
     fn = "conv2d_backward"
     cl = parse_layout(fn, layout, 2)
@@ -1163,8 +1188,15 @@ def conv_transpose2d(
     if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "conv_transpose2d",
-            input=input, weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
-            groups=groups, dilation=dilation, layout=layout,
+            input=input,
+            weight=weight,
+            bias=bias,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+            layout=layout,
         )
     fn = "conv_transpose2d"
     cl = parse_layout(fn, layout, 2)

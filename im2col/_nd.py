@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,9 @@ from . import _kernels, _nd_kernels
 from ._gemm import matmul, native_blas, workspace
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
-    autograd_call,
-    needs_grad,
     as_int,
     as_tuple,
+    autograd_call,
     batched,
     channels_last_like,
     check_alloc,
@@ -39,6 +37,7 @@ from ._validation import (
     from_channels_first,
     is_tensor,
     layout_dims,
+    needs_grad,
     normalise_and_check_reach,
     out_array,
     parse_layout,
@@ -380,7 +379,9 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
         b = to_array(bias, "bias", fn)
         check_same_dtype(x, "input", b, "bias", fn)
         if b.shape != (K,):
-            raise ValueError(f"{fn}(): argument 'bias' must have shape ({K},), one per output channel, got shape {b.shape}")
+            raise ValueError(
+                f"{fn}(): argument 'bias' must have shape ({K},), one per output channel, got shape {b.shape}"
+            )
     return xb, unbatched, w, b, groups
 
 
@@ -460,7 +461,13 @@ def conv1d(
     if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "conv1d",
-            input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            input=input,
+            weight=weight,
+            bias=bias,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
             layout=layout,
         )
     fn = "conv1d"
@@ -509,8 +516,14 @@ def conv1d_backward(
     if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
         return autograd_call(
             "conv1d_backward",
-            grad_output=grad_output, input=input, weight=weight, stride=stride, padding=padding,
-            dilation=dilation, groups=groups, layout=layout,
+            grad_output=grad_output,
+            input=input,
+            weight=weight,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            layout=layout,
         )
     fn = "conv1d_backward"
     cl = parse_layout(fn, layout, 1)
@@ -587,7 +600,13 @@ def conv3d(
     if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "conv3d",
-            input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+            input=input,
+            weight=weight,
+            bias=bias,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
             layout=layout,
         )
     fn = "conv3d"
@@ -673,8 +692,14 @@ def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, grou
     if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
         return autograd_call(
             "conv3d_backward",
-            grad_output=grad_output, input=input, weight=weight, stride=stride, padding=padding,
-            dilation=dilation, groups=groups, layout=layout,
+            grad_output=grad_output,
+            input=input,
+            weight=weight,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            layout=layout,
         )
     fn = "conv3d_backward"
     cl = parse_layout(fn, layout, 3)
@@ -684,7 +709,9 @@ def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, grou
     check_same_dtype(xb, "input", gy, "grad_output", fn)
     K = w.shape[0]
     _check_grad_output(fn, gy, xb, unbatched, K, g.out, cl)
-    gy3 = to_channels_first(gy[None] if unbatched else gy, cl).reshape(xb.shape[0], K, g.L)  # a view unless oddly strided
+    gy3 = to_channels_first(gy[None] if unbatched else gy, cl).reshape(
+        xb.shape[0], K, g.L
+    )  # a view unless oddly strided
     like = is_tensor(input)
     gx = gw = None
     if want_input:
@@ -696,7 +723,9 @@ def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, grou
     return gx, gw, wrap_like(gy3.sum(axis=(0, 2)), like)
 
 
-def _grad_input(fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int, out_cl: bool) -> np.ndarray:
+def _grad_input(
+    fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int, out_cl: bool
+) -> np.ndarray:
     """``col2im(Wᵀ · gy)``: (N, K, L) output gradients to the (N, C, *g.size) input gradient, a view
     of a channels-last buffer when ``out_cl``.
 
@@ -768,7 +797,10 @@ def _tiles3d(g: NdGeometry, R: int, itemsize: int) -> tuple[int, int, int, int]:
         td = 1
         tr = min(OH, max(1, TILE_BYTES // (R * OW * itemsize), -(-TILE_MIN_COLUMNS // OW)))
     phases = []
-    for out, tile, k, s, d in ((OD, td, g.k[0], g.stride[0], g.dilation[0]), (OH, tr, g.k[1], g.stride[1], g.dilation[1])):
+    for out, tile, k, s, d in (
+        (OD, td, g.k[0], g.stride[0], g.dilation[0]),
+        (OH, tr, g.k[1], g.stride[1], g.dilation[1]),
+    ):
         overlap = d * (k - 1) - s
         phases.append(1 if tile >= out or overlap < 0 else overlap // (tile * s) + 2)
     return td, tr, phases[0], phases[1]
@@ -884,8 +916,15 @@ def conv_transpose1d(
     if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "conv_transpose1d",
-            input=input, weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
-            groups=groups, dilation=dilation, layout=layout,
+            input=input,
+            weight=weight,
+            bias=bias,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+            layout=layout,
         )
     fn = "conv_transpose1d"
     cl = parse_layout(fn, layout, 1)
@@ -962,8 +1001,15 @@ def conv_transpose3d(
     if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
         return autograd_call(
             "conv_transpose3d",
-            input=input, weight=weight, bias=bias, stride=stride, padding=padding, output_padding=output_padding,
-            groups=groups, dilation=dilation, layout=layout,
+            input=input,
+            weight=weight,
+            bias=bias,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+            layout=layout,
         )
     fn = "conv_transpose3d"
     cl = parse_layout(fn, layout, 3)

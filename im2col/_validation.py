@@ -12,15 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]
 #: What a user may pass as ``padding``: an int, a pair, per-side pairs, or 'valid' / 'same'.
-PaddingArg = Union[int, Sequence[int], Sequence[Sequence[int]], str]
-IntOrPair = Union[int, Sequence[int]]
+PaddingArg = int | Sequence[int] | Sequence[Sequence[int]] | str
+IntOrPair = int | Sequence[int]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -73,8 +73,7 @@ def to_array(obj: Any, name: str, fn: str, *, strided: bool = False) -> np.ndarr
     if is_tensor(obj):
         if obj.device.type != "cpu":
             raise ValueError(
-                f"{fn}(): argument '{name}' must be a CPU tensor, got a tensor on {obj.device}; "
-                f"call .cpu() first"
+                f"{fn}(): argument '{name}' must be a CPU tensor, got a tensor on {obj.device}; call .cpu() first"
             )
         torch = _torch()
         if obj.is_nested:
@@ -253,7 +252,9 @@ def check_same_dtype(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str, fn:
         )
 
 
-def batched(arr: np.ndarray, name: str, fn: str, layout: str, *, allow_empty_batch: bool = True) -> tuple[np.ndarray, bool]:
+def batched(
+    arr: np.ndarray, name: str, fn: str, layout: str, *, allow_empty_batch: bool = True
+) -> tuple[np.ndarray, bool]:
     """View a (C, …) or (N, C, …) array as batched; returns (batched view, was_unbatched).
 
     ``layout`` names the dims of the batched form, e.g. ``"(N, C, H, W)"``.
@@ -262,8 +263,7 @@ def batched(arr: np.ndarray, name: str, fn: str, layout: str, *, allow_empty_bat
     if arr.ndim not in (nd - 1, nd):
         unbatched = "(" + layout[4:]
         raise ValueError(
-            f"{fn}(): argument '{name}' must be a {nd - 1}-D {unbatched} or {nd}-D {layout} array, "
-            f"got {_describe(arr)}"
+            f"{fn}(): argument '{name}' must be a {nd - 1}-D {unbatched} or {nd}-D {layout} array, got {_describe(arr)}"
         )
     was_unbatched = arr.ndim == nd - 1
     if was_unbatched:
@@ -298,7 +298,8 @@ def as_tuple(value: Any, name: str, fn: str, n: int, *, minimum: int) -> tuple[i
         if len(value) != n:
             per_axis = "" if n == 2 else " (one per spatial axis)"
             raise ValueError(
-                f"{fn}(): argument '{name}' must be an int or {many}{per_axis}, got {value!r} with {len(value)} elements"
+                f"{fn}(): argument '{name}' must be an int or {many}{per_axis}, "
+                f"got {value!r} with {len(value)} elements"
             )
         t = tuple(as_int(v, name, fn) for v in value)
     else:
@@ -335,8 +336,11 @@ def parse_padding(
                 pads.append((total // 2, total - total // 2))
             return (pads[0], pads[1])
         raise ValueError(f"{fn}(): argument 'padding' must be an int, a pair, 'valid' or 'same', got {value!r}")
-    if per_side and isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, (list, tuple)) for v in value
+    if (
+        per_side
+        and isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (list, tuple)) for v in value)
     ):
         sides = []
         for axis, v in zip(("height", "width"), value):

@@ -158,9 +158,7 @@ def digit_batch(n: int = 64, seed: int = 0, size: int = 28) -> np.ndarray:
     """
     for name, value, low in (("n", n, 0), ("seed", seed, 0), ("size", size, 8)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(
-                f"digit_batch(): argument '{name}' must be an int ≥ {low}, got {value!r}"
-            )
+            raise ValueError(f"digit_batch(): argument '{name}' must be an int ≥ {low}, got {value!r}")
     return _digit_batch(int(n), int(seed), int(size)).copy()
 
 
@@ -213,9 +211,7 @@ def _fspath(path: Any, fn: str) -> str:
     try:
         return os.fspath(path)
     except TypeError:
-        raise TypeError(
-            f"{fn}(): argument 'path' must be a str or os.PathLike, got {type(path).__name__}"
-        ) from None
+        raise TypeError(f"{fn}(): argument 'path' must be a str or os.PathLike, got {type(path).__name__}") from None
 
 
 def _size(size: Any) -> tuple[int, int] | None:
@@ -227,9 +223,7 @@ def _size(size: Any) -> tuple[int, int] | None:
         pair = tuple(size)
     else:
         pair = ()
-    if len(pair) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in pair
-    ):
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in pair):
         raise ValueError(
             "load_image(): argument 'size' must be None, a positive int or a pair (H, W) of "
             f"positive ints, got {size!r}"
@@ -312,8 +306,7 @@ def load_image(
         raise ValueError(f"{fn}(): argument 'mode' must be 'grey' or 'rgb', got {mode!r}")
     if resample not in _RESAMPLE:
         raise ValueError(
-            f"{fn}(): argument 'resample' must be one of {', '.join(map(repr, _RESAMPLE))}, "
-            f"got {resample!r}"
+            f"{fn}(): argument 'resample' must be one of {', '.join(map(repr, _RESAMPLE))}, got {resample!r}"
         )
     if not isinstance(invert, (bool, np.bool_)):
         raise TypeError(f"{fn}(): argument 'invert' must be a bool, got {invert!r}")
@@ -326,8 +319,7 @@ def load_image(
         ) from None
     if os.path.isdir(p):
         raise ValueError(
-            f"{fn}(): '{p}' is a folder, not an image file (for a folder of MNIST files use "
-            "im2col.data.mnist)"
+            f"{fn}(): '{p}' is a folder, not an image file (for a folder of MNIST files use im2col.data.mnist)"
         )
     if not os.path.exists(p):
         raise ValueError(f"{fn}(): no image file at '{p}'")
@@ -336,9 +328,7 @@ def load_image(
             opened.load()  # decode now: a truncated file fails here, inside the try
             im = ImageOps.exif_transpose(opened)
     except UnidentifiedImageError:
-        raise ValueError(
-            f"{fn}(): '{p}' is not an image file Pillow can read (PNG, JPEG, …)"
-        ) from None
+        raise ValueError(f"{fn}(): '{p}' is not an image file Pillow can read (PNG, JPEG, …)") from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{fn}(): cannot read the image '{p}' (damaged or truncated?): {exc}") from None
     if im.mode in _SIXTEEN_BIT:
@@ -409,9 +399,7 @@ class _Idx:
             self.magic = magic
             self.dtype = np.dtype(_IDX_TYPES[magic[2]][0])
             nd = magic[3]
-            self.dims = tuple(
-                int(v) for v in np.frombuffer(self._read(4 * nd, f"the {nd} dimension sizes"), ">u4")
-            )
+            self.dims = tuple(int(v) for v in np.frombuffer(self._read(4 * nd, f"the {nd} dimension sizes"), ">u4"))
         except BaseException:
             self.file.close()
             raise
@@ -425,9 +413,7 @@ class _Idx:
             raise ValueError(f"{self.fn}(): '{self.path}' is a damaged gzip file: {exc}") from None
         if buf is None or len(buf) < nbytes:
             got = "the gzip stream ends early" if buf is None else f"only {len(buf):,} bytes are left"
-            raise ValueError(
-                f"{self.fn}(): '{self.path}' is truncated: {what} needs {nbytes:,} bytes, but {got}"
-            )
+            raise ValueError(f"{self.fn}(): '{self.path}' is truncated: {what} needs {nbytes:,} bytes, but {got}")
         return buf
 
     def data(self, n: int | None) -> np.ndarray:
@@ -532,9 +518,7 @@ def _mnist_file(folder: str, split: str, kind: str) -> str | None:
     return None
 
 
-def mnist(
-    path: str | os.PathLike, *, split: str = "train", n: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def mnist(path: str | os.PathLike, *, split: str = "train", n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read MNIST (or Fashion-MNIST, same files) from a folder you have: images and labels.
 
     Parameters
@@ -626,9 +610,7 @@ def mnist(
                 f"holds {nlabels:,} labels; they must come from the same split"
             )
         if n is not None and n > count:
-            raise ValueError(
-                f"{fn}(): argument 'n' asks for {n:,} images, but '{paths['images']}' holds {count:,}"
-            )
+            raise ValueError(f"{fn}(): argument 'n' asks for {n:,} images, but '{paths['images']}' holds {count:,}")
         pixels = files["images"].data(n)
         labels = files["labels"].data(n)
     finally:

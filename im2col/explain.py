@@ -154,9 +154,7 @@ def _to_numpy(obj: Any, name: str) -> np.ndarray:
     if is_tensor(obj):
         obj = obj.detach().cpu().numpy()
     if not isinstance(obj, np.ndarray):
-        raise TypeError(
-            f"{_FN}(): argument '{name}' must be an array, a tensor or a shape, got {obj!r}"
-        )
+        raise TypeError(f"{_FN}(): argument '{name}' must be an array, a tensor or a shape, got {obj!r}")
     if obj.dtype.kind not in "biuf":
         raise TypeError(f"{_FN}(): argument '{name}' must hold real numbers, got dtype {obj.dtype}")
     return obj
@@ -176,9 +174,7 @@ def _layout(first: str | None, idx: tuple[str, ...], sizes: tuple[str, ...]) -> 
 
 
 def _values_integral(a: np.ndarray) -> bool:
-    return a.dtype.kind in "biu" or bool(
-        np.all(np.mod(a, 1) == 0) and np.abs(a).max(initial=0) < 1e6
-    )
+    return a.dtype.kind in "biu" or bool(np.all(np.mod(a, 1) == 0) and np.abs(a).max(initial=0) < 1e6)
 
 
 def _wrap(lines: list[str], width: int) -> str:
@@ -222,10 +218,7 @@ class Backward:
         return "\n".join(self.lines)
 
     def __repr__(self) -> str:
-        return (
-            f"<Backward grad_input {_shape(self.grad_input.shape)}, grad_weight "
-            f"{_shape(self.grad_weight.shape)}>"
-        )
+        return f"<Backward grad_input {_shape(self.grad_input.shape)}, grad_weight {_shape(self.grad_weight.shape)}>"
 
 
 @dataclass(eq=False)
@@ -307,15 +300,11 @@ class Explanation:
             )[-1]  # fmt: skip
         else:
             self.K = self.weight.shape[0]
-            self.out_size = out_sizes(
-                _FN, self.size, self.kernel_size, self.stride, self.padding, self.dilation
-            )
+            self.out_size = out_sizes(_FN, self.size, self.kernel_size, self.stride, self.padding, self.dilation)
         if self.highlight is None:
             self.highlight = self._loudest()
         elif len(self.highlight) != n:
-            raise ValueError(
-                f"{_FN}(): 'highlight' must be a position with {n} indices, got {self.highlight!r}"
-            )
+            raise ValueError(f"{_FN}(): 'highlight' must be a position with {n} indices, got {self.highlight!r}")
 
     def _loudest(self) -> tuple[int, ...]:
         # The position whose numbers say most: the largest |output| of image 0 over all kernels.
@@ -413,19 +402,14 @@ class Explanation:
                 continue
             k_eff = d * (k - 1) + 1
             if d != 1:
-                lines.append(
-                    f"{name}: effective kernel = d·(k − 1) + 1 = {d}·({k} − 1) + 1 = {k_eff}"
-                )
+                lines.append(f"{name}: effective kernel = d·(k − 1) + 1 = {d}·({k} − 1) + 1 = {k_eff}")
             pads = f"2·{before}" if before == after else f"{before} + {after}"
             lines.append(f"{name}: ({n} + {pads} − {k_eff}) // {s} + 1 = {out}")
             travel = n + before + after - k_eff
             left = travel % s
             if left:
                 px = "pixel is" if left == 1 else "pixels are"
-                lines.append(
-                    f"{name}: {travel} = {n} + {pads} − {d}·({k} − 1) − 1 is how far the window "
-                    "can travel;"
-                )
+                lines.append(f"{name}: {travel} = {n} + {pads} − {d}·({k} − 1) − 1 is how far the window can travel;")
                 lines.append(f"  {travel} % {s} = {left} {px} left over and never read")
         return lines
 
@@ -446,10 +430,7 @@ class Explanation:
         g = self.groups
         Cg = self.C // g
         x = self.input.reshape(self.N, self.C, self.L)
-        parts = [
-            self.weight[q * Cg : (q + 1) * Cg].reshape(Cg, -1).T @ x[:, q * Cg : (q + 1) * Cg]
-            for q in range(g)
-        ]
+        parts = [self.weight[q * Cg : (q + 1) * Cg].reshape(Cg, -1).T @ x[:, q * Cg : (q + 1) * Cg] for q in range(g)]
         return np.ascontiguousarray(np.concatenate(parts, axis=1))
 
     def row_label(self, row: int) -> tuple[int, ...]:
@@ -497,10 +478,7 @@ class Explanation:
         """
         c, *taps = self.row_label(row)
         pos = self.column_label(col)
-        at = tuple(
-            o * s - p[0] + t * d
-            for o, s, p, t, d in zip(pos, self.stride, self.padding, taps, self.dilation)
-        )
+        at = tuple(o * s - p[0] + t * d for o, s, p, t, d in zip(pos, self.stride, self.padding, taps, self.dilation))
         inside = all(0 <= v < n for v, n in zip(at, self.image_size))
         return _SOURCE[self.ndim](c, *at, not inside)
 
@@ -625,19 +603,15 @@ class Explanation:
             ]
         Kg, Rg = K // g, R // g
         lines = [
-            f"per image{each}: ({Kg} × {Rg}) @ ({Rg} × {L}) → ({Kg} × {L}) → ({Kg}, "
-            f"{self._grid_str()})",
+            f"per image{each}: ({Kg} × {Rg}) @ ({Rg} × {L}) → ({Kg} × {L}) → ({Kg}, {self._grid_str()})",
         ]
         if N > 1:
             lines.append(f"batch of {N}: the {N} column matrices side by side, one GEMM{each}:")
             lines.append(
-                f"  ({Kg} × {Rg}) @ ({Rg} × {N}·{L} = {N * L}) → ({Kg} × {N * L}) → "
-                f"{_shape(self.output_shape)}"
+                f"  ({Kg} × {Rg}) @ ({Rg} × {N}·{L} = {N * L}) → ({Kg} × {N * L}) → {_shape(self.output_shape)}"
             )
         else:
-            lines.append(
-                f"a batch of N images: ({Kg} × {Rg}) @ ({Rg} × N·{L}) → (N, {K}, {self._grid_str()})"
-            )
+            lines.append(f"a batch of N images: ({Kg} × {Rg}) @ ({Rg} × N·{L}) → (N, {K}, {self._grid_str()})")
         return lines
 
     def group_lines(self) -> list[str]:
@@ -687,10 +661,8 @@ class Explanation:
         return [
             f"output[0, {k}, {where}] = Σ w·x over column ({where}), padding left out:",
             f"  = {_terms(w[real], x[real], integral)} = {_fmt_num(v, integral)}",
-            "this is a cross-correlation, as in every deep-learning library: the kernel is not "
-            "flipped.",
-            f"a true convolution flips it (w[c, {flip}]) and would give "
-            f"{_fmt_num(vf, integral)} here",
+            "this is a cross-correlation, as in every deep-learning library: the kernel is not flipped.",
+            f"a true convolution flips it (w[c, {flip}]) and would give {_fmt_num(vf, integral)} here",
         ]
 
     # --- the backward pass -----------------------------------------------------------------------
@@ -749,9 +721,7 @@ class Explanation:
         real = ~self.padding_mask[r0]
         terms = _terms(dy[0, 0][real], cols[0, r0][real], integral)
         tap = ", ".join(str(v) for v in self.row_label(r0))
-        pix = next(
-            (s for s in self.receptive_field(*self.highlight) if not s.padding), None
-        ) or self.source(0, 0)
+        pix = next((s for s in self.receptive_field(*self.highlight) if not s.padding), None) or self.source(0, 0)
         flat = int(np.ravel_multi_index((pix.c, *pix.index), (self.C, *self.size)))
         rr, ll = np.nonzero(self._pixel == flat)
         where = ", ".join(str(v) for v in pix.index)
@@ -761,16 +731,12 @@ class Explanation:
             f"dY = grad_output {_shape(gy.shape)}",
             f"grad weight = dY·colsᵀ: ({Kg} × {self.L}) @ ({self.L} × {Rg}) → ({Kg} × {Rg}) → "
             f"{_shape(self.weight.shape)}, summed over {N} image(s)",
-            f"  e.g. grad_weight[0, {tap}] = Σ over the columns of dY[n, 0, ·]·cols[n, {r0}, ·], "
-            "padding left out:",
-            f"  = {terms}{' + (the other images)' if N > 1 else ''} = "
-            f"{_fmt_num(grad_w.reshape(-1)[r0], integral)}",
+            f"  e.g. grad_weight[0, {tap}] = Σ over the columns of dY[n, 0, ·]·cols[n, {r0}, ·], padding left out:",
+            f"  = {terms}{' + (the other images)' if N > 1 else ''} = {_fmt_num(grad_w.reshape(-1)[r0], integral)}",
             f"grad input = col2im(Wᵀ·dY): ({Rg} × {Kg}) @ ({Kg} × {self.L}) → ({Rg} × {self.L}) "
             f"per image{' and group' if g > 1 else ''},",
-            f"  then col2im adds each cell back into the pixel it was copied from → "
-            f"{_shape(self.input.shape)}",
-            f"  e.g. grad_input[0, {pix.c}, {where}]: the pixel is copied into {len(rr)} cells; "
-            "their Wᵀ·dY values",
+            f"  then col2im adds each cell back into the pixel it was copied from → {_shape(self.input.shape)}",
+            f"  e.g. grad_input[0, {pix.c}, {where}]: the pixel is copied into {len(rr)} cells; their Wᵀ·dY values",
             f"  {' + '.join(_fmt_num(v, integral) for v in contrib[:6])}"
             f"{' + …' if len(contrib) > 6 else ''} = "
             f"{_fmt_num(grad_x[(0, pix.c, *pix.index)], integral)}",
@@ -796,8 +762,7 @@ class Explanation:
             f"Backward pass of the transposed convolution, dY = grad_output {_shape(gy.shape)}",
             f"grad input = W·im2col(dY): ({Cg} × {Rg}) @ ({Rg} × {self.L}) → "
             f"{_shape(self.input.shape)}: the ordinary convolution of dY",
-            f"grad weight = x·im2col(dY)ᵀ: ({Cg} × {self.L}) @ ({self.L} × {Rg}) → "
-            f"{_shape(self.weight.shape)}",
+            f"grad weight = x·im2col(dY)ᵀ: ({Cg} × {self.L}) @ ({self.L} × {Rg}) → {_shape(self.weight.shape)}",
         ]
         return Backward(gy, gx.reshape(self.input.shape), gw.reshape(self.weight.shape), lines)
 
@@ -806,7 +771,14 @@ class Explanation:
     @property
     def flops(self) -> int:
         """Floating-point operations, ``2·N·K·(C/groups)·kh·kw·L`` (a multiply and an add each)."""
-        return 2 * self.N * self.K * (self.C // self.groups) * self.taps * math.prod(self.out_size if not self.transposed else self.size)
+        return (
+            2
+            * self.N
+            * self.K
+            * (self.C // self.groups)
+            * self.taps
+            * math.prod(self.out_size if not self.transposed else self.size)
+        )
 
     def route(self) -> tuple[str | None, str]:
         """The route the library's fast path takes for this call, and why.
@@ -882,7 +854,8 @@ class Explanation:
             f"{approx:.2f},",
             "  more with padding, less where windows skip the border",
             f"FLOPs: 2·N·K·(C/groups)·{ks}·L = 2·{self.N}·{self.K}·{self.C // self.groups}·"
-            f"{'·'.join(map(str, self.kernel_size))}·{self.flops // (2 * self.N * self.K * (self.C // self.groups) * self.taps)}"
+            f"{'·'.join(map(str, self.kernel_size))}·"
+            f"{self.flops // (2 * self.N * self.K * (self.C // self.groups) * self.taps)}"
             f" = {self.flops:,}",
         ]
 
@@ -981,22 +954,16 @@ class Explanation:
                 return PAD_MARK.rjust(cell_w)
             return _fmt_num(cols[r, col], integral).rjust(cell_w)
 
-        head = " ".join(
-            ("…" if c is None else self._label(self.column_label(c))).rjust(cell_w) for c in col_ids
-        )
+        head = " ".join(("…" if c is None else self._label(self.column_label(c))).rjust(cell_w) for c in col_ids)
         lines = [head_lab.rjust(lab_w) + " │ " + head, "─" * lab_w + "─┼─" + "─" * len(head)]
         for r in row_ids:
             if r is None:
-                lines.append(
-                    "⋮".rjust(lab_w) + " │ " + " ".join("⋮".rjust(cell_w) for _ in col_ids)
-                )
+                lines.append("⋮".rjust(lab_w) + " │ " + " ".join("⋮".rjust(cell_w) for _ in col_ids))
                 continue
             lines.append(row_lab[r].rjust(lab_w) + " │ " + " ".join(cell(r, c) for c in col_ids))
         return lines
 
-    def padded_input_lines(
-        self, *, image: int = 0, channel: int = 0, max_side: int = 16
-    ) -> list[str]:
+    def padded_input_lines(self, *, image: int = 0, channel: int = 0, max_side: int = 16) -> list[str]:
         """One channel of the input with its padding (``·``), if it is small enough to print.
 
         2-D: the padded grid; 1-D: one line; 3-D: nothing (see the output map's slices).
@@ -1038,7 +1005,7 @@ class Explanation:
 
             top = float(np.abs(y2).max()) or 1.0
             lines = ascii_art(np.abs(y2) / top).split("\n")
-            lines = [ln if ln.strip() else "" for ln in lines[: 40]]
+            lines = [ln if ln.strip() else "" for ln in lines[:40]]
             how = f'|value| / {_fmt_num(top, False)} as " .:-=+*#%@"'
         if self.ndim == 3:
             how += f"; the {y.shape[0]} depth slices one under another"
@@ -1059,17 +1026,12 @@ class Explanation:
             return str(t[0]) if len(set(t)) == 1 else str(t)
 
         lines = [
-            f"Convolution of input {_shape(self.input.shape)} by weight "
-            f"{_shape(self.weight.shape)}:",
-            f"  stride {one(self.stride)}, padding {pad}, dilation {one(self.dilation)}, "
-            f"groups {self.groups}",
+            f"Convolution of input {_shape(self.input.shape)} by weight {_shape(self.weight.shape)}:",
+            f"  stride {one(self.stride)}, padding {pad}, dilation {one(self.dilation)}, groups {self.groups}",
         ]
         lines += ["  " + s for s in self.padding_lines()]
         if self.demo_input:
-            lines.append(
-                "  input values are 1, 2, 3, … in row-major order, so each cell can be traced by "
-                "eye"
-            )
+            lines.append("  input values are 1, 2, 3, … in row-major order, so each cell can be traced by eye")
         if self.demo_weight:
             lines.append("  weight values are 1, 2, 3, …")
         lines += ["", "1. Output size: (in + 2·pad − kernel) // stride + 1"]
@@ -1084,9 +1046,7 @@ class Explanation:
         osz = ", ".join(_OSIZE[n])
         lines.append(f"   output: {_shape(self.output_shape)} = (N, K, {osz})")
         padded = self.padded_input_lines()
-        what = (
-            f"with its padding ({PAD_MARK} = padding, read as 0)" if any(pads) else "(no padding)"
-        )
+        what = f"with its padding ({PAD_MARK} = padding, read as 0)" if any(pads) else "(no padding)"
         if padded:
             lines += ["", f"   input image 0, channel 0 {what}:"]
             lines += ["     " + s for s in padded]
@@ -1126,18 +1086,13 @@ class Explanation:
             if kk is None:
                 lines.append("      ⋮")
                 continue
-            vals = " ".join(
-                "…".rjust(cw) if j is None else _fmt_num(wm[kk, j], integral).rjust(cw)
-                for j in wcols
-            )
+            vals = " ".join("…".rjust(cw) if j is None else _fmt_num(wm[kk, j], integral).rjust(cw) for j in wcols)
             lines.append(f"   {kk:>3} │ {vals}")
         lines += ["", "4. The GEMM: weight matrix @ unrolled matrix"]
         lines += ["   " + s for s in self.gemm_lines()]
         if self.groups == 1:
             at = (slice(None, 8), *self.highlight)
-            vals = ", ".join(
-                _fmt_num(v, self._values_integral(self.output)) for v in self.output[0][at]
-            )
+            vals = ", ".join(_fmt_num(v, self._values_integral(self.output)) for v in self.output[0][at])
             more = ", …" if self.K > 8 else ""
             lines.append(
                 f"   e.g. output ({', '.join(map(str, self.highlight))}) of image 0 = weight matrix @"
@@ -1155,8 +1110,7 @@ class Explanation:
             f"7. Sparse-matrix view: one sparse matrix C, K·L × C·{'·'.join(_AXES[n][a][0].upper() for a in range(n))}"
             f" = {self.K}·{self.L} × {self.C}·{'·'.join(map(str, self.size))} = {r} × {c}",
             "   conv = C @ x.ravel() per image; transposed conv = Cᵀ @ y.ravel()",
-            f"   {nnz:,} of its {r * c:,} entries are weights ({100 * nnz / (r * c):.1f}%), the "
-            "rest zeros",
+            f"   {nnz:,} of its {r * c:,} entries are weights ({100 * nnz / (r * c):.1f}%), the rest zeros",
             f"   im2col copies the input ({self.rows * self.L:,} values per image); "
             f"C copies the weights ({nnz:,} values)",
         ]
@@ -1177,11 +1131,7 @@ class Explanation:
                     lines.append("        ⋮")
                     continue
                 vals = " ".join(
-                    (
-                        "…"
-                        if j is None
-                        else ("." if Cm[rr, j] == 0 else _fmt_num(Cm[rr, j], integral))
-                    ).rjust(cw)
+                    ("…" if j is None else ("." if Cm[rr, j] == 0 else _fmt_num(Cm[rr, j], integral))).rjust(cw)
                     for j in ccols
                 )
                 lines.append(f"   {rr:>5} │ {vals}")
@@ -1253,9 +1203,7 @@ class Explanation:
 
     # --- HTML ------------------------------------------------------------------------------------
 
-    def to_html(
-        self, highlight: tuple[int, int] | None = None, *, max_rows: int = 18, max_cols: int = 24
-    ) -> str:
+    def to_html(self, highlight: tuple[int, int] | None = None, *, max_rows: int = 18, max_cols: int = 24) -> str:
         """HTML for notebooks: the padded input (padding shaded, the receptive field of output
         ``highlight`` outlined), the unrolled matrix (padding shaded, that output's column
         highlighted), the weight matrix, the GEMM, the cost and the sparse-matrix view."""
@@ -1300,8 +1248,7 @@ class Explanation:
         x = self.input[0, 0]
         integral = self._values_integral(x)
         out.append(
-            "<p>Image 0, channel 0, padding in grey; outlined: the receptive field of output "
-            f"({oh}, {ow})</p><table>"
+            f"<p>Image 0, channel 0, padding in grey; outlined: the receptive field of output ({oh}, {ow})</p><table>"
         )
         for hp in _focus(Hp, max_rows, h0, h0 + span_h):
             row = []
@@ -1406,7 +1353,6 @@ class Explanation:
         return Frame(self, height=height, image=image)
 
 
-
 def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
     """(N, C, *spatial) float array and whether it was made up from a shape."""
     if isinstance(obj, (tuple, list)) and all(_is_int(v) for v in obj):
@@ -1419,10 +1365,7 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
             )
         n = int(np.prod(shape))
         if n > 2**26:
-            raise ValueError(
-                f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo "
-                "input"
-            )
+            raise ValueError(f"{_FN}(): input shape {shape} has {n:,} values; pass at most 2**26 for a demo input")
         return np.arange(1, n + 1, dtype=np.float32).reshape(shape), True
     x = _to_numpy(obj, "input_or_shape")
     if x.ndim not in (2, 3, 4, 5):
@@ -1436,7 +1379,10 @@ def _parse_input(obj: Any) -> tuple[np.ndarray, bool]:
 
 
 def _spatial_dims(
-    x_ndim: int, weight: Any, x_shape: tuple[int, ...] | None = None, groups: int = 1,
+    x_ndim: int,
+    weight: Any,
+    x_shape: tuple[int, ...] | None = None,
+    groups: int = 1,
     transposed: bool = False,
 ) -> int:
     """1 for a one-element kernel size or a 3-D weight of a 3-D input, 3 for 5-D input, else 2."""
@@ -1444,8 +1390,9 @@ def _spatial_dims(
         return 3
     if isinstance(weight, (tuple, list)) and len(weight) == 1:
         return 1
-    # A 3-axis weight of a 3-axis input is conv1d's (K, C/groups, k) (transposed: (C, K/groups, k)) when its channels fit the
-    # input's (N, C, L); otherwise the 2-D stack of kernels (K, kh, kw) of an image (C, H, W).
+    # A 3-axis weight of a 3-axis input is conv1d's (K, C/groups, k) (transposed: (C, K/groups, k))
+    # when its channels fit the input's (N, C, L); otherwise the 2-D stack of kernels (K, kh, kw) of
+    # an image (C, H, W).
     if x_shape is not None and len(x_shape) == 3 and getattr(weight, "ndim", 0) == 3:
         if (weight.shape[0] if transposed else weight.shape[1] * groups) == x_shape[1]:
             return 1
@@ -1454,12 +1401,8 @@ def _spatial_dims(
     return 2
 
 
-def _parse_weight(
-    obj: Any, C: int, groups: int, dtype: np.dtype, n: int, transposed: bool
-) -> tuple[np.ndarray, bool]:
-    if _is_int(obj) or (
-        isinstance(obj, (tuple, list)) and len(obj) == n and all(_is_int(v) for v in obj)
-    ):
+def _parse_weight(obj: Any, C: int, groups: int, dtype: np.dtype, n: int, transposed: bool) -> tuple[np.ndarray, bool]:
+    if _is_int(obj) or (isinstance(obj, (tuple, list)) and len(obj) == n and all(_is_int(v) for v in obj)):
         k = as_tuple(obj, "weight_or_kernel_size", _FN, n, minimum=1)
         Cg = C // groups
         w = np.arange(1, groups * Cg * math.prod(k) + 1, dtype=dtype)
@@ -1475,8 +1418,7 @@ def _parse_weight(
     if w.ndim != n + 2:
         raise ValueError(
             f"{_FN}(): argument 'weight_or_kernel_size' must be a kernel size, or a weight of "
-            f"shape (K, C/groups, {want})" + (f", ({want}) or (K, {want})" if n == 2 else "")
-            + f", got shape {w.shape}"
+            f"shape (K, C/groups, {want})" + (f", ({want}) or (K, {want})" if n == 2 else "") + f", got shape {w.shape}"
         )
     if transposed:
         if w.shape[0] != C:
@@ -1491,9 +1433,7 @@ def _parse_weight(
                 f"{w.shape[1] * groups} input channels, but the input has {C}"
             )
         if w.shape[0] % groups:
-            raise ValueError(
-                f"{_FN}(): weight has {w.shape[0]} kernels, not divisible by groups={groups}"
-            )
+            raise ValueError(f"{_FN}(): weight has {w.shape[0]} kernels, not divisible by groups={groups}")
     return np.ascontiguousarray(w.astype(dtype)), False
 
 
@@ -1523,27 +1463,17 @@ def _parse_padding(
             per = ", ".join(f"{a} before and {b} after" for a, b in pads)
             if len(set(pads)) == 1:
                 per = f"{pads[0][0]} before and {pads[0][1]} after"
-            odd = (
-                "; an odd total puts the extra pixel after, as PyTorch does"
-                if any(t % 2 for t in totals)
-                else ""
-            )
+            odd = "; an odd total puts the extra pixel after, as PyTorch does" if any(t % 2 for t in totals) else ""
             return pads, (
                 f"padding 'same' became {per}: the window takes d·(k − 1) = {work} pixels off the "
                 f"size, so that much padding keeps the output the size of the input{odd}"
             )
         raise ValueError(
-            f"{_FN}(): argument 'padding' must be an int, a tuple, 'valid', 'same' or 'full', "
-            f"got {value!r}"
+            f"{_FN}(): argument 'padding' must be an int, a tuple, 'valid', 'same' or 'full', got {value!r}"
         )
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == n
-        and all(isinstance(v, (list, tuple)) for v in value)
-    ):
+    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (list, tuple)) for v in value):
         sides = tuple(
-            as_tuple(v, f"padding ({axis}: before, after)", _FN, 2, minimum=0)
-            for axis, v in zip(names, value)
+            as_tuple(v, f"padding ({axis}: before, after)", _FN, 2, minimum=0) for axis, v in zip(names, value)
         )
         return sides, ""  # type: ignore[return-value]
     return tuple((p, p) for p in as_tuple(value, "padding", _FN, n, minimum=0)), ""
@@ -1645,34 +1575,21 @@ def explain(
     x, demo_x = _parse_input(input_or_shape)
     n = _spatial_dims(x.ndim, weight_or_kernel_size, x.shape, int(groups), bool(transposed))
     if x.ndim == 3 and n == 3:
-        raise ValueError(
-            f"{_FN}(): a three-element kernel size needs a 5-D input (N, C, D, H, W), got shape "
-            f"{x.shape}"
-        )
+        raise ValueError(f"{_FN}(): a three-element kernel size needs a 5-D input (N, C, D, H, W), got shape {x.shape}")
     x = x.reshape((1,) * (n + 2 - x.ndim) + x.shape)
     if x.ndim != n + 2:
-        raise ValueError(
-            f"{_FN}(): a {n}-D explanation needs an input with {n + 2} axes, got shape {x.shape}"
-        )
+        raise ValueError(f"{_FN}(): a {n}-D explanation needs an input with {n + 2} axes, got shape {x.shape}")
     if x.shape[1] % groups:
-        raise ValueError(
-            f"{_FN}(): the input's {x.shape[1]} channels are not divisible by groups={groups}"
-        )
-    w, demo_w = _parse_weight(
-        weight_or_kernel_size, x.shape[1], groups, x.dtype, n, bool(transposed)
-    )
+        raise ValueError(f"{_FN}(): the input's {x.shape[1]} channels are not divisible by groups={groups}")
+    w, demo_w = _parse_weight(weight_or_kernel_size, x.shape[1], groups, x.dtype, n, bool(transposed))
     k = tuple(w.shape[2:])
     s = as_tuple(stride, "stride", _FN, n, minimum=1)
     d = as_tuple(dilation, "dilation", _FN, n, minimum=1)
     if transposed and isinstance(padding, str):
-        raise ValueError(
-            f"{_FN}(): with transposed=True 'padding' must be an int or {n} ints, got {padding!r}"
-        )
+        raise ValueError(f"{_FN}(): with transposed=True 'padding' must be an int or {n} ints, got {padding!r}")
     p, note = _parse_padding(padding, n, k, d, s)
     if transposed and any(a != b for a, b in p):
-        raise ValueError(
-            f"{_FN}(): with transposed=True the padding must be the same on both sides, got {p}"
-        )
+        raise ValueError(f"{_FN}(): with transposed=True the padding must be the same on both sides, got {p}")
     op = as_tuple(output_padding, "output_padding", _FN, n, minimum=0)
     if not transposed and any(op):
         raise ValueError(f"{_FN}(): 'output_padding' needs transposed=True, got {output_padding!r}")

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional
 
 import numpy as np
 import torch
@@ -96,7 +95,7 @@ def _memory_format(*tensors: Tensor) -> torch.memory_format:
 def _conv2d_op(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor],
+    bias: Tensor | None,
     stride: Sequence[int],
     padding: Sequence[int],
     dilation: Sequence[int],
@@ -165,7 +164,7 @@ def _(grad_output, input, weight, stride, padding, dilation, groups, output_mask
 def _conv_transpose2d_op(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor],
+    bias: Tensor | None,
     stride: Sequence[int],
     padding: Sequence[int],
     output_padding: Sequence[int],
@@ -197,7 +196,7 @@ def _conv_transpose_fake(input, weight, bias, stride, padding, output_padding, g
 def _conv_transpose3d_op(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor],
+    bias: Tensor | None,
     stride: Sequence[int],
     padding: Sequence[int],
     output_padding: Sequence[int],
@@ -255,7 +254,7 @@ def _(input, output_size, kernel_size, dilation, padding, stride):
 def _conv3d_op(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor],
+    bias: Tensor | None,
     stride: Sequence[int],
     padding: Sequence[int],
     dilation: Sequence[int],
@@ -458,7 +457,7 @@ _functorch_active = torch._C._are_functorch_transforms_active
 _unwrap_if_dead = torch._C._functorch.unwrap_if_dead
 
 
-def _eager(x: Tensor, w: Tensor, b: Optional[Tensor]) -> bool:
+def _eager(x: Tensor, w: Tensor, b: Tensor | None) -> bool:
     if _is_compiling() or _functorch_active():
         return False
     dtype = x.dtype
@@ -480,7 +479,7 @@ def _array(t: Tensor):
     return t.detach().numpy()
 
 
-def _eager_forward(ctx, conv, x: Tensor, w: Tensor, b: Optional[Tensor], conf: tuple) -> Tensor:
+def _eager_forward(ctx, conv, x: Tensor, w: Tensor, b: Tensor | None, conf: tuple) -> Tensor:
     """The forward of an eager conv Function: ``conv`` (conv2d or conv3d on arrays) on NumPy views,
     saving what the backward needs. ``conf`` = (stride, padding, dilation, groups) as tuples."""
     y = conv(_array(x), _array(w), None if b is None else _array(b), *conf)
@@ -617,7 +616,7 @@ _conv3d_apply = _c_apply(_Conv3dEager)
 _conv_transpose_apply = _c_apply(_ConvTransposeEager)
 
 
-def _conv2d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+def _conv2d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """``im2col::conv2d`` or its eager twin (same values); x is batched."""
     if _eager(x, w, b) and w.dim() == 4 and x.dim() == 4:
         b = None if b is None else _unwrap_if_dead(b)
@@ -625,13 +624,13 @@ def _conv2d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: t
     return torch.ops.im2col.conv2d(x, w, b, list(stride), list(padding), list(dilation), groups)
 
 
-def _conv1d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+def _conv1d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """A batched 1-D convolution as a 2-D one of height 1."""
     y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, stride[0]), (0, padding[0]), (1, dilation[0]), groups)
     return y.squeeze(2)
 
 
-def _conv3d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple, dilation: tuple, groups: int):
+def _conv3d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int):
     """``im2col::conv3d`` or its eager twin (same bits); x is batched."""
     if _eager(x, w, b) and w.dim() == 5 and x.dim() == 5:
         b = None if b is None else _unwrap_if_dead(b)
@@ -643,7 +642,7 @@ def _conv3d(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: t
 _CONV_BATCHED = {1: _conv1d, 2: _conv2d, 3: _conv3d}
 
 
-def _conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor], stride: tuple, padding: tuple,
+def _conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple,
                     output_padding: tuple, groups: int, dilation: tuple):  # fmt: skip
     """``im2col::conv_transpose2d`` (4-D x) or ``conv_transpose3d`` (5-D), or their eager twin (same
     bits); x is batched."""
@@ -668,7 +667,9 @@ def _same_padding(fn: str, padding, kernel_size, stride, dilation) -> list[tuple
             if any(s != 1 for s in stride):
                 raise ValueError(f"{fn}(): padding='same' needs stride=1, got stride={tuple(stride)}")
             return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)]
-        raise ValueError(f"{fn}(): argument 'padding' must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}")
+        raise ValueError(
+            f"{fn}(): argument 'padding' must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}"
+        )
     return [(p, p) for p in padding]
 
 
@@ -709,7 +710,7 @@ def _tuple(fn: str, name: str, value, n: int) -> tuple[int, ...]:
 def conv2d(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
+    bias: Tensor | None = None,
     stride=1,
     padding=0,
     dilation=1,
@@ -759,7 +760,7 @@ def conv2d(
 def conv1d(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
+    bias: Tensor | None = None,
     stride=1,
     padding=0,
     dilation=1,
@@ -803,7 +804,7 @@ def conv1d(
 def conv3d(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
+    bias: Tensor | None = None,
     stride=1,
     padding=0,
     dilation=1,
@@ -860,7 +861,7 @@ def _transpose_conf(fn: str, n: int, stride, padding, output_padding, dilation) 
 def conv_transpose1d(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
+    bias: Tensor | None = None,
     stride=1,
     padding=0,
     output_padding=0,
@@ -908,7 +909,7 @@ def conv_transpose1d(
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
+    bias: Tensor | None = None,
     stride=1,
     padding=0,
     output_padding=0,
@@ -947,7 +948,7 @@ def conv_transpose2d(
 def conv_transpose3d(
     input: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
+    bias: Tensor | None = None,
     stride=1,
     padding=0,
     output_padding=0,
@@ -1095,7 +1096,7 @@ _CONV_FUNCTIONS: dict = {}  # number of spatial axes -> conv1d, conv2d, conv3d (
 _CONF = "_im2col_conf"
 
 
-def _module_conv(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], n: int) -> Tensor:
+def _module_conv(module, input: Tensor, weight: Tensor, bias: Tensor | None, n: int) -> Tensor:
     """A torch.nn ConvNd's forward with its padding and padding_mode (n spatial axes)."""
     if _is_compiling():
         return _module_conv_checked(module, input, weight, bias, n)
@@ -1134,7 +1135,7 @@ def _module_conv(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], 
     return y
 
 
-def _module_conv_checked(module, input: Tensor, weight: Tensor, bias: Optional[Tensor], n: int) -> Tensor:
+def _module_conv_checked(module, input: Tensor, weight: Tensor, bias: Tensor | None, n: int) -> Tensor:
     fn = _CONV_FUNCTIONS[n]
     if module.padding_mode != "zeros":
         # torch's own rule: pad by the mode, then convolve without padding
@@ -1162,7 +1163,7 @@ class Conv2d(torch.nn.Conv2d):
     def forward(self, input: Tensor) -> Tensor:
         return _module_conv(self, input, self.weight, self.bias, 2)
 
-    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         return _module_conv(self, input, weight, bias, 2)
 
 
@@ -1180,7 +1181,7 @@ class Conv1d(torch.nn.Conv1d):
     def forward(self, input: Tensor) -> Tensor:
         return _module_conv(self, input, self.weight, self.bias, 1)
 
-    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         return _module_conv(self, input, weight, bias, 1)
 
 
@@ -1198,11 +1199,11 @@ class Conv3d(torch.nn.Conv3d):
     def forward(self, input: Tensor) -> Tensor:
         return _module_conv(self, input, self.weight, self.bias, 3)
 
-    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         return _module_conv(self, input, weight, bias, 3)
 
 
-def _module_transpose(module, input: Tensor, output_size: Optional[list[int]], n: int) -> Tensor:
+def _module_transpose(module, input: Tensor, output_size: list[int] | None, n: int) -> Tensor:
     """A torch.nn ConvTransposeNd's forward, with its ``output_size`` rule (n spatial axes); the
     arguments checked on a first call are kept as for :func:`_module_conv`."""
     if module.padding_mode != "zeros":
@@ -1242,7 +1243,7 @@ def _module_transpose(module, input: Tensor, output_size: Optional[list[int]], n
     return y
 
 
-def _module_transpose_checked(module, input: Tensor, output_size: Optional[list[int]], n: int) -> Tensor:
+def _module_transpose_checked(module, input: Tensor, output_size: list[int] | None, n: int) -> Tensor:
     output_padding = module._output_padding(
         input, output_size, module.stride, module.padding, module.kernel_size, n, module.dilation
     )
@@ -1263,7 +1264,7 @@ class ConvTranspose1d(torch.nn.ConvTranspose1d):
     torch.Size([3, 2, 16])
     """
 
-    def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
+    def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
         return _module_transpose(self, input, output_size, 1)
 
 
@@ -1278,7 +1279,7 @@ class ConvTranspose2d(torch.nn.ConvTranspose2d):
     torch.Size([1, 2, 10, 10])
     """
 
-    def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
+    def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
         return _module_transpose(self, input, output_size, 2)
 
 
@@ -1294,7 +1295,7 @@ class ConvTranspose3d(torch.nn.ConvTranspose3d):
     torch.Size([1, 3, 8, 8, 8])
     """
 
-    def forward(self, input: Tensor, output_size: Optional[list[int]] = None) -> Tensor:
+    def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
         return _module_transpose(self, input, output_size, 3)
 
 
@@ -1380,8 +1381,8 @@ _TRANSPOSED = {"conv_transpose1d": (1, conv_transpose1d), "conv_transpose2d": (2
 def _autograd_call(fn: str, **kwargs):
     """``im2col.<fn>(**kwargs)`` (every argument named) for tensors that require grad, through the
     operators above."""
-    from ._validation import as_int, as_tuple, parse_layout
     from ._nd import PADDING_MODES, im2col_dims, parse_padding
+    from ._validation import as_int, as_tuple, parse_layout
 
     if fn in _CONV:
         n, conv = _CONV[fn]

@@ -48,9 +48,7 @@ def _Figure(**kwargs: Any) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
-        raise ImportError(
-            "im2col.plots needs matplotlib, which is not installed: pip install 'im2col[plot]'"
-        ) from exc
+        raise ImportError("im2col.plots needs matplotlib, which is not installed: pip install 'im2col[plot]'") from exc
     return Figure(layout="constrained", **kwargs)
 
 
@@ -61,10 +59,7 @@ def _image2d(image: Any, name: str, fn: str) -> np.ndarray:
     while a.ndim > 2 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 2:
-        raise ValueError(
-            f"{fn}(): argument '{name}' must be one image (H, W) (or (1, 1, H, W)), got shape "
-            f"{a.shape}"
-        )
+        raise ValueError(f"{fn}(): argument '{name}' must be one image (H, W) (or (1, 1, H, W)), got shape {a.shape}")
     return a
 
 
@@ -83,9 +78,7 @@ def _draw_padded(
     canvas = np.full((H + pt + pb, W + pl + pr), np.nan)
     canvas[pt : pt + H, pl : pl + W] = img
     cmap = _cmap("gray", bad=_PAD_COLOR)
-    ax.imshow(
-        np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest"
-    )
+    ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     Hp, Wp = canvas.shape
     if Hp <= 40 and Wp <= 40:  # pixel grid
         ax.set_xticks(np.arange(-0.5, Wp), minor=True)
@@ -95,9 +88,7 @@ def _draw_padded(
     if pt or pb or pl or pr:
         from matplotlib.patches import Rectangle
 
-        ax.add_patch(
-            Rectangle((pl - 0.5, pt - 0.5), W, H, fill=False, edgecolor="#08519c", linewidth=1.5)
-        )
+        ax.add_patch(Rectangle((pl - 0.5, pt - 0.5), W, H, fill=False, edgecolor="#08519c", linewidth=1.5))
     if annotate:
         mid = (vmin + vmax) / 2
         for h in range(Hp):
@@ -179,23 +170,17 @@ def plot_padded_input(
         _window_box(ax, position[0], position[1], k, k)
         oh, ow = im2col_output_size(img.shape, k, pads)
         title += f": {k}×{k} kernel → {oh}×{ow} output"
-        ax.set_xlabel(
-            f"red: the window of output {tuple(position)}; blue: padding (zeros)", fontsize=9
-        )
+        ax.set_xlabel(f"red: the window of output {tuple(position)}; blue: padding (zeros)", fontsize=9)
     ax.set_title(title, fontsize=11)
     return fig
 
 
-def im2col_output_size(
-    shape: Sequence[int], k: int, pads: tuple[tuple[int, int], tuple[int, int]]
-) -> tuple[int, int]:
+def im2col_output_size(shape: Sequence[int], k: int, pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[int, int]:
     (pt, pb), (pl, pr) = pads
     return (shape[0] + pt + pb - k + 1, shape[1] + pl + pr - k + 1)
 
 
-def plot_kernels(
-    weight: Any = None, names: Sequence[str] | None = None, *, annotate: bool = True
-) -> Figure:
+def plot_kernels(weight: Any = None, names: Sequence[str] | None = None, *, annotate: bool = True) -> Figure:
     """Each kernel as a small heatmap (blue negative, red positive) with its values written in.
 
     Parameters
@@ -212,22 +197,16 @@ def plot_kernels(
     if weight is None:
         weight = kernels.edge_kernels()
         names = names or kernels.EDGE_NAMES
-    w = np.asarray(
-        weight.detach().cpu().numpy() if hasattr(weight, "detach") else weight, dtype=np.float64
-    )
+    w = np.asarray(weight.detach().cpu().numpy() if hasattr(weight, "detach") else weight, dtype=np.float64)
     if w.ndim == 4:
         if w.shape[1] != 1:
-            raise ValueError(
-                "plot_kernels(): argument 'weight' must have one input channel, got shape "
-                f"{w.shape}"
-            )
+            raise ValueError(f"plot_kernels(): argument 'weight' must have one input channel, got shape {w.shape}")
         w = w[:, 0]
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3:
         raise ValueError(
-            "plot_kernels(): argument 'weight' must be (K, kh, kw) or (K, 1, kh, kw), got shape "
-            f"{w.shape}"
+            f"plot_kernels(): argument 'weight' must be (K, kh, kw) or (K, 1, kh, kw), got shape {w.shape}"
         )
     K = w.shape[0]
     names = list(names) if names is not None else [f"kernel {k}" for k in range(K)]
@@ -295,13 +274,9 @@ def plot_unrolled(
     shown = np.ma.masked_array(cols[:, start : start + n], mask=mask[:, start : start + n])
     fig = _Figure(figsize=(min(16.0, 1.6 + 0.13 * n + 1.2), 1.4 + 0.28 * min(e.rows, 40)))
     ax = fig.add_subplot()
-    im = ax.imshow(
-        shown, cmap=_cmap("gray", bad=_PAD_COLOR), aspect="auto", interpolation="nearest"
-    )
+    im = ax.imshow(shown, cmap=_cmap("gray", bad=_PAD_COLOR), aspect="auto", interpolation="nearest")
     if e.rows <= 40:
-        ax.set_yticks(
-            range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7
-        )
+        ax.set_yticks(range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7)
     ax.set_ylabel("row = (channel, kernel row, kernel col)")
     step = max(1, n // 12)
     ticks = list(range(0, n, step))
@@ -315,17 +290,14 @@ def plot_unrolled(
     ax.set_xlabel(f"column = output position (out row, out col){more}")
     ax.set_title(
         f"Unrolled matrix of image {image}: {e.rows} × {e.L} "
-        f"(input {e.C}×{e.H}×{e.W}, kernel {e.kh}×{e.kw})"
-        + ("; light blue = padding" if mask.any() else ""),
+        f"(input {e.C}×{e.H}×{e.W}, kernel {e.kh}×{e.kw})" + ("; light blue = padding" if mask.any() else ""),
         fontsize=10,
     )
     fig.colorbar(im, ax=ax, shrink=0.8, label="pixel value")
     return fig
 
 
-def plot_feature_maps(
-    image: Any = None, weight: Any = None, names: Sequence[str] | None = None
-) -> Figure:
+def plot_feature_maps(image: Any = None, weight: Any = None, names: Sequence[str] | None = None) -> Figure:
     """An image and what each kernel makes of it: the blog post's four edge maps of the digit by default.
 
     The maps are computed by :func:`im2col.conv2d` (no padding, stride 1), so a 28×28 digit gives
@@ -345,9 +317,7 @@ def plot_feature_maps(
     """
     from ._functional import conv2d
 
-    img = (
-        data.digit_three() if image is None else _image2d(image, "image", "plot_feature_maps")
-    ).astype(np.float32)
+    img = (data.digit_three() if image is None else _image2d(image, "image", "plot_feature_maps")).astype(np.float32)
     if weight is None:
         weight, names = kernels.edge_kernels(), names or kernels.EDGE_NAMES
     w = np.asarray(weight, dtype=np.float32)
@@ -373,9 +343,7 @@ def plot_feature_maps(
     return fig
 
 
-def _draw_frame(
-    axes: Sequence[Axes], e: Explanation, col: int, img: np.ndarray, vmax: float
-) -> None:
+def _draw_frame(axes: Sequence[Axes], e: Explanation, col: int, img: np.ndarray, vmax: float) -> None:
     ax_in, ax_col = axes
     oh, ow = e.column_label(col)
     _draw_padded(ax_in, img, e.padding, annotate=img.size <= 64, vmin=0.0, vmax=vmax)
@@ -394,28 +362,20 @@ def _draw_frame(
         for (r, c), v in np.ndenumerate(cols):
             if c <= col:
                 text = "0" if e.padding_mask[r, c] else f"{v:g}"
-                color = (
-                    "#08519c" if e.padding_mask[r, c] else ("black" if v > vmax / 2 else "white")
-                )
+                color = "#08519c" if e.padding_mask[r, c] else ("black" if v > vmax / 2 else "white")
                 ax_col.text(c, r, text, ha="center", va="center", fontsize=6, color=color)
     from matplotlib.patches import Rectangle
 
-    ax_col.add_patch(
-        Rectangle((col - 0.5, -0.5), 1, e.rows, fill=False, edgecolor=_WINDOW_COLOR, linewidth=2.5)
-    )
+    ax_col.add_patch(Rectangle((col - 0.5, -0.5), 1, e.rows, fill=False, edgecolor=_WINDOW_COLOR, linewidth=2.5))
     if e.rows <= 27:
-        ax_col.set_yticks(
-            range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7
-        )
+        ax_col.set_yticks(range(e.rows), ["({},{},{})".format(*e.row_label(r)) for r in range(e.rows)], fontsize=7)
     step = max(1, e.L // 10)
     ax_col.set_xticks(range(0, e.L, step), [str(c) for c in range(0, e.L, step)], fontsize=7)
     ax_col.set_xlabel("column = oh·OW + ow", fontsize=8)
     ax_col.set_title(f"… becomes column {col} of the {e.rows} × {e.L} matrix", fontsize=10)
 
 
-def _frame_setup(
-    image: Any, kernel_size: int, padding: int, stride: int
-) -> tuple[Explanation, np.ndarray]:
+def _frame_setup(image: Any, kernel_size: int, padding: int, stride: int) -> tuple[Explanation, np.ndarray]:
     img = (
         np.arange(1, 26, dtype=np.float32).reshape(5, 5)
         if image is None
@@ -452,11 +412,7 @@ def sliding_window_frames(
     """
     e, img = _frame_setup(image, kernel_size, padding, stride)
     if positions is None:
-        positions = (
-            list(range(e.L))
-            if e.L <= 9
-            else sorted({int(round(v)) for v in np.linspace(0, e.L - 1, 6)})
-        )
+        positions = list(range(e.L)) if e.L <= 9 else sorted({int(round(v)) for v in np.linspace(0, e.L - 1, 6)})
     vmax = float(img.max()) or 1.0
     frames = []
     for col in positions:
@@ -528,9 +484,7 @@ def sliding_window_gif_frames(
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
-        raise ImportError(
-            "the GIF needs Pillow (it comes with matplotlib): pip install 'im2col[plot]'"
-        ) from exc
+        raise ImportError("the GIF needs Pillow (it comes with matplotlib): pip install 'im2col[plot]'") from exc
     img = (
         np.arange(1, 26, dtype=np.float32).reshape(5, 5)
         if image is None
@@ -657,9 +611,7 @@ def save_sliding_window_gif(
     ...     gif.n_frames                    # a 5×5 input, padding 1: 25 window positions
     25
     """
-    frames, _ = sliding_window_gif_frames(
-        image, kernel_size, padding, stride, dilation, max_frames=max_frames
-    )
+    frames, _ = sliding_window_gif_frames(image, kernel_size, padding, stride, dilation, max_frames=max_frames)
     ms = duration if duration is not None else max(40, min(700, 8000 // len(frames)))
     # Pillow merges identical consecutive frames unless told not to; every position is a frame.
     frames[0].save(

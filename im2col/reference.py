@@ -179,4 +179,3 @@ def conv_transpose2d(
     if bias is not None:
         out += bias[None, :, None, None]
     return out
-

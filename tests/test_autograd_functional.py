@@ -132,9 +132,7 @@ def test_backward_functions_equal_autograd_and_are_differentiable(name, xs, ws, 
     assert_close(gw, expected[1])
     channel_axis = gy.dim() - (len(ws) - 2) - 1
     assert_close(gb, gy.detach().sum([a for a in range(gy.dim()) if a != channel_axis]))
-    assert torch.autograd.gradcheck(
-        lambda gy, x, w: getattr(im2col, f"{name}_backward")(gy, x, w, **kw), (gy, x, w)
-    )
+    assert torch.autograd.gradcheck(lambda gy, x, w: getattr(im2col, f"{name}_backward")(gy, x, w, **kw), (gy, x, w))
 
 
 def test_no_grad_tensors_and_arrays_keep_the_fast_path():

@@ -75,12 +75,7 @@ def test_explain_full_padding():
 
 
 def test_explain_options_in_process(capsys):
-    assert (
-        main(
-            ["explain", "--input", "1x1x28x28", "--kernel", "3", "--dilation", "2", "--stride", "2"]
-        )
-        == 0
-    )
+    assert main(["explain", "--input", "1x1x28x28", "--kernel", "3", "--dilation", "2", "--stride", "2"]) == 0
     out = capsys.readouterr().out
     assert "effective kernel = d·(k − 1) + 1 = 2·(3 − 1) + 1 = 5" in out
     assert "(28 + 2·0 − 5) // 2 + 1 = 12" in out
@@ -127,9 +122,7 @@ def test_usage_error_through_subprocess():
 
 def test_help():
     r = run("--help")
-    assert (
-        r.returncode == 0 and "demo" in r.stdout and "explain" in r.stdout and "bench" in r.stdout
-    )
+    assert r.returncode == 0 and "demo" in r.stdout and "explain" in r.stdout and "bench" in r.stdout
 
 
 def test_bench_forwards_arguments(monkeypatch):
@@ -205,9 +198,7 @@ def test_explain_image_is_the_explanation_of_load_image(files, capsys):
 
     assert main(["explain", "--image", files["png"], "--kernel", "edges", "--size", "8"]) == 0
     out = capsys.readouterr().out
-    rest = _after_input_line(
-        out, f"input: your image '{files['png']}' (grey, resized to 8×8), shape (1, 1, 8, 8)"
-    )
+    rest = _after_input_line(out, f"input: your image '{files['png']}' (grey, resized to 8×8), shape (1, 1, 8, 8)")
     x = data.load_image(files["png"], size=8)
     assert rest == im2col.explain(x, kernels.edge_kernels()).to_text(width=100) + "\n"
     assert "(8 + 2·0 − 3) // 1 + 1 = 6" in rest and "(1, 4, 6, 6)" in rest

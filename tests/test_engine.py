@@ -185,7 +185,11 @@ def _pair(v):
 
 def _dw_reference(x, w, b, case):
     stride, padding, dilation = case[7:]
-    pads = padding if isinstance(padding, tuple) and isinstance(padding[0], tuple) else tuple((p, p) for p in _pair(padding))
+    pads = (
+        padding
+        if isinstance(padding, tuple) and isinstance(padding[0], tuple)
+        else tuple((p, p) for p in _pair(padding))
+    )
     return im2col.reference.conv2d(x, w, b, _pair(stride), pads, _pair(dilation), x.shape[1])
 
 

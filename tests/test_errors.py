@@ -137,7 +137,9 @@ def test_errors_do_not_depend_on_assert():
     import subprocess
     import sys
 
-    code = "import numpy as np, im2col\ntry:\n    im2col.im2col(np.zeros((2, 2)), 3)\nexcept ValueError:\n    print('ok')"
+    code = (
+        "import numpy as np, im2col\ntry:\n    im2col.im2col(np.zeros((2, 2)), 3)\nexcept ValueError:\n    print('ok')"
+    )
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
 

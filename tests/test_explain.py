@@ -31,9 +31,7 @@ class _Checker(HTMLParser):
             self.stack.append(tag)
 
     def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, (
-            f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
-        )
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
         self.stack.pop()
 
 
@@ -78,9 +76,7 @@ def test_corner_cells_are_padding():
 def test_specific_cell_sources():
     e = full_padding()
     assert e.row_label(4) == (0, 1, 1) and e.column_label(24) == (3, 3)
-    assert e.source(4, 24) == Source(
-        0, 2, 2, False
-    )  # centre tap, centre output: pixel (2, 2), value 13
+    assert e.source(4, 24) == Source(0, 2, 2, False)  # centre tap, centre output: pixel (2, 2), value 13
     assert e.columns[0, 4, 24] == 13
     # Row (0,0,0) at output (2, 3): h = 2 − 2 + 0 = 0, w = 3 − 2 + 0 = 1 → pixel value 2.
     assert e.source(0, 2 * 7 + 3) == Source(0, 0, 1, False)
@@ -102,9 +98,7 @@ def test_seed_batch():
     assert e.columns_shape == (64, 9, 676) and e.columns.shape == (64, 9, 676)
     assert e.output.shape == (64, 4, 26, 26)
     assert e.gemm_lines()[0] == "per image: (4 × 9) @ (9 × 676) → (4 × 676) → (4, 26, 26)"
-    assert "(4 × 9) @ (9 × 64·676 = 43264) → (4 × 43264) → (64, 4, 26, 26)" in "\n".join(
-        e.gemm_lines()
-    )
+    assert "(4 × 9) @ (9 × 64·676 = 43264) → (4 × 43264) → (64, 4, 26, 26)" in "\n".join(e.gemm_lines())
     assert e.flops == 2 * 64 * 4 * 9 * 676
     assert not e.demo_input and not e.demo_weight
     assert_close(e.output, im2col.conv2d(xb, kernels.edge_kernels()))
@@ -144,9 +138,7 @@ def _make(cfg, rng):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=range(len(CONFIGS)))
 def test_columns_match_reference_and_output_matches_conv2d(cfg, rng):
     x, w, kw, e = _make(cfg, rng)
-    assert_close(
-        e.columns, reference.im2col(x, (e.kh, e.kw), e.dilation, e.padding, e.stride), exact=True
-    )
+    assert_close(e.columns, reference.im2col(x, (e.kh, e.kw), e.dilation, e.padding, e.stride), exact=True)
     assert_close(e.output, im2col.conv2d(x, w, **kw))
 
 
@@ -167,9 +159,7 @@ def test_sparse_matrix_view_equals_im2col_view(cfg, rng):
 
 
 def test_sparse_matrix_view_transposed_conv_matches_conv_transpose2d(rng):
-    e = im2col.explain(
-        rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1
-    )
+    e = im2col.explain(rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1)
     y = rng.standard_normal((3, e.OH, e.OW))
     ct = im2col.conv_transpose2d(y[None], e.weight, stride=2, padding=1)
     assert ct.shape == (1, 2, 5, 5)
@@ -193,9 +183,12 @@ def test_tensor_input_and_weight_shapes():
     ref = torch.nn.functional.conv2d(x, torch.from_numpy(kernels.edge_kernels()), padding=1)
     assert_close(e.output, ref.numpy())
     # (H, W) input, (K, kh, kw) stack, (kh, kw) single kernel
-    assert im2col.explain(
-        np.zeros((6, 6)), np.stack([kernels.top_edge, kernels.left_edge])
-    ).output_shape == (1, 2, 4, 4)
+    assert im2col.explain(np.zeros((6, 6)), np.stack([kernels.top_edge, kernels.left_edge])).output_shape == (
+        1,
+        2,
+        4,
+        4,
+    )
     assert im2col.explain(np.zeros((6, 6)), kernels.sobel_x).output_shape == (1, 1, 4, 4)
     assert im2col.explain((2, 5, 5), (3, 1)).output_shape == (1, 1, 3, 5)
 
@@ -210,10 +203,13 @@ def test_tensor_input_and_weight_shapes():
         ((np.zeros((2, 2, 2, 2, 2)), 3), {}, ValueError, r"output depth = \(2 \+ 0 \+ 0"),
         (((1, 1, 5), (3, 3, 3)), {}, ValueError, r"three-element kernel size needs a 5-D input"),
         (((1, 1, 5), (3,)), {"output_padding": 1}, ValueError, r"'output_padding' needs transposed"),
-        (((1, 1, 5, 5), 3), {"transposed": True, "padding": "same"}, ValueError,
-         r"with transposed=True 'padding' must be an int"),
-        (((1, 1, 5, 5), 3), {"padding": "same", "stride": 2}, ValueError,
-         r"padding='same' needs stride=1"),
+        (
+            ((1, 1, 5, 5), 3),
+            {"transposed": True, "padding": "same"},
+            ValueError,
+            r"with transposed=True 'padding' must be an int",
+        ),
+        (((1, 1, 5, 5), 3), {"padding": "same", "stride": 2}, ValueError, r"padding='same' needs stride=1"),
         (("abc", 3), {}, TypeError, r"'input_or_shape'"),
         (((1, 1, 5, 5), 0), {}, ValueError, r"'weight_or_kernel_size' must be positive"),
         (((1, 1, 5, 5), "3"), {}, TypeError, r"'weight_or_kernel_size'"),
@@ -226,8 +222,12 @@ def test_tensor_input_and_weight_shapes():
         (((1, 4, 5, 5), 3), {"groups": 3}, ValueError, r"not divisible by groups=3"),
         (((1, 1, 5, 5), 3), {"groups": 0}, ValueError, r"'groups' must be a positive int"),
         (((1, 1, 5, 5), 3), {"stride": 0}, ValueError, r"'stride' must be positive"),
-        (((1, 1, 5, 5), 3), {"padding": "fuller"}, ValueError,
-         r"'padding' must be an int, a tuple, 'valid', 'same' or 'full', got 'fuller'"),
+        (
+            ((1, 1, 5, 5), 3),
+            {"padding": "fuller"},
+            ValueError,
+            r"'padding' must be an int, a tuple, 'valid', 'same' or 'full', got 'fuller'",
+        ),
     ],
 )
 def test_errors_name_the_argument(args, kwargs, exc, match):
@@ -350,10 +350,7 @@ def test_html_is_well_formed_and_highlights():
     assert p.stack == []
     assert p.tags["table"] == 3 and p.tags["style"] == 1  # padded input, unrolled matrix, weights
     # Padded input (9×9, 56 padding cells) and unrolled matrix (9·49 − 225 = 216 padding cells).
-    assert (
-        p.classes.count("pad") + p.classes.count("pad rf hi") + p.classes.count("pad hi")
-        == 56 + 216
-    )
+    assert p.classes.count("pad") + p.classes.count("pad rf hi") + p.classes.count("pad hi") == 56 + 216
     # Output (0, 0)'s receptive field: 8 padding cells and the corner pixel, outlined.
     assert p.classes.count("pad rf hi") == 8 and p.classes.count("rf hi") == 1
     # Its column in the unrolled matrix: header + 9 cells, 8 of them padding.

@@ -256,7 +256,9 @@ def test_conv_transpose2d(setup, data):
         return
     got = im2col.conv_transpose2d(xin, as_input(data.draw, w), None if b is None else as_input(data.draw, b), **kw)
     check_type(got, xin)
-    expected = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), **kw)
+    expected = F.conv_transpose2d(
+        torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), **kw
+    )
     assert_close(got, expected, what="conv_transpose2d vs torch")
     ref = reference.conv_transpose2d(batched(x, g), w, b, g.stride, pad, op, groups, g.dilation)
     assert_close(got, ref[0] if g.unbatched else ref, what="conv_transpose2d vs reference")
@@ -373,16 +375,39 @@ def invalid_calls(draw):
         "input_size": BAD_POSITIVE_PAIRS + [1, (6, 2)],
         "output_size": BAD_POSITIVE_PAIRS + [(H + 3, W), (H, W - 1), 4, 2**40],  # L would not match
         "output_padding": [-1, (0, -1), 2, (1, 2), (5, 0), 1.0, True, "1", None, (1,), (0, 0, 0)],
-        "bias": [np.ones(3, dtype), np.ones((4, 1), dtype), np.ones(4, np.float16), np.ones(4, np.int64),
-                 np.ones(4, np.float32 if dtype == np.float64 else np.float64), [1.0] * 4, 1.0, "b"],
-        "weight": [np.ones((4, C, k), dtype), np.ones((4, C + 1, k, k), dtype), np.ones((4, C, 0, k), dtype),
-                   np.ones((0, C, k, k), dtype), np.ones((4, C, k, k), np.int32), np.ones((4, C, k, k, 1), dtype),
-                   np.ones((4, C, k, k), np.float32 if dtype == np.float64 else np.float64), [1.0], None],
-        "grad_output": [np.ones((N, 4, H, W + 1), dtype), np.ones((N, 4, H * W), dtype), np.ones((4, H, W), dtype),
-                        np.ones((N, 4, H, W), np.float32 if dtype == np.float64 else np.float64),
-                        np.ones((N, 4, H, W), np.int64), None, 0.0],
-        "input": BAD_INPUTS + bad_tensors() + [x.astype(np.int32), x.astype(np.float16), x.astype(bool),
-                                                np.ones((N, C + 1, H, W), dtype)],
+        "bias": [
+            np.ones(3, dtype),
+            np.ones((4, 1), dtype),
+            np.ones(4, np.float16),
+            np.ones(4, np.int64),
+            np.ones(4, np.float32 if dtype == np.float64 else np.float64),
+            [1.0] * 4,
+            1.0,
+            "b",
+        ],
+        "weight": [
+            np.ones((4, C, k), dtype),
+            np.ones((4, C + 1, k, k), dtype),
+            np.ones((4, C, 0, k), dtype),
+            np.ones((0, C, k, k), dtype),
+            np.ones((4, C, k, k), np.int32),
+            np.ones((4, C, k, k, 1), dtype),
+            np.ones((4, C, k, k), np.float32 if dtype == np.float64 else np.float64),
+            [1.0],
+            None,
+        ],
+        "grad_output": [
+            np.ones((N, 4, H, W + 1), dtype),
+            np.ones((N, 4, H * W), dtype),
+            np.ones((4, H, W), dtype),
+            np.ones((N, 4, H, W), np.float32 if dtype == np.float64 else np.float64),
+            np.ones((N, 4, H, W), np.int64),
+            None,
+            0.0,
+        ],
+        "input": BAD_INPUTS
+        + bad_tensors()
+        + [x.astype(np.int32), x.astype(np.float16), x.astype(bool), np.ones((N, C + 1, H, W), dtype)],
     }[arg]
     value = draw(st.sampled_from(pool))
     kwargs = {**base, arg: value}
@@ -444,7 +469,9 @@ def test_every_mutation_pool_value_is_exercised_at_least_once():
             if name != "kernel_size":
                 calls += [
                     lambda v=v: im2col.conv2d(x, w, **{"padding": 1, name: v}),
-                    lambda v=v: im2col.conv2d_backward(np.ones((1, 3, 6, 5), np.float32), x, w, **{"padding": 1, name: v}),
+                    lambda v=v: im2col.conv2d_backward(
+                        np.ones((1, 3, 6, 5), np.float32), x, w, **{"padding": 1, name: v}
+                    ),
                     lambda v=v: im2col.conv_transpose2d(x, w.transpose(1, 0, 2, 3).copy(), **{name: v}),
                 ]
             for c in calls:

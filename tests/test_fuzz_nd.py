@@ -323,7 +323,9 @@ def test_col2im_mean_inverts_im2col_where_covered(n, data):
     x = random(g.shape, np.float64, seed=5)
     kw = dict(padding_mode=g.mode)
     cols = im2col.im2col(x, g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, **kw)
-    back = im2col.col2im(cols, tuple(g.size), g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, reduce="mean", **kw)
+    back = im2col.col2im(
+        cols, tuple(g.size), g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, reduce="mean", **kw
+    )
     covered = np_col2im(np.ones((1, *np_im2col(np.ones((1, 1, *g.size)), g).shape[1:])), g, "sum")[0, 0] > 0
     np.testing.assert_allclose(back, np.where(covered, x, 0), rtol=1e-13, atol=1e-13)
 
@@ -483,9 +485,18 @@ def _base(fn: str, n: int, dtype, mode: str):
 def invalid_calls(draw):
     fn = draw(st.sampled_from(["im2col", "col2im", "conv1d", "conv1d_backward", "conv3d", "conv3d_backward",
                                "conv_transpose1d", "conv_transpose3d"]))  # fmt: skip
-    n = int(fn[-2]) if fn[-2:] in ("1d", "3d") else 3 if fn.startswith("conv3d") else 1 if fn.startswith("conv1d") \
+    n = (
+        int(fn[-2])
+        if fn[-2:] in ("1d", "3d")
+        else 3
+        if fn.startswith("conv3d")
+        else 1
+        if fn.startswith("conv1d")
         else draw(st.sampled_from([1, 3]))
-    dtype = draw(st.sampled_from(FLOATS + ([np.int8, np.uint8, np.int32, np.bool_, np.complex64] if fn == "im2col" else [])))
+    )
+    dtype = draw(
+        st.sampled_from(FLOATS + ([np.int8, np.uint8, np.int32, np.bool_, np.complex64] if fn == "im2col" else []))
+    )
     mode = draw(st.sampled_from(MODES))
     base = _base(fn, n, dtype, mode)
     assert getattr(im2col, fn)(**base) is not None  # the base call is valid
@@ -505,14 +516,36 @@ def invalid_calls(draw):
         "groups": BAD_GROUPS,
         # (a huge output_size that does not match L: see the regression tests at the bottom)
         "output_size": bad_sizes(n) + [tuple(s + 1 for s in sp), tuple(sp[:-1]) + (sp[-1] + 3,)],
-        "bias": [np.ones(3, dtype), np.ones((4, 1), dtype), np.ones(4, np.float16), np.ones(4, np.int64),
-                 np.ones(4, other_float), [1.0] * 4, 1.0, "b"],
-        "weight": [np.ones((4, 2, 3), dtype) if n == 3 else np.ones((4, 2, 3, 3), dtype),  # wrong ndim
-                   np.ones((4, 3, *k), dtype), np.ones((0, 2, *k), dtype), np.ones((4, 2, *((0,) * n)), dtype),
-                   np.ones((4, 2, *k), np.int32), np.ones((4, 2, *k), other_float), [1.0], None,
-                   np.ones((4, 2, *((12,) * n)), dtype)],  # larger than the padded input
-        "grad_output": [np.ones((2, 4, *((1,) * n)), dtype), np.ones((2, 4), dtype), np.ones((4, *((1,) * n)), dtype),
-                        np.ones(gy_shape, other_float), np.ones(gy_shape, np.int64), None, 0.0],
+        "bias": [
+            np.ones(3, dtype),
+            np.ones((4, 1), dtype),
+            np.ones(4, np.float16),
+            np.ones(4, np.int64),
+            np.ones(4, other_float),
+            [1.0] * 4,
+            1.0,
+            "b",
+        ],
+        "weight": [
+            np.ones((4, 2, 3), dtype) if n == 3 else np.ones((4, 2, 3, 3), dtype),  # wrong ndim
+            np.ones((4, 3, *k), dtype),
+            np.ones((0, 2, *k), dtype),
+            np.ones((4, 2, *((0,) * n)), dtype),
+            np.ones((4, 2, *k), np.int32),
+            np.ones((4, 2, *k), other_float),
+            [1.0],
+            None,
+            np.ones((4, 2, *((12,) * n)), dtype),
+        ],  # larger than the padded input
+        "grad_output": [
+            np.ones((2, 4, *((1,) * n)), dtype),
+            np.ones((2, 4), dtype),
+            np.ones((4, *((1,) * n)), dtype),
+            np.ones(gy_shape, other_float),
+            np.ones(gy_shape, np.int64),
+            None,
+            0.0,
+        ],
         "output_padding": [1, -1, (0,) * (n + 1), (1,) * n, 1.5, "0", None, (2**63,) * n, True],
         "pad_value": BAD_PAD_VALUE_TYPES + [1, -1, 0.5, float("nan"), True],  # non-zero with a non-constant mode
         "input": bad_inputs(n),
@@ -541,7 +574,9 @@ def invalid_calls(draw):
         kwargs["padding"], kwargs["stride"] = "same", 2  # 'same' needs stride 1
     elif arg == "padding" and fn in ("im2col", "col2im") and draw(st.integers(0, 3)) == 0:
         kwargs["padding_mode"] = "reflect"  # reflect padding as large as the input: refused, as torch
-        kwargs["padding"] = draw(st.sampled_from([max(sp), tuple(sp), tuple((0, s) for s in sp), tuple((s, 0) for s in sp)]))
+        kwargs["padding"] = draw(
+            st.sampled_from([max(sp), tuple(sp), tuple((0, s) for s in sp), tuple((s, 0) for s in sp)])
+        )
         if fn == "col2im":
             kwargs.pop("reduce")
     if draw(st.booleans()) and arg != "input":
@@ -599,7 +634,9 @@ def test_reflect_padding_as_large_as_the_input_is_refused_like_torch(fn, n):
         with pytest.raises(RuntimeError):
             F.pad(torch.from_numpy(x), [p for pair in reversed(pads) for p in pair], mode="reflect")
         args = (x, (1,) * n) if fn == "im2col" else (np.ones((1, 1, 1)), size, (1,) * n)
-        with pytest.raises(ValueError, match=rf"^{fn}\(\): padding_mode='reflect' needs padding smaller than the input"):
+        with pytest.raises(
+            ValueError, match=rf"^{fn}\(\): padding_mode='reflect' needs padding smaller than the input"
+        ):
             getattr(im2col, fn)(*args, padding=pads, padding_mode="reflect")
     ok = ((2, 2),) * n
     got = im2col.im2col(x, (1,) * n, padding=ok, padding_mode="reflect")
@@ -656,7 +693,9 @@ def test_bug_huge_stride_or_dilation_that_fits_is_computed(fn, arg, big):
     elif fn == "conv1d":
         assert_close(im2col.conv1d(x1, np.ones((1, 2, 1)), **{arg: big}), x1.sum(1, keepdims=True)[..., :1])
     elif fn == "conv3d":
-        assert_close(im2col.conv3d(x3, np.ones((1, 2, 1, 1, 1)), **{arg: big}), x3.sum(1, keepdims=True)[..., :1, :1, :1])
+        assert_close(
+            im2col.conv3d(x3, np.ones((1, 2, 1, 1, 1)), **{arg: big}), x3.sum(1, keepdims=True)[..., :1, :1, :1]
+        )
     else:
         gx, gw, gb = im2col.conv3d_backward(np.ones((1, 1, 4, 4, 4)), x3, np.ones((1, 2, 1, 1, 1)), **{arg: big})
         assert_close(gx, np.ones_like(x3))

@@ -102,8 +102,11 @@ def test_the_environment_picks_the_routes(choice, names, monkeypatch):
 def test_an_unknown_route_name_is_refused(monkeypatch):
     """A typo must not silently switch the fast path off."""
     monkeypatch.setenv("IM2COL_NATIVE_BLAS", "MKL2")
-    with pytest.raises(ValueError, match=r"^environment variable IM2COL_NATIVE_BLAS must be 'auto' \(or '1'\), "
-                                         r"'openblas', 'mkl' or '0' \(or 'none', 'off'\), got 'MKL2'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^environment variable IM2COL_NATIVE_BLAS must be 'auto' \(or '1'\), "
+        r"'openblas', 'mkl' or '0' \(or 'none', 'off'\), got 'MKL2'$",
+    ):
         _gemm._find_routes(True)
 
 
@@ -182,7 +185,9 @@ def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
     calls = []
     for name in ("_conv_forward_nhwc", "_conv_backward_nhwc"):
         real = getattr(im2col._functional, name)
-        monkeypatch.setattr(im2col._functional, name, lambda *a, _f=real, _n=name, **kw: calls.append(_n) or _f(*a, **kw))
+        monkeypatch.setattr(
+            im2col._functional, name, lambda *a, _f=real, _n=name, **kw: calls.append(_n) or _f(*a, **kw)
+        )
     r = np.random.default_rng(L)
     x = torch.from_numpy(r.standard_normal((N, C, L))).requires_grad_()
     w = torch.from_numpy(r.standard_normal((K, C // groups, k))).requires_grad_()
@@ -199,7 +204,9 @@ def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
     assert y.flags.c_contiguous and gx.flags.c_contiguous
     wt = r.standard_normal((C, K // groups, k))
     yt = im2col.conv_transpose1d(xn, wt, stride=s, padding=p, dilation=d, groups=groups)
-    assert_close(yt, F.conv_transpose1d(x.detach(), torch.from_numpy(wt), stride=s, padding=p, dilation=d, groups=groups))
+    assert_close(
+        yt, F.conv_transpose1d(x.detach(), torch.from_numpy(wt), stride=s, padding=p, dilation=d, groups=groups)
+    )
     assert yt.flags.c_contiguous
     assert calls.count("_conv_forward_nhwc") == 1 and calls.count("_conv_backward_nhwc") == 2, calls
 

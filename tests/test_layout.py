@@ -388,12 +388,17 @@ def test_shape_errors_are_phrased_in_the_chosen_layout():
     with pytest.raises(ValueError, match=r"must be a 3-D \(H, W, C\) or 4-D \(N, H, W, C\) array"):
         im2col.conv2d(np.zeros((2, 2, 8, 8, 3), np.float32), w, layout="NHWC")
     # an NCHW array passed as NHWC: its last axis (8) is read as the channels
-    with pytest.raises(ValueError, match=r"input has 8 channels in its last axis \(layout='NHWC'\) but weight "
-                                         r"of shape \(4, 3, 3, 3\) expects 3 \(weight.shape\[1\]·groups = 3·1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"input has 8 channels in its last axis \(layout='NHWC'\) but weight "
+        r"of shape \(4, 3, 3, 3\) expects 3 \(weight.shape\[1\]·groups = 3·1\)",
+    ):
         im2col.conv2d(np.zeros((2, 3, 8, 8), np.float32), w, layout="NHWC")
     with pytest.raises(ValueError, match=r"conv_transpose2d\(\): input has 8 channels in its last axis"):
         im2col.conv_transpose2d(np.zeros((2, 4, 8, 8), np.float32), w, layout="NHWC")
-    with pytest.raises(ValueError, match=r"conv1d\(\): input has 9 channels in its last axis \(a channels-last layout\)"):
+    with pytest.raises(
+        ValueError, match=r"conv1d\(\): input has 9 channels in its last axis \(a channels-last layout\)"
+    ):
         im2col.conv1d(np.zeros((2, 3, 9), np.float32), w[:, :, 0], layout="NLC")
     with pytest.raises(ValueError, match=r"'grad_output' must have shape \(2, 6, 6, 4\).*\(N, OH, OW, K\)"):
         im2col.conv2d_backward(np.zeros((2, 4, 6, 6)), np.zeros((2, 8, 8, 3)), w.astype(float), layout="NHWC")
@@ -452,7 +457,11 @@ def _torch_padding(p) -> bool:
 
 def _cl_geometry(case):
     N, C, H, W, k, s, p, d = case
-    k, s, d = (k, k) if isinstance(k, int) else k, (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d
+    k, s, d = (
+        (k, k) if isinstance(k, int) else k,
+        (s, s) if isinstance(s, int) else s,
+        (d, d) if isinstance(d, int) else d,
+    )
     L = int(np.prod(im2col.output_size((H, W), k, s, p, d)))
     return N, C, H, W, k, s, p, d, L
 

@@ -150,7 +150,9 @@ def test_3d_zero_padding_runs_on_the_plane_kernel(dtype, seed, monkeypatch):
             im2col.set_num_threads(threads)
             for name, xin in layouts.items():
                 got = im2col.im2col(xin, k, dilation=d, padding=pads, stride=s)
-                assert_close(got, expected, exact=True, what=f"{name}, {threads} threads, k={k} d={d} s={s} pads={pads}")
+                assert_close(
+                    got, expected, exact=True, what=f"{name}, {threads} threads, k={k} d={d} s={s} pads={pads}"
+                )
             got = im2col.im2col(x, k, dilation=d, padding=pads, stride=s, padding_mode="constant", pad_value=0)
             assert_close(got, expected, exact=True, what="constant 0")
     finally:

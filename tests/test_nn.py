@@ -163,11 +163,22 @@ def _op_cases():
             torch.ops.im2col.conv2d_backward,
             (_t(2, 6, 2, 4), x, _t(6, 2, 3, 2), [2, 1], [0, 0], [1, 1], 2, [True, False, False]),
         ),
-        "conv3d": (torch.ops.im2col.conv3d, (_t(2, 4, 4, 3, 5), _t(6, 2, 2, 3, 2), _t(6), [2, 1, 1], [1, 0, 1], [1, 1, 2], 2)),
+        "conv3d": (
+            torch.ops.im2col.conv3d,
+            (_t(2, 4, 4, 3, 5), _t(6, 2, 2, 3, 2), _t(6), [2, 1, 1], [1, 0, 1], [1, 1, 2], 2),
+        ),
         "conv3d_backward": (
             torch.ops.im2col.conv3d_backward,
-            (_t(1, 2, 2, 3, 2), _t(1, 2, 3, 4, 3), _t(2, 1, 2, 2, 2), [1, 1, 1], [0, 0, 0], [1, 1, 1], 2,
-             [True, True, True]),
+            (
+                _t(1, 2, 2, 3, 2),
+                _t(1, 2, 3, 4, 3),
+                _t(2, 1, 2, 2, 2),
+                [1, 1, 1],
+                [0, 0, 0],
+                [1, 1, 1],
+                2,
+                [True, True, True],
+            ),
         ),
         "conv_transpose2d": (
             torch.ops.im2col.conv_transpose2d,
@@ -272,7 +283,9 @@ def test_compile_fullgraph_transpose_unfold_fold():
         y = inn.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
         return inn.fold(inn.unfold(y, 3, padding=1), y.shape[-2:], 3, padding=1)
 
-    check_compiled_like_eager(f, torch.randn(2, 3, 5, 5, requires_grad=True), torch.randn(3, 2, 3, 3, requires_grad=True))
+    check_compiled_like_eager(
+        f, torch.randn(2, 3, 5, 5, requires_grad=True), torch.randn(3, 2, 3, 3, requires_grad=True)
+    )
 
 
 # --- errors and packaging ---------------------------------------------------------------------

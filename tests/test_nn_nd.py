@@ -270,7 +270,9 @@ def test_conv3d_and_transpose_with_channels_last_3d_tensors_through_nn():
 # --- the tiled 3-D kernels: small tiles, so that every tiling and phase path runs -----------------
 
 
-@pytest.mark.parametrize("tile_bytes", [1, 3000, 20000, 10**9], ids=["rows-of-one-depth", "depth-1", "depths", "one-tile"])
+@pytest.mark.parametrize(
+    "tile_bytes", [1, 3000, 20000, 10**9], ids=["rows-of-one-depth", "depth-1", "depths", "one-tile"]
+)
 @pytest.mark.parametrize("seed", range(6))
 def test_conv3d_tiles_match_torch(monkeypatch, tile_bytes, seed):
     """Tiles of rows within a depth, of single and several depths, and one tile: forward, both

@@ -28,9 +28,4 @@ def test_notebook_runs():
     )  # fmt: skip
     assert "(5 + 2·2 − 3) // 1 + 1 = 7" in text
     assert "(64, 9, 676)" in text and "(64, 4, 26, 26)" in text
-    assert any(
-        "text/html" in o.get("data", {})
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
+    assert any("text/html" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)

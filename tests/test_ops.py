@@ -337,7 +337,10 @@ def test_large_batch_goes_through_in_chunks(monkeypatch):
 def test_output_size():
     assert im2col.output_size(28, 3) == (26, 26)
     assert im2col.output_size((5, 5), 3, padding=2) == (7, 7)
-    assert im2col.output_size((9, 8), (3, 2), stride=(2, 1), padding=((1, 0), (0, 3)), dilation=2) == (3, 9)  # (9+1-2·2-1)//2+1, (8+0+3-2·1-1)//1+1
+    assert im2col.output_size((9, 8), (3, 2), stride=(2, 1), padding=((1, 0), (0, 3)), dilation=2) == (
+        3,
+        9,
+    )  # (9+1-2·2-1)//2+1, (8+0+3-2·1-1)//1+1
     assert im2col.output_size(10, 4, padding="same") == (10, 10)
 
 

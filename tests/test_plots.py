@@ -33,13 +33,9 @@ def test_every_picture_renders(tmp_path):
     e = im2col.explain(data.digit_batch(4), kernels.edge_kernels())
     figs = {
         "padding": plots.plot_padded_input(),
-        "padding_digit": plots.plot_padded_input(
-            data.digit_three(), padding=1, kernel_size=3, position=(10, 10)
-        ),
+        "padding_digit": plots.plot_padded_input(data.digit_three(), padding=1, kernel_size=3, position=(10, 10)),
         "kernels": plots.plot_kernels(),
-        "classics": plots.plot_kernels(
-            np.stack([kernels.sobel_x, kernels.blur]), ["sobel_x", "blur"]
-        ),
+        "classics": plots.plot_kernels(np.stack([kernels.sobel_x, kernels.blur]), ["sobel_x", "blur"]),
         "unrolled": plots.plot_unrolled(),
         "unrolled_digit": plots.plot_unrolled(e, start=8 * 26, max_columns=60),
         "unrolled_array": plots.plot_unrolled(np.ones((2, 6, 6)), 3, padding=1, stride=2),
