@@ -199,7 +199,7 @@ class Explanation:
 
     output_size_steps = _arith.output_size_steps
 
-    # --- the unrolled matrix and where each cell comes from (_explain_sources.py) ----------------
+    # --- the unrolled matrix (_explain_arith.py) and where each cell comes from (_explain_sources.py)
 
     columns = cached_property(_arith.columns)
     row_label = _sources.row_label
