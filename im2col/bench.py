@@ -142,7 +142,7 @@ def _median(v: list[float]) -> float:
 def _work(op: str, s: Any) -> tuple[int, str]:
     """The op's work on shape ``s``: flops for convolutions, column-matrix bytes for im2col/col2im."""
     if op in ("im2col", "col2im"):
-        return s.cols_bytes(), "column-matrix byte"  # type: ignore[union-attr]
+        return s.cols_bytes(), "column-matrix byte"
     return s.flops * {"backward": 2, "train": 3}.get(op, 1), "flop"
 
 
