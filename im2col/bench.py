@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from ._bench_cases import (
+    CASE_NAMES,
     GOALS,
     OPS,
     OURS,
@@ -85,7 +86,7 @@ from ._bench_cases import (
     set_cases,
     set_ops,
     set_shapes,
-    shape_ops,
+    set_tasks,
     torch_ref,
 )
 from ._bench_measure import (
@@ -248,21 +249,14 @@ class Progress:
         self._draw(f"done in {time.perf_counter() - self.t0:.1f} s ({len(self.tasks)} op and shape pairs)", final=True)
 
 
-#: How many cases each op times (ours, torch, and NumPy and floors on the named shapes).
-_N_CASES = {"im2col": 4, "col2im": 4, "conv2d": 6, "backward": 3, "forward": 2, "train": 2}
-
-
-def _guess_seconds(op: str, s: Any, rounds: int, warmup_s: float, sample_s: float, min_warm_calls: int) -> float:
+def _guess_seconds(
+    set_name: str, op: str, s: Any, rounds: int, warmup_s: float, sample_s: float, min_warm_calls: int
+) -> float:
     """A rough cost of timing ``op`` on ``s``: each case at 30 GFLOP/s or 2 GB/s plus 20 µs a call."""
     work, unit = _work(op, s)
     t = 20e-6 + (work / 30e9 if unit == "flop" else work / 2e9)
     per_case = max(warmup_s, min_warm_calls * t) + 2 * t + rounds * (t + max(t, sample_s))
-    return _N_CASES.get(op, 2) * per_case
-
-
-def _tasks(set_name: str, ops: list[str], shapes: list[str]) -> list[tuple[str, str]]:
-    catalogue = set_shapes(set_name)
-    return [(op, n) for op in ops for n in shapes if op in shape_ops(set_name, catalogue[n])]
+    return len(CASE_NAMES[set_name][op]) * per_case
 
 
 def run(
@@ -290,7 +284,7 @@ def run(
     env = environment()
     results = []
     rng = random.Random(seed)
-    todo = _tasks(set_name, ops, shapes)
+    todo = set_tasks(set_name, ops, shapes)
     mem = None
     if memory and memory_supported():
         if progress:
@@ -298,7 +292,7 @@ def run(
         mem = memory_in_child(ops, shapes, seed, set_name, progress)
     catalogue = set_shapes(set_name)
     guesses = [
-        (f"{op} on {name}", _guess_seconds(op, catalogue[name], rounds, warmup_s, sample_s, min_warm_calls))
+        (f"{op} on {name}", _guess_seconds(set_name, op, catalogue[name], rounds, warmup_s, sample_s, min_warm_calls))
         for op, name in todo
     ]
     bar = Progress(guesses) if progress else None
