@@ -298,7 +298,7 @@ def fma_peak(threads: int, script: Path | None = None, timeout: float = 120.0) -
     """The best float32 multiply-add rate of this machine on ``threads`` threads, in GFLOP/s.
 
     Runs ``benchmarks/fma_peak.py --best`` (a C loop of independent FMAs per instruction set,
-    compiled on the spot) in a child process: about 2-4 s. Returns ``{"gflops": float, "isa": str,
+    compiled on the spot) in a child process: a few seconds. Returns ``{"gflops": float, "isa": str,
     "threads": int, "how": str}``, or ``{"gflops": None, "why": str}`` when the script is not there
     (an installed package without its source checkout), no C compiler is found, or it fails.
     """

@@ -12,7 +12,7 @@ same extra, is used to report and limit NumPy's BLAS threads. ``--plot`` needs m
 The default output is a compact table per op (shape, our time, torch's, their ratio) and a summary
 line (geometric mean, best and worst shape); ``--format markdown`` prints every baseline.
 
-How it measures (the machine this was written on has 2 shared cores and noisy neighbours):
+How it measures (made for shared machines with noisy neighbours):
 
 * Every implementation of one operation on one shape is a *case*. All cases of a shape run in one
   process, **interleaved**: each round times every case once, in a fresh random order, so a burst
@@ -22,8 +22,9 @@ How it measures (the machine this was written on has 2 shared cores and noisy ne
 * A case is warmed up (at least 3 calls and 50 ms; ``--quick``: one call) before timing, and its
   warm-up result is checked against torch's. Per round, a case's first call is timed on its own
   (it pays for switching from another library: spinning thread pools, cold caches), then a sample
-  of ``number`` calls back to back, ``number`` chosen so a sample lasts about 1 ms (so the 5 µs
-  teaching shape is not timed at clock resolution); times are ``time.perf_counter_ns`` deltas.
+  of ``number`` calls back to back, ``number`` chosen so a sample lasts about 1 ms (so the teaching
+  shape's microsecond calls are not timed at clock resolution; ``im2col bench --shapes teaching``
+  shows their time); times are ``time.perf_counter_ns`` deltas.
 * Interleaving runs torch's OpenMP/MKL, NumPy's OpenBLAS pthreads and our OpenMP threads one after
   another, as real code does. Idle threads of one pool spin for a while and slow the next pool's
   first call (the header says which pools are loaded); this is part of what is measured.
