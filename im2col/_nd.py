@@ -224,8 +224,8 @@ def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> No
         _kernels.vol2col(im.view(mover), out.reshape(-1).view(mover), _kernels.Geometry3d(g, N, C), strides,
                          threads_for(out.size))  # fmt: skip
         return
-    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), *g.tables, *g.w_span, N, C, *g.dhw,
-                         *strides, pv, threads_for(out.size))  # fmt: skip
+    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), g.tables, g.w_span, N, C,
+                         strides, pv, threads_for(out.size))  # fmt: skip
 
 
 def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) -> None:
@@ -234,12 +234,12 @@ def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) 
     if N == 0:
         return
     im, strides = _strides5(out)
-    _nd_kernels.col2im_nd(cols.reshape(-1), im, *g.tables, *g.w_span, N, C, *g.dhw, *strides, threads_for(cols.size))
+    _nd_kernels.col2im_nd(cols.reshape(-1), im, g.tables, g.w_span, N, C, g.dhw, strides, threads_for(cols.size))
     if reduce == "mean":
         # how many column entries land on each pixel: the fold of all-ones columns of one plane
         count = np.empty((1, 1, *g.size), out.dtype)
         im, strides = _strides5(count)
-        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, *g.tables, *g.w_span, 1, 1, *g.dhw, *strides, 1)
+        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, g.tables, g.w_span, 1, 1, g.dhw, strides, 1)
         np.divide(out, np.maximum(count, 1), out=out)  # pixels no window covers stay 0
 
 
