@@ -119,7 +119,8 @@ cdef void _col2im_tile_cl(const real_t[::1] col, real_t[::1] im,
                           Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t h0, Py_ssize_t h1,
                           Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                          Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+                          Py_ssize_t dh, Py_ssize_t dw,
+                          Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
     # The adjoint of _im2col_tile_cl, tiled by *input* rows: zero pixels h0 <= h < h1, channels
     # [c0, c1), then add every column entry read from them. Taps run in the order of _col2im_plane
     # (i, then j; each tap adds at most once into a pixel), so every sum is the same, bit for bit.
@@ -143,11 +144,11 @@ cdef void _col2im_tile_cl(const real_t[::1] col, real_t[::1] im,
                 if ow_hi == ow_lo:
                     continue
                 if real_t is float:                        # in 4×4 register blocks (_transpose.h)
-                    im2col_scatter_add_f32(&col[src + ow_lo], c_stride, &im[dst + ow_lo * step], step,
-                                           ow_hi - ow_lo, c1 - c0)
+                    im2col_scatter_add_f32(&col[src + ow_lo], c_stride,
+                                           &im[dst + ow_lo * step], step, ow_hi - ow_lo, c1 - c0)
                 else:
-                    im2col_scatter_add_f64(&col[src + ow_lo], c_stride, &im[dst + ow_lo * step], step,
-                                           ow_hi - ow_lo, c1 - c0)
+                    im2col_scatter_add_f64(&col[src + ow_lo], c_stride,
+                                           &im[dst + ow_lo * step], step, ow_hi - ow_lo, c1 - c0)
 
 
 def col2im_cl(const real_t[::1] col, real_t[::1] im, Geometry2d geom not None, tuple im_strides,
@@ -173,5 +174,3 @@ def col2im_cl(const real_t[::1] col, real_t[::1] im, Geometry2d geom not None, t
             t = _cl_tile(p, H, tile_rows, C, tile_channels)
             _col2im_tile_cl(col, im, t.n * im_sn, im_sh, im_sw, t.n * col_n_stride, col_row_stride,
                             t.c0, t.c1, t.r0, t.r1, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
-
-

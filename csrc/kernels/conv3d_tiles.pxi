@@ -3,11 +3,11 @@
 # The fast twins of im2col/reference.py's conv2d and conv2d_backward with a depth axis added: the
 # reference has no 3-D loop; tests check these against torch's conv3d.
 #
-# A tile is a block of output positions of one image: depths od0 <= od < od1 and rows oh0 <= oh < oh1
-# (all OW columns), with either one depth or all OH rows, so its positions are one contiguous run
-# of the output. Its columns are gathered plane by plane with the 2-D routine: for channel c, depth
-# tap a and output depth od, the kh·kw rows of input depth z = od·sd − pd + a·dd are a 2-D im2col of
-# that (H, W) plane (or zeros where z is padding).
+# A tile is a block of output positions of one image: depths od0 <= od < od1 and rows
+# oh0 <= oh < oh1 (all OW columns), with either one depth or all OH rows, so its positions are one
+# contiguous run of the output. Its columns are gathered plane by plane with the 2-D routine: for
+# channel c, depth tap a and output depth od, the kh·kw rows of input depth z = od·sd − pd + a·dd
+# are a 2-D im2col of that (H, W) plane (or zeros where z is padding).
 
 cdef void _vol2col_tile(const real_t[::1] im, real_t[::1] work, Py_ssize_t base, Py_ssize_t T,
                         Py_ssize_t im_base, Py_ssize_t C, Py_ssize_t im_sc, Py_ssize_t im_sd,
@@ -62,10 +62,11 @@ def conv3d_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::
                          real_t[::1] work, Geometry3d geom not None, tuple im_strides,
                          Py_ssize_t tile_depth, Py_ssize_t tile_rows, bint out_cl, int n_threads,
                          blas):
-    """conv_forward_tiled for volumes: ``out`` (N, K, OD·OH·OW), or with ``out_cl`` (N, OD·OH·OW, K),
-    := per group W_g · vol2col(im)_g, one tile of tile_depth output depths × tile_rows output rows
-    at a time (tile_depth == 1 or tile_rows == OH). ``im`` is (N, C, D, H, W) with element strides
-    im_s*; ``wmat`` is (K, C/groups·kd·kh·kw); ``work`` holds n_threads tiles.
+    """conv_forward_tiled for volumes: ``out`` (N, K, OD·OH·OW), or with ``out_cl``
+    (N, OD·OH·OW, K), := per group W_g · vol2col(im)_g, one tile of tile_depth output depths ×
+    tile_rows output rows at a time (tile_depth == 1 or tile_rows == OH). ``im`` is
+    (N, C, D, H, W) with element strides ``im_strides``; ``wmat`` is (K, C/groups·kd·kh·kw);
+    ``work`` holds n_threads tiles. ``blas`` is an im2col._gemm.NativeBlas.
     """
     cdef Geom3 sz = geom.g
     cdef Py_ssize_t N = sz.N, C = sz.C, D = sz.D, H = sz.H, W = sz.W, kd = sz.kd, kh = sz.kh
@@ -78,7 +79,8 @@ def conv3d_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::
     cdef size_t gemm_fn = lib.gemm, set_threads_fn = lib.set_threads
     cdef bint ilp64 = lib.ilp64
     cdef Py_ssize_t R = C * kd * kh * kw, L = OD * OH * OW, Kg = K // groups, Rg = R // groups
-    cdef Py_ssize_t n_d = (OD + tile_depth - 1) // tile_depth, n_r = (OH + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t n_d = (OD + tile_depth - 1) // tile_depth
+    cdef Py_ssize_t n_r = (OH + tile_rows - 1) // tile_rows
     cdef Py_ssize_t per_image = n_d * n_r
     cdef Py_ssize_t tile_size = R * tile_depth * tile_rows * OW
     cdef Py_ssize_t t, n, i, od0, od1, oh0, oh1, T, p0, g, base
@@ -130,6 +132,7 @@ def conv3d_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const re
     the blocks of one residue pair, so any two tiles of a round differ in depth block by a multiple
     of phases_d or, in the same depth block, in row block by a multiple of phases_r.
     ``work`` holds 2 × n_threads tiles; ``gw_parts`` n_threads zeroed (K, C/groups·kd·kh·kw) slabs.
+    ``gx`` or ``gw_parts`` is None when that gradient is not wanted.
     """
     cdef Geom3 sz = geom.g
     cdef Py_ssize_t N = sz.N, C = sz.C, D = sz.D, H = sz.H, W = sz.W, kd = sz.kd, kh = sz.kh
@@ -145,7 +148,8 @@ def conv3d_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const re
     cdef bint ilp64 = lib.ilp64
     cdef bint want_gx = gx is not None, want_gw = gw_parts is not None
     cdef Py_ssize_t R = C * kd * kh * kw, L = OD * OH * OW, Kg = K // groups, Rg = R // groups
-    cdef Py_ssize_t n_d = (OD + tile_depth - 1) // tile_depth, n_r = (OH + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t n_d = (OD + tile_depth - 1) // tile_depth
+    cdef Py_ssize_t n_r = (OH + tile_rows - 1) // tile_rows
     cdef Py_ssize_t tile_size = R * tile_depth * tile_rows * OW
     cdef Py_ssize_t u, v, n, db, rb, od0, od1, oh0, oh1, T, p0, g, cols, dcols, gy_at, ld_gy
     cdef Py_ssize_t phase, count_d, count_r
@@ -179,22 +183,24 @@ def conv3d_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const re
                 T = (od1 - od0) * (oh1 - oh0) * OW
                 p0 = (od0 * OH + oh0) * OW
                 if want_gw:
-                    _vol2col_tile(im, work, cols, T, n * im_sn, C, im_sc, im_sd, im_sh, im_sw, D, H, W,
-                                  kd, kh, kw, sd, sh, sw, pd, pt, pl, dd, dh, dw, od0, od1, oh0, oh1, OW)
+                    _vol2col_tile(im, work, cols, T, n * im_sn, C, im_sc, im_sd, im_sh, im_sw,
+                                  D, H, W, kd, kh, kw, sd, sh, sw, pd, pt, pl, dd, dh, dw,
+                                  od0, od1, oh0, oh1, OW)
                     for g in range(groups):          # gw_g += gy_g · cols_gᵀ
-                        gy_at = ((n * L + p0) * K + g * Kg) if gy_cl else ((n * K + g * Kg) * L + p0)
+                        gy_at = (((n * L + p0) * K + g * Kg) if gy_cl
+                                 else ((n * K + g * Kg) * L + p0))
                         _gemm_rowmajor(gemm_fn, ilp64, gy_cl, True, Kg, Rg, T,
                                        &gy[gy_at], ld_gy, &work[cols + g * Rg * T], T,
                                        1, &gwv[(tid * K + g * Kg) * Rg], Rg)
                 if want_gx:
                     for g in range(groups):          # dcols_g = W_gᵀ · gy_g
-                        gy_at = ((n * L + p0) * K + g * Kg) if gy_cl else ((n * K + g * Kg) * L + p0)
+                        gy_at = (((n * L + p0) * K + g * Kg) if gy_cl
+                                 else ((n * K + g * Kg) * L + p0))
                         _gemm_rowmajor(gemm_fn, ilp64, True, gy_cl, Rg, T, Kg,
                                        &wmat[g * Kg * Rg], Rg, &gy[gy_at], ld_gy,
                                        0, &work[dcols + g * Rg * T], T)
-                    _col2vol_tile(work, gxv, dcols, T, n * gx_sn, C, gx_sc, gx_sd, gx_sh, gx_sw, D, H, W,
-                                  kd, kh, kw, sd, sh, sw, pd, pt, pl, dd, dh, dw, od0, od1, oh0, oh1, OW)
+                    _col2vol_tile(work, gxv, dcols, T, n * gx_sn, C, gx_sc, gx_sd, gx_sh, gx_sw,
+                                  D, H, W, kd, kh, kw, sd, sh, sw, pd, pt, pl, dd, dh, dw,
+                                  od0, od1, oh0, oh1, OW)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)
-
-

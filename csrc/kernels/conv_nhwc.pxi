@@ -99,17 +99,17 @@ cdef void _pixel_rows(const real_t[::1] im, real_t[::1] rows, real_t[::1] gim, b
     # (N, C, H, W, element strides im_s*), zeros for padding. add: the adjoint, `gim` (same
     # strides) += `rows`, padding entries dropped.
     cdef Py_ssize_t L = OH * OW, Cg = C // groups, R = C * kh * kw, Rg = R // groups
-    cdef Py_ssize_t p, n, l, oh, ow0, ow1, ow, i, j, g, c, h, tap, src, dst, row, lo, hi
+    cdef Py_ssize_t p, n, pos, oh, ow0, ow1, ow, i, j, g, c, h, tap, src, dst, row, lo, hi
     if groups == 1 and dw == 1 and im_sc == 1 and im_sw == C:
         _pixel_rows_packed(im, rows, gim, add, base, p0, p1, im_sn, im_sh,
                            C, H, W, kh, kw, sh, sw, pt, pl, dh, OH, OW)
         return
     p = p0
-    while p < p1:                                 # one output row (n, oh) at a time: ow0 <= ow < ow1
+    while p < p1:                             # one output row (n, oh) at a time: ow0 <= ow < ow1
         n = p // L
-        l = p - n * L
-        oh = l // OW
-        ow0 = l - oh * OW
+        pos = p - n * L
+        oh = pos // OW
+        ow0 = pos - oh * OW
         ow1 = OW if OW - ow0 <= p1 - p else ow0 + (p1 - p)
         row = base + (p - p0 - ow0) * R           # where output column 0's row would start
         for i in range(kh):
@@ -176,7 +176,8 @@ def conv_forward_nhwc(const real_t[::1] im, const real_t[::1] wperm, real_t[::1]
     cdef Blas lib = _blas(blas, real_t is double)
     cdef size_t gemm_fn = lib.gemm, set_threads_fn = lib.set_threads
     cdef bint ilp64 = lib.ilp64
-    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups, Cg = C // groups
+    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
+    cdef Py_ssize_t Cg = C // groups
     cdef Py_ssize_t n_tiles = _n_pixel_tiles(tile_pixels, L, N, span)
     cdef Py_ssize_t t, n, p0, p1, T, g, base, a_at, lda
     cdef int tid, previous = 1
@@ -218,7 +219,8 @@ def conv_backward_nhwc(const real_t[::1] im, const real_t[::1] wperm, const real
                        Py_ssize_t tile_pixels, bint span, bint pointwise, int n_threads, blas):
     """Both gradients of conv_forward_nhwc, one tile of output pixels at a time.
 
-    ``im`` (read only with want_gw) and ``gx`` are (N, C, H, W) with element strides im_s*, gx_s*.
+    ``gx`` or ``gw_parts`` is None when that gradient is not wanted (want_gx, want_gw below).
+    ``im`` (read only with want_gw) and ``gx`` are (N, C, H, W), element strides im_s*, gx_s*.
     gy is (N, OH·OW, K) with ``gy_cl``, else (N, K, OH·OW) (then ``span`` must be off). With
     want_gw, each thread adds gy_tileᵀ · colsᵀ_tile into its own (K, kh·kw·C/groups) slab of
     ``gw_parts`` (n_threads slabs in the permuted order, zeroed by the caller, who sums and
@@ -243,7 +245,8 @@ def conv_backward_nhwc(const real_t[::1] im, const real_t[::1] wperm, const real
     cdef size_t gemm_fn = lib.gemm, set_threads_fn = lib.set_threads
     cdef bint ilp64 = lib.ilp64
     cdef bint want_gx = gx is not None, want_gw = gw_parts is not None
-    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups, Cg = C // groups
+    cdef Py_ssize_t R = C * kh * kw, L = OH * OW, Kg = K // groups, Rg = R // groups
+    cdef Py_ssize_t Cg = C // groups
     cdef Py_ssize_t n_tiles = _n_pixel_tiles(tile_pixels, L, N, span)
     cdef Py_ssize_t tile_size = tile_pixels * R
     cdef Py_ssize_t u, t, n, p0, p1, T, g, cols, dcols, a_at, gy_at, ld_gy
@@ -294,5 +297,3 @@ def conv_backward_nhwc(const real_t[::1] im, const real_t[::1] wperm, const real
                                     C, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)
-
-

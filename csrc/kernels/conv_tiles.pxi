@@ -7,7 +7,8 @@
 
 
 cdef inline const real_t* _at(const real_t[::1] im, real_t[::1] work, int pointwise,
-                              Py_ssize_t cols, Py_ssize_t row, bint trans, Py_ssize_t ld) noexcept nogil:
+                              Py_ssize_t cols, Py_ssize_t row, bint trans,
+                              Py_ssize_t ld) noexcept nogil:
     # Address of row `row` of a column block: in the input itself (pointwise) or in a tile.
     cdef Py_ssize_t offset = cols + (row if trans else row * ld)
     if pointwise:
@@ -29,8 +30,8 @@ def conv_forward_tiled(const real_t[::1] im, const real_t[::1] wmat, real_t[::1]
     (im_sw = 1, im_sh = W, so image n is C × H·W with row stride im_sc); 2: channels-last
     (im_sc = 1, im_sh = W·im_sw, so image n is H·W × C with row stride im_sw, the columns
     transposed); 0: not pointwise.
-    ``set_threads_fn`` (0 if none) sets the calling thread's BLAS thread count; each worker
-    asks for 1, since the tiles themselves are the parallelism.
+    ``blas`` is an im2col._gemm.NativeBlas; its ``set_threads_local`` (0 if none) sets the calling
+    thread's BLAS thread count, and each worker asks for 1, since the tiles are the parallelism.
     """
     cdef Geom sz = geom.g
     cdef Py_ssize_t N = sz.N, C = sz.C, H = sz.H, W = sz.W, kh = sz.kh, kw = sz.kw, sh = sz.sh
@@ -98,6 +99,7 @@ def conv_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const real
                         Py_ssize_t tile_rows, int n_threads, blas):
     """Both gradients of a convolution, one output-row tile at a time (see conv_forward_tiled).
 
+    ``gx`` or ``gw_parts`` is None when that gradient is not wanted (want_gx, want_gw below).
     ``im`` is (N, C, H, W) with element strides im_s* (only read with want_gw). gy is
     (N, K, OH·OW), or with ``gy_cl`` channels-last (N, OH·OW, K), read as a transposed operand.
     With want_gw, each thread adds gy_tile · cols_tileᵀ into its own (K, C/groups·kh·kw) slab of
@@ -154,14 +156,16 @@ def conv_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const real
                                       cols + c * kh * kw * T, T,
                                       H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW)
                     for g in range(groups):          # gw_g += gy_g · cols_gᵀ
-                        gy_at = ((n * L + oh0 * OW) * K + g * Kg) if gy_cl else ((n * K + g * Kg) * L + oh0 * OW)
+                        gy_at = (((n * L + oh0 * OW) * K + g * Kg) if gy_cl
+                                 else ((n * K + g * Kg) * L + oh0 * OW))
                         _gemm_rowmajor(gemm_fn, ilp64, gy_cl, True, Kg, Rg, T,
                                        &gy[gy_at], ld_gy,
                                        &work[cols + g * Rg * T], T,
                                        1, &gwv[(tid * K + g * Kg) * Rg], Rg)
                 if want_gx:
                     for g in range(groups):          # dcols_g = W_gᵀ · gy_g
-                        gy_at = ((n * L + oh0 * OW) * K + g * Kg) if gy_cl else ((n * K + g * Kg) * L + oh0 * OW)
+                        gy_at = (((n * L + oh0 * OW) * K + g * Kg) if gy_cl
+                                 else ((n * K + g * Kg) * L + oh0 * OW))
                         _gemm_rowmajor(gemm_fn, ilp64, True, gy_cl, Rg, T, Kg,
                                        &wmat[g * Kg * Rg], Rg,
                                        &gy[gy_at], ld_gy,
@@ -172,5 +176,3 @@ def conv_backward_tiled(const real_t[::1] im, const real_t[::1] wmat, const real
                                       H, W, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, OW, False)
         if set_threads_fn:
             (<set_threads_f>set_threads_fn)(previous)
-
-

@@ -1,4 +1,5 @@
-# 1×1 kernels, stride 1, no padding: the column matrix is the image, so im2col and col2im are copies.
+# 1×1 kernels, stride 1, no padding: the column matrix is the image, so im2col and col2im are
+# copies.
 #
 # The fast twin of im2col/reference.py's im2col (and col2im) for kh = kw = 1, where its loop puts
 # x[:, c, h, w] at row c, column h·W + w: the same bytes in the same order.

@@ -1,5 +1,5 @@
-# The BLAS behind a thin layer: a Fortran-style ?gemm reached through a function pointer, and gemm(),
-# one product's columns split over OpenMP threads, each calling the BLAS single-threaded.
+# The BLAS behind a thin layer: a Fortran-style ?gemm reached through a function pointer, and
+# gemm(), one product's columns split over OpenMP threads, each calling the BLAS single-threaded.
 #
 # No loop of im2col/reference.py: it multiplies with NumPy's `@` (`w_mat @ cols` in its conv2d).
 # The tiled convolutions (conv_tiles.pxi, conv3d_tiles.pxi, conv_nhwc.pxi, serial.pxi) call
@@ -24,7 +24,8 @@ ctypedef void (*gemm32_d)(const char*, const char*, const int*, const int*, cons
                           const double*, const double*, const int*, const double*, const int*,
                           const double*, double*, const int*) noexcept nogil
 ctypedef void (*gemm64_d)(const char*, const char*, const int64_t*, const int64_t*, const int64_t*,
-                          const double*, const double*, const int64_t*, const double*, const int64_t*,
+                          const double*, const double*, const int64_t*,
+                          const double*, const int64_t*,
                           const double*, double*, const int64_t*) noexcept nogil
 ctypedef int (*set_threads_f)(int) noexcept nogil
 
@@ -39,7 +40,8 @@ cdef inline void _gemm_rowmajor(size_t fn, bint ilp64, bint trans_a, bint trans_
     cdef char ta = b'T' if trans_b else b'N'
     cdef char tb = b'T' if trans_a else b'N'
     cdef real_t one = 1
-    cdef int m32 = <int>N, n32 = <int>M, k32 = <int>K, lda32 = <int>ldb, ldb32 = <int>lda, ldc32 = <int>ldc
+    cdef int m32 = <int>N, n32 = <int>M, k32 = <int>K
+    cdef int lda32 = <int>ldb, ldb32 = <int>lda, ldc32 = <int>ldc
     cdef int64_t m64 = N, n64 = M, k64 = K, lda64 = ldb, ldb64 = lda, ldc64 = ldc
     if real_t is float:
         if ilp64:

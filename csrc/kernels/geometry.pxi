@@ -22,8 +22,8 @@ cdef struct Geom3:
 cdef class Geometry2d:
     """The sizes a 2-D kernel reads, copied by field name from a checked ``Geometry``.
 
-    ``g`` is an :class:`im2col._validation.Geometry`; ``N`` (if not negative) replaces ``g.N``, for a
-    chunk of the batch; ``K`` and ``groups`` are a convolution's output channels and groups.
+    ``g`` is an :class:`im2col._validation.Geometry`; ``N`` (if not negative) replaces ``g.N``,
+    for a chunk of the batch; ``K`` and ``groups`` are a convolution's output channels and groups.
     """
 
     cdef Geom g

@@ -31,7 +31,8 @@ cdef void _im2col_plane(const plane_t[::1] im, plane_t[::1] col,
                         Py_ssize_t oh_begin, Py_ssize_t oh_end, Py_ssize_t OW) noexcept nogil:
     # One input plane (n, c) of H*W, pixel (h, w) at im_base + h*im_sh + w*im_sw -> its kh*kw
     # column-matrix rows, the first at col_base, for output rows oh_begin <= oh < oh_end only (all
-    # OH of them, or one tile of a tiled GEMM). Column (oh, ow) of a row sits at (oh - oh_begin)*OW + ow.
+    # OH of them, or one tile of a tiled GEMM). Column (oh, ow) of a row sits at
+    # (oh - oh_begin)*OW + ow.
     cdef Py_ssize_t i, j, oh, ow, src, dst, row, lo, hi
     cdef Py_ssize_t step = sw * im_sw          # input elements between two output columns
     cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
@@ -87,7 +88,8 @@ def im2col(const moved_t[::1] im, moved_t[::1] col, Geometry2d geom not None, tu
 
 def vol2col(const moved_t[::1] im, moved_t[::1] col, Geometry3d geom not None, tuple im_strides,
             int n_threads):
-    """The 3-D im2col with zero padding: ``col`` (N, C·kd·kh·kw, OD·OH·OW) from ``im`` (N, C, D, H, W).
+    """The 3-D im2col with zero padding: ``col`` (N, C·kd·kh·kw, OD·OH·OW) from ``im``
+    (N, C, D, H, W).
 
     For channel c, depth tap a and output depth od, the kh·kw rows of input depth
     z = od·sd − pd + a·dd are the 2-D im2col of that (H, W) plane, or zeros where z is padding:
@@ -233,5 +235,3 @@ def col2im(const real_t[::1] col, real_t[::1] im, real_t[::1] scratch, Geometry2
                                  n * im_sn + c * im_sc, im_sh, im_sw,
                                  n * col_n_stride + c * rows_per_channel * col_row_stride,
                                  col_row_stride, H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW)
-
-

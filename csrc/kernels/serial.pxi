@@ -83,5 +83,3 @@ def conv_forward_serial(const real_t[::1] im, const real_t[::1] wmat, real_t[::1
                            0, &out[(n * K + g * Kg) * L + oh0 * OW], L)
     if set_threads_fn:
         (<set_threads_f>set_threads_fn)(previous)
-
-
