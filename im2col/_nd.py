@@ -822,7 +822,7 @@ def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw)
     im, im_strides = strided_buffer(xb) if want_gw else (gy_buf.reshape(-1), (0,) * 5)  # not read then
     gx_buf, gx_strides = strided_buffer(gx) if gx is not None else (np.empty(1, dtype), (0,) * 5)
     _kernels.conv3d_backward_tiled(
-        im, w.reshape(-1), gy_buf.reshape(-1), gx_buf if gx is not None else None, gw_parts if want_gw else None,
+        im, w.reshape(-1), gy_buf.reshape(-1), None if gx is None else gx_buf, gw_parts if want_gw else None,
         work, _kernels.Geometry3d(g, N, C, K, groups), im_strides, gx_strides, gy_cl, td, tr, phases_d, phases_r,
         n_threads, blas,
     )  # fmt: skip

@@ -282,7 +282,7 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
     work_size = 1 if g.is_pointwise else g.rows * rows * g.OW
     shape = (g.N, K, g.OH, g.OW) if x.ndim == 4 else (K, g.OH, g.OW)
     kernel = _specialised(_kernels.conv_forward_serial, dtype)
-    args = (_kernels.Geometry2d(g, -1, K, groups), rows, g.is_pointwise, blas)
+    args = (_kernels.Geometry2d(g, K=K, groups=groups), rows, g.is_pointwise, blas)
 
     def plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         out = np.empty(shape, dtype)
