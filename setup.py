@@ -61,12 +61,14 @@ directives = {
     "embedsignature": True,
 }
 
+# The Cython kernels, one module split into per-concern files it includes (csrc/kernels/*.pxi,
+# tracked by cythonize), and the C headers they include: a change to one alone must rebuild too.
+_ENGINE_C = ("ukernel_ref", "ukernel_avx2", "ukernel_avx512", "conv", "depthwise", "depthwise_backward")
 extensions = [
     Extension(
         "im2col._kernels",
         ["csrc/_kernels.pyx"],
         include_dirs=["csrc"],
-        # the C headers it includes: a change to one alone must rebuild the extension too
         depends=["csrc/_omp_compat.h", "csrc/_stream_copy.h", "csrc/_transpose.h"],
     ),
     Extension("im2col._nd_kernels", ["csrc/_nd_kernels.pyx"]),
@@ -74,10 +76,10 @@ extensions = [
     # build stays baseline), packing and drivers in C, a thin Cython wrapper
     Extension(
         "im2col._engine_kernels",
-        ["csrc/_engine.pyx"]
-        + [f"csrc/engine/{f}.c" for f in ("ukernel_ref", "ukernel_avx2", "ukernel_avx512", "conv", "depthwise")],
+        ["csrc/_engine.pyx"] + [f"csrc/engine/{f}.c" for f in _ENGINE_C],
         include_dirs=["csrc"],
-        depends=["csrc/_omp_compat.h", "csrc/engine/ukernel.h", "csrc/engine/conv.h", "csrc/engine/depthwise.h"],
+        depends=["csrc/_omp_compat.h"]
+        + [f"csrc/engine/{h}.h" for h in ("ukernel", "conv", "depthwise", "depthwise_common")],
     ),
 ]
 

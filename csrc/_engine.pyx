@@ -7,10 +7,12 @@ cdef extern from "engine/ukernel.h":
     int ENGINE_PORTABLE, ENGINE_AVX2, ENGINE_AVX512
     ctypedef struct ukernel_info_f32:
         int mr, nr
-        void (*f32)(int64_t, const float *, const float *, float *, int64_t, int, int, const float *, int) noexcept nogil
+        void (*f32)(int64_t, const float *, const float *, float *, int64_t, int, int,
+                    const float *, int) noexcept nogil
     ctypedef struct ukernel_info_f64:
         int mr, nr
-        void (*f64)(int64_t, const double *, const double *, double *, int64_t, int, int, const double *, int) noexcept nogil
+        void (*f64)(int64_t, const double *, const double *, double *, int64_t, int, int,
+                    const double *, int) noexcept nogil
     int engine_best_isa() noexcept nogil
     ukernel_info_f32 engine_ukernel_f32(int isa) noexcept nogil
     ukernel_info_f64 engine_ukernel_f64(int isa) noexcept nogil
@@ -18,14 +20,20 @@ cdef extern from "engine/ukernel.h":
 cdef extern from "engine/conv.h":
     ctypedef struct engine_geom:
         int64_t N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups
-    int engine_conv2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
-    int engine_conv2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
+    int engine_conv2d_f32(const float *, const float *, const float *, float *,
+                          const engine_geom *, int, int) noexcept nogil
+    int engine_conv2d_f64(const double *, const double *, const double *, double *,
+                          const engine_geom *, int, int) noexcept nogil
 
 cdef extern from "engine/depthwise.h":
-    int engine_depthwise2d_f32(const float *, const float *, const float *, float *, const engine_geom *, int, int) noexcept nogil
-    int engine_depthwise2d_f64(const double *, const double *, const double *, double *, const engine_geom *, int, int) noexcept nogil
-    int engine_depthwise2d_backward_f32(const float *, const float *, const float *, float *, float *, const engine_geom *, int, int) noexcept nogil
-    int engine_depthwise2d_backward_f64(const double *, const double *, const double *, double *, double *, const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_f32(const float *, const float *, const float *, float *,
+                               const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_f64(const double *, const double *, const double *, double *,
+                               const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_backward_f32(const float *, const float *, const float *, float *,
+                                        float *, const engine_geom *, int, int) noexcept nogil
+    int engine_depthwise2d_backward_f64(const double *, const double *, const double *, double *,
+                                        double *, const engine_geom *, int, int) noexcept nogil
 
 ISA_NAMES = {"portable": ENGINE_PORTABLE, "avx2": ENGINE_AVX2, "avx512": ENGINE_AVX512}
 
@@ -57,8 +65,8 @@ def ukernel(int isa, int64_t k, floating[::1] A, floating[::1] B, floating[::1] 
         engine_ukernel_f64(isa).f64(k, &A[0], &B[0], &C[0], ldc, m, n, bp, accumulate)
 
 
-def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y, tuple geom,
-           int isa, int n_threads):
+def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y,
+           tuple geom, int isa, int n_threads):
     """y = conv2d(x, w) + bias for C-contiguous NCHW x, w, y (flattened); ``geom`` is
     (N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups); bias of length 0 means none."""
     cdef engine_geom g
@@ -75,8 +83,8 @@ def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bia
         raise MemoryError("im2col engine: could not allocate the packed weights or column blocks")
 
 
-def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y,
-                tuple geom, int isa, int n_threads):
+def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias,
+                floating[::1] y, tuple geom, int isa, int n_threads):
     """y = depthwise conv2d(x, w) + bias (groups == C, K = m·C) for C-contiguous NCHW x, w, y
     (flattened); ``geom`` as for :func:`conv2d`; bias of length 0 means none."""
     cdef engine_geom g
@@ -95,8 +103,8 @@ def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1
         raise MemoryError("im2col engine: could not allocate the depthwise band buffers")
 
 
-def depthwise2d_backward(const floating[::1] gy, const floating[::1] x, const floating[::1] w, floating[::1] gx,
-                         floating[::1] gw, tuple geom, int isa, int n_threads):
+def depthwise2d_backward(const floating[::1] gy, const floating[::1] x, const floating[::1] w,
+                         floating[::1] gx, floating[::1] gw, tuple geom, int isa, int n_threads):
     """The gradients of :func:`depthwise2d` for grad_output ``gy`` (N, K, OH, OW), flattened:
     ``gx`` (N, C, H, W) and ``gw`` (K, 1, kh, kw) summed over the batch; an array of length 0 is
     not computed (and then ``x`` is not read for a length-0 ``gw``)."""

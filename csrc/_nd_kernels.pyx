@@ -8,10 +8,13 @@
 # (im2col) or scatter-add (col2im) through three tables, so no padded copy of the input is made and
 # one loop serves every mode and 1-D (D = H = 1), 2-D (D = 1) and 3-D inputs.
 #
-# Layout. `im` is a 1-D buffer holding an (N, C, D, H, W) batch with any non-negative element strides
-# `ims` = (sN, sC, sD, sH, sW) (C-contiguous, channels-last, or a strided view); `col` is (N, C*kd*kh*kw, L)
-# with row ((c*kd + a)*kh + b)*kw + e and column (od*OH + oh)*OW + ow: torch's unfold layout, with
-# channel slowest and the last kernel axis fastest.
+# The fast twin of im2col/reference.py's im2col and col2im loops, for any rank and padding mode:
+# the reference's `if 0 <= h < H and 0 <= w < W` becomes a table lookup.
+#
+# Layout. `im` is a 1-D buffer holding an (N, C, D, H, W) batch with any non-negative element
+# strides (sN, sC, sD, sH, sW) (C-contiguous, channels-last, or a strided view); `col` is
+# (N, C*kd*kh*kw, L) with row ((c*kd + a)*kh + b)*kw + e and column (od*OH + oh)*OW + ow: torch's
+# unfold layout, with channel slowest and the last kernel axis fastest.
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cython.parallel cimport prange
@@ -29,19 +32,22 @@ ctypedef fused real_t:
     double
 
 
-def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
-              const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
-              const int64_t[::1] w_lo, const int64_t[::1] w_hi, const int64_t[::1] w_off,
-              Py_ssize_t w_step,
-              Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-              Py_ssize_t s_n, Py_ssize_t s_c, Py_ssize_t s_d, Py_ssize_t s_h, Py_ssize_t s_w,
-              moved_t pad_value, int n_threads):
+def im2col_nd(const moved_t[::1] im, moved_t[::1] col, tables, tuple w_span,
+              Py_ssize_t N, Py_ssize_t C, tuple im_strides, moved_t pad_value, int n_threads):
     """col[n, row, l] = im[n, c, td[a, od], th[b, oh], tw[e, ow]], or pad_value where a table is -1;
-    im's element strides are s_n, s_c, s_d, s_h, s_w.
+    ``tables`` is (td, th, tw) (NdGeometry.tables), im's element strides are
+    ``im_strides`` = (s_n, s_c, s_d, s_h, s_w).
 
     Along the last axis the table is affine inside the input, whatever the mode: for
-    w_lo[e] <= ow < w_hi[e], tw[e, ow] = ow·w_step + w_off[e]. That stretch is copied without the
-    table (a contiguous copy when w_step and s_w are 1); only the borders are looked up."""
+    w_lo[e] <= ow < w_hi[e], tw[e, ow] = ow·w_step + w_off[e], ``w_span`` = (w_lo, w_hi, w_off,
+    w_step) (NdGeometry.w_span). That stretch is copied without the table (a contiguous copy when
+    w_step and s_w are 1); only the borders are looked up."""
+    cdef const int64_t[:, ::1] td, th, tw
+    cdef const int64_t[::1] w_lo, w_hi, w_off
+    cdef Py_ssize_t w_step, s_n, s_c, s_d, s_h, s_w
+    td, th, tw = tables
+    w_lo, w_hi, w_off, w_step = w_span
+    s_n, s_c, s_d, s_h, s_w = im_strides
     cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
     cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
     cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw
@@ -80,15 +86,18 @@ def im2col_nd(const moved_t[::1] im, moved_t[::1] col,
                                 dst = dst + OW
 
 
-def col2im_nd(const real_t[::1] col, real_t[::1] im,
-              const int64_t[:, ::1] td, const int64_t[:, ::1] th, const int64_t[:, ::1] tw,
-              const int64_t[::1] w_lo, const int64_t[::1] w_hi, const int64_t[::1] w_off,
-              Py_ssize_t w_step,
-              Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
-              Py_ssize_t s_n, Py_ssize_t s_c, Py_ssize_t s_d, Py_ssize_t s_h, Py_ssize_t s_w,
-              int n_threads):
-    """The adjoint of im2col_nd: zero ``im`` (element strides s_*), then add every column entry
-    into the pixel it was read from (the same affine stretch along the last axis)."""
+def col2im_nd(const real_t[::1] col, real_t[::1] im, tables, tuple w_span,
+              Py_ssize_t N, Py_ssize_t C, tuple dhw, tuple im_strides, int n_threads):
+    """The adjoint of im2col_nd: zero ``im`` (spatial size ``dhw`` = (D, H, W), element strides
+    ``im_strides``), then add every column entry into the pixel it was read from (the same affine
+    stretch along the last axis)."""
+    cdef const int64_t[:, ::1] td, th, tw
+    cdef const int64_t[::1] w_lo, w_hi, w_off
+    cdef Py_ssize_t w_step, D, H, W, s_n, s_c, s_d, s_h, s_w
+    td, th, tw = tables
+    w_lo, w_hi, w_off, w_step = w_span
+    D, H, W = dhw
+    s_n, s_c, s_d, s_h, s_w = im_strides
     cdef Py_ssize_t kd = td.shape[0], kh = th.shape[0], kw = tw.shape[0]
     cdef Py_ssize_t OD = td.shape[1], OH = th.shape[1], OW = tw.shape[1]
     cdef Py_ssize_t L = OD * OH * OW, taps = kd * kh * kw

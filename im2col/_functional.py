@@ -119,14 +119,13 @@ def _im2col_into(x: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool) -
     n_stride, row_stride = (g.L, N * g.L) if folded else (g.rows * g.L, g.L)
     im, im_strides = strided_buffer(x)
     if _cl_tiles(g, im_strides, x.dtype.itemsize):  # channels-last: tiles of channels × output rows
-        sn, _, sh, sw = im_strides
         _kernels.im2col_cl(
-            im.view(mover), out.reshape(-1).view(mover), *g.kernel_args(N), sn, sh, sw, n_stride, row_stride,
+            im.view(mover), out.reshape(-1).view(mover), _kernels.Geometry2d(g, N), im_strides, n_stride, row_stride,
             _cl_tile_rows(CL_IM2COL_TILE_PIXELS, g.OW), CL_TILE_CHANNELS, threads_for(out.size),
         )  # fmt: skip
         return
     _kernels.im2col(
-        im.view(mover), out.reshape(-1).view(mover), *g.kernel_args(N), *im_strides,
+        im.view(mover), out.reshape(-1).view(mover), _kernels.Geometry2d(g, N), im_strides,
         n_stride, row_stride, threads_for(out.size),
     )  # fmt: skip
 
@@ -145,9 +144,8 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     n_threads = threads_for(cols.size)
     im, im_strides = strided_buffer(out)
     if _cl_tiles(g, im_strides, out.dtype.itemsize):  # channels-last: tiles of channels × input rows
-        sn, _, sh, sw = im_strides
         _kernels.col2im_cl(
-            cols.reshape(-1), im, *g.kernel_args(N), sn, sh, sw, n_stride, row_stride,
+            cols.reshape(-1), im, _kernels.Geometry2d(g, N), im_strides, n_stride, row_stride,
             _cl_tile_rows(CL_COL2IM_TILE_PIXELS, g.W), CL_TILE_CHANNELS, n_threads,
         )  # fmt: skip
         return
@@ -155,7 +153,9 @@ def _col2im_into(cols: np.ndarray, g: Geometry, out: np.ndarray, *, folded: bool
     # accumulates a plane in scratch first (split by column phase)
     phased = g.H * g.sw * -(-g.W // g.sw) if g.sw != 1 or im_strides[3] != 1 else 0
     scratch = workspace("col2im_phases", max(1, n_threads * phased), out.dtype)
-    _kernels.col2im(cols.reshape(-1), im, scratch, *g.kernel_args(N), *im_strides, n_stride, row_stride, n_threads)
+    _kernels.col2im(
+        cols.reshape(-1), im, scratch, _kernels.Geometry2d(g, N), im_strides, n_stride, row_stride, n_threads
+    )
 
 
 #: 1×1 copies of at least this many bytes use streaming stores (``csrc/_stream_copy.h``): source and
@@ -278,9 +278,8 @@ def _conv_forward(
             work = workspace("tiles", 1 if mode else n_threads * g.rows * rows * g.OW, x.dtype)
             out_buf = from_channels_first(out4, out_cl)  # C-contiguous, (N, K, OH, OW) or (N, OH, OW, K)
             _kernels.conv_forward_tiled(
-                im, wmat.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
-                rows, mode, out_cl, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
-                blas.ilp64, blas.set_threads_local,
+                im, wmat.reshape(-1), out_buf.reshape(-1), work, _kernels.Geometry2d(g, N, K, groups), im_strides,
+                rows, mode, out_cl, n_threads, blas,
             )  # fmt: skip
         if b is not None:
             out4 += b[:, None, None]
@@ -379,9 +378,8 @@ def _conv_backward_tiled(
         im, im_strides = strided_buffer(x) if want_gw else (gy_buf.reshape(-1), (0,) * 4)  # not read without want_gw
         gx_buf, gx_strides = strided_buffer(gx) if want_gx else (gx.reshape(-1), (0,) * 4)
         _kernels.conv_backward_tiled(
-            im, w.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, *g.kernel_args(N), *im_strides,
-            *gx_strides, gy_cl, K, groups, rows, want_gx, want_gw, n_threads,
-            blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local,
+            im, w.reshape(-1), gy_buf.reshape(-1), gx_buf if want_gx else None, gw_parts if want_gw else None, work,
+            _kernels.Geometry2d(g, N, K, groups), im_strides, gx_strides, gy_cl, rows, n_threads, blas,
         )  # fmt: skip
     gw = gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
     return (gx if want_gx else None), gw
@@ -439,9 +437,8 @@ def _conv_forward_nhwc(
     pixels = _tile_pixels(g, x.dtype.itemsize, N * L if span else L, n_threads if span else 1)
     work = workspace("tiles", 1 if pointwise else n_threads * g.rows * pixels, x.dtype)
     _kernels.conv_forward_nhwc(
-        im, wperm.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
-        pixels, span, pointwise, out_cl, n_threads, blas.sgemm if x.dtype == np.float32 else blas.dgemm,
-        blas.ilp64, blas.set_threads_local,
+        im, wperm.reshape(-1), out_buf.reshape(-1), work, _kernels.Geometry2d(g, N, K, groups), im_strides,
+        pixels, span, pointwise, out_cl, n_threads, blas,
     )  # fmt: skip
 
 
@@ -490,9 +487,9 @@ def _conv_backward_nhwc(
         pixels = _tile_pixels(g, dtype.itemsize, N * L if span else L, 2 * n_threads if span else 1, apart)
         work = workspace("tiles", 1 if pointwise else 2 * n_threads * g.rows * pixels, dtype)
         _kernels.conv_backward_nhwc(
-            im, wperm.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, *g.kernel_args(N), *im_strides,
-            *gx_strides, gy_cl, K, groups, pixels, span, pointwise, want_gx, want_gw, n_threads,
-            blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local,
+            im, wperm.reshape(-1), gy_buf.reshape(-1), gx_buf if want_gx else None, gw_parts if want_gw else None,
+            work, _kernels.Geometry2d(g, N, K, groups), im_strides, gx_strides, gy_cl, pixels, span, pointwise,
+            n_threads, blas,
         )  # fmt: skip
     gw = None
     if want_gw:  # the threads' slabs summed, back from (K, kh, kw, C/groups) to (K, C/groups·kh·kw)

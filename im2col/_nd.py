@@ -221,12 +221,11 @@ def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> No
     if len(g.size) == 3 and g.mode in ("zeros", "constant") and pv == 0:
         # zero padding: each (image, channel, depth tap, output depth) is a 2-D im2col of one
         # input plane, with the 2-D kernel's contiguous row copies and no index tables
-        _kernels.vol2col(im.view(mover), out.reshape(-1).view(mover), N, C, *g.size, *g.k, *g.stride,
-                         *(before for before, _ in g.pads), *g.dilation, *g.out, *strides,
+        _kernels.vol2col(im.view(mover), out.reshape(-1).view(mover), _kernels.Geometry3d(g, N, C), strides,
                          threads_for(out.size))  # fmt: skip
         return
-    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), *g.tables, *g.w_span, N, C, *g.dhw,
-                         *strides, pv, threads_for(out.size))  # fmt: skip
+    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), g.tables, g.w_span, N, C,
+                         strides, pv, threads_for(out.size))  # fmt: skip
 
 
 def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) -> None:
@@ -235,12 +234,12 @@ def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) 
     if N == 0:
         return
     im, strides = _strides5(out)
-    _nd_kernels.col2im_nd(cols.reshape(-1), im, *g.tables, *g.w_span, N, C, *g.dhw, *strides, threads_for(cols.size))
+    _nd_kernels.col2im_nd(cols.reshape(-1), im, g.tables, g.w_span, N, C, g.dhw, strides, threads_for(cols.size))
     if reduce == "mean":
         # how many column entries land on each pixel: the fold of all-ones columns of one plane
         count = np.empty((1, 1, *g.size), out.dtype)
         im, strides = _strides5(count)
-        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, *g.tables, *g.w_span, 1, 1, *g.dhw, *strides, 1)
+        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, g.tables, g.w_span, 1, 1, g.dhw, strides, 1)
         np.divide(out, np.maximum(count, 1), out=out)  # pixels no window covers stay 0
 
 
@@ -630,9 +629,8 @@ def conv3d(
         im, strides = strided_buffer(xb)
         out_buf = out.transpose(0, 2, 1) if out_cl else out
         _kernels.conv3d_forward_tiled(
-            im, w.reshape(-1), out_buf.reshape(-1), work, N, C, *g.size, *g.k, *g.stride,
-            *(before for before, _ in g.pads), *g.dilation, *g.out, *strides, K, groups, td, tr, out_cl,
-            n_threads, *_blas_args(blas, xb.dtype),
+            im, w.reshape(-1), out_buf.reshape(-1), work, _kernels.Geometry3d(g, N, C, K, groups), strides,
+            td, tr, out_cl, n_threads, blas,
         )  # fmt: skip
     else:
         wmat = w.reshape(groups, Kg, Rg)
@@ -824,9 +822,9 @@ def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw)
     im, im_strides = strided_buffer(xb) if want_gw else (gy_buf.reshape(-1), (0,) * 5)  # not read then
     gx_buf, gx_strides = strided_buffer(gx) if gx is not None else (np.empty(1, dtype), (0,) * 5)
     _kernels.conv3d_backward_tiled(
-        im, w.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, N, C, *g.size, *g.k, *g.stride,
-        *(before for before, _ in g.pads), *g.dilation, *g.out, *im_strides, *gx_strides, gy_cl, K, groups,
-        td, tr, phases_d, phases_r, gx is not None, bool(want_gw), n_threads, *_blas_args(blas, dtype),
+        im, w.reshape(-1), gy_buf.reshape(-1), None if gx is None else gx_buf, gw_parts if want_gw else None,
+        work, _kernels.Geometry3d(g, N, C, K, groups), im_strides, gx_strides, gy_cl, td, tr, phases_d, phases_r,
+        n_threads, blas,
     )  # fmt: skip
     return gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
 

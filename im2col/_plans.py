@@ -147,7 +147,7 @@ def _im2col_plan(x: np.ndarray, kernel_size, dilation, padding, stride) -> _Plan
         return None
     shape = (g.N, g.rows, g.L) if x.ndim == 4 else (g.rows, g.L)
     dtype = x.dtype
-    args = (*g.kernel_args(g.N), g.rows * g.L, g.L)
+    args = (_kernels.Geometry2d(g), g.rows * g.L, g.L)
     if dtype.kind == "f" and dtype.itemsize in (4, 8):
         kernel = _specialised(_kernels.im2col_serial, dtype)
 
@@ -212,7 +212,7 @@ def _col2im_plan(cols: np.ndarray, output_size, kernel_size, dilation, padding, 
         return None
     shape = (N, g.C, g.H, g.W) if cols.ndim == 3 else (g.C, g.H, g.W)
     dtype = cols.dtype
-    args = (*g.kernel_args(N), g.rows * g.L, g.L)
+    args = (_kernels.Geometry2d(g, N), g.rows * g.L, g.L)
     kernel = _specialised(_kernels.col2im_serial, dtype)
 
     def plan(cols: np.ndarray) -> np.ndarray:
@@ -282,8 +282,7 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
     work_size = 1 if g.is_pointwise else g.rows * rows * g.OW
     shape = (g.N, K, g.OH, g.OW) if x.ndim == 4 else (K, g.OH, g.OW)
     kernel = _specialised(_kernels.conv_forward_serial, dtype)
-    gemm = blas.sgemm if dtype == np.float32 else blas.dgemm
-    args = (*g.kernel_args(g.N), K, groups, rows, g.is_pointwise, gemm, blas.ilp64, blas.set_threads_local)
+    args = (_kernels.Geometry2d(g, K=K, groups=groups), rows, g.is_pointwise, blas)
 
     def plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         out = np.empty(shape, dtype)

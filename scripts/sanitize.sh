@@ -36,9 +36,11 @@ cd "$COPY"
 control=$(LD_PRELOAD="$libasan $libubsan" ASAN_OPTIONS=detect_leaks=0 "$VENV/bin/python" - 2>&1 <<'PY' || true
 import numpy as np
 from im2col import _kernels
+from im2col._validation import Geometry
 x, col = np.arange(16, dtype=np.uint32), np.empty(9 * 4 - 1, dtype=np.uint32)  # needs 9·4
-try:  # N C H W kh kw sh sw pt pl dh dw OH OW, input strides n c h w, n_stride row_stride threads
-    _kernels.im2col(x, col, 1, 1, 4, 4, 3, 3, 1, 1, 0, 0, 1, 1, 2, 2, 16, 16, 4, 1, 36, 4, 1)
+try:  # geometry, input strides (n, c, h, w), n_stride, row_stride, threads
+    g = Geometry(N=1, C=1, H=4, W=4, kh=3, kw=3, sh=1, sw=1, pt=0, pb=0, pl=0, pr=0, dh=1, dw=1, OH=2, OW=2)
+    _kernels.im2col(x, col, _kernels.Geometry2d(g), (16, 16, 4, 1), 36, 4, 1)
 except TypeError as e:
     print("CONTROL-SKIPPED: the kernel's signature changed:", e)
 PY

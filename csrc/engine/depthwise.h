@@ -1,4 +1,5 @@
-/* The convolution engine's direct depthwise kernel (depthwise.c): groups == C, K = m·C. */
+/* The convolution engine's direct depthwise kernel (depthwise.c, its gradients in
+ * depthwise_backward.c): groups == C, K = m·C. */
 #ifndef IM2COL_ENGINE_DEPTHWISE_H
 #define IM2COL_ENGINE_DEPTHWISE_H
 #include <stdint.h>
@@ -16,7 +17,7 @@ int engine_depthwise2d_f64(const double *x, const double *w, const double *bias,
 
 /* The gradients of that convolution for grad_output gy (N, K, OH, OW): gx (N, C, H, W) when gx is
  * not NULL, gw (K, 1, kh, kw) summed over the batch when gw is not NULL. Every value is summed in
- * an order fixed by the geometry alone (see depthwise.c), so the same bits for every instruction
+ * an order fixed by the geometry alone (see depthwise_backward.c), so the same bits for every instruction
  * set and thread count. Returns 0, or -1 when out of memory. */
 int engine_depthwise2d_backward_f32(const float *gy, const float *x, const float *w, float *gx, float *gw,
                                     const engine_geom *g, int isa, int n_threads);
