@@ -104,7 +104,8 @@ def output_map_lines(self: Explanation, *, image: int = 0, kernel: int | None = 
     """
     if kernel is None:
         pos = self.highlight if not self.transposed else (0,) * self.ndim
-        kernel = int(np.argmax(np.abs(self.output[image][(slice(None), *pos)])))
+        every_kernel = (slice(None), *pos)
+        kernel = int(np.argmax(np.abs(self.output[image][every_kernel])))
     y = self.output[image, kernel]
     y2 = y.reshape(-1, y.shape[-1]) if self.ndim != 3 else y.reshape(-1, y.shape[-1])
     integral = values_integral(y2)
