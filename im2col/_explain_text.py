@@ -150,8 +150,8 @@ def to_text(self: Explanation, *, width: int = 100, max_rows: int = 18, conv_mat
     lines += ["", "1. Output size: (in + 2·pad − kernel) // stride + 1"]
     lines += ["   " + s for s in self.output_size_steps()]
     if not any(pads) and set(self.stride) == {1} and set(self.dilation) == {1}:
-        vals = list(zip(self.size, self.kernel_size))
-        for _name, (m, kk) in axis_groups(self, vals):
+        sizes = list(zip(self.size, self.kernel_size))
+        for _name, (m, kk) in axis_groups(self, sizes):
             lines.append(
                 f"   no padding: a {kk}-wide window fits {m} − {kk} + 1 = {m - kk + 1} times "
                 f"in {m} pixels (the border loses k − 1 = {kk - 1})"
