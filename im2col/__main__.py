@@ -194,7 +194,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print()
     # Trace an output on image 0's stroke (the strongest top-edge response), not the empty corner.
     top = e.output[0, min(1, K - 1)]
-    e.highlight = tuple(int(v) for v in np.unravel_index(np.argmax(top), top.shape))  # type: ignore[assignment]
+    e.highlight = tuple(int(v) for v in np.unravel_index(np.argmax(top), top.shape))
     print(e.to_text(width=args.width))
     print()
     out = conv2d(xb, w)

@@ -106,7 +106,7 @@ def _position(text: str) -> tuple[int, int]:
     vals = _ints(text, "a position", n=2)
     if len(vals) != 2:
         raise argparse.ArgumentTypeError(f"a position is OH,OW, got {text!r}")
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:

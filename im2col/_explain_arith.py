@@ -178,7 +178,8 @@ def dot_lines(self: Explanation) -> list[str]:
         return []
     pos = self.highlight
     col = int(np.ravel_multi_index(pos, self.grid))
-    k = int(np.argmax(np.abs(self.output[0][(slice(None), *pos)])))
+    every_kernel = (slice(None), *pos)
+    k = int(np.argmax(np.abs(self.output[0][every_kernel])))
     Rg = self.rows // self.groups
     q = k // (self.K // self.groups)
     x = self.columns[0, q * Rg : (q + 1) * Rg, col]
@@ -187,7 +188,8 @@ def dot_lines(self: Explanation) -> list[str]:
     flipped = np.flip(self.weight[k], axis=tuple(range(1, self.ndim + 1))).reshape(-1)
     integral = values_integral(w) and values_integral(x)
     where = ", ".join(str(v) for v in pos)
-    v = self.output[(0, k, *pos)]
+    at_output = (0, k, *pos)
+    v = self.output[at_output]
     vf = float(flipped @ x)
     flip = ", ".join(f"{n} − 1 − {t}" for n, t in zip(KSIZE[self.ndim], TAPS[self.ndim]))
     return [

@@ -108,6 +108,7 @@ def backward(self: Explanation, grad_output: Any) -> Backward:
     rr, ll = np.nonzero(self._pixel == flat)
     where = ", ".join(str(v) for v in pix.index)
     contrib = gcols[0, rr, ll]
+    at_pixel = (0, pix.c, *pix.index)
     lines = [
         f"Backward pass of {fmt_shape(self.input.shape)} ⊛ {fmt_shape(self.weight.shape)}, "
         f"dY = grad_output {fmt_shape(gy.shape)}",
@@ -121,7 +122,7 @@ def backward(self: Explanation, grad_output: Any) -> Backward:
         f"  e.g. grad_input[0, {pix.c}, {where}]: the pixel is copied into {len(rr)} cells; their Wᵀ·dY values",
         f"  {' + '.join(fmt_num(v, integral) for v in contrib[:6])}"
         f"{' + …' if len(contrib) > 6 else ''} = "
-        f"{fmt_num(grad_x[(0, pix.c, *pix.index)], integral)}",
+        f"{fmt_num(grad_x[at_pixel], integral)}",
     ]
     return Backward(gy, grad_x, grad_w, lines)
 

@@ -61,7 +61,7 @@ def to_html(
     # The padded input, channel 0 of image 0, around the highlighted window.
     (pt, pb), (pl, pr) = self.padding
     Hp, Wp = self.H + pt + pb, self.W + pl + pr
-    field_px = {(s.h, s.w) for s in self.receptive_field(oh, ow) if s.c == 0}
+    field_px = {s.index for s in self.receptive_field(oh, ow) if s.c == 0}  # (h, w): 2-D here
     h0, w0 = oh * self.stride[0], ow * self.stride[1]  # window's corner, padded coordinates
     span_h, span_w = self.dilation[0] * (self.kh - 1) + 1, self.dilation[1] * (self.kw - 1) + 1
     x = self.input[0, 0]

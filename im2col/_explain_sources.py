@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .explain import Explanation
 
 
+# The three Source types are NamedTuples (they compare equal to, and unpack like, plain tuples) whose
+# public ``index`` property, the spatial coordinates, replaces the inherited ``tuple.index(value)``
+# search. mypy is right that this breaks tuple's interface; it is deliberate (``s.index`` is
+# documented and used), so each ``index`` carries an ``ignore[override]``.
 class Source(NamedTuple):
     """Where one cell of a 2-D unrolled matrix comes from: input pixel (c, h, w), or padding.
 
@@ -39,7 +43,7 @@ class Source(NamedTuple):
     padding: bool
 
     @property
-    def index(self) -> tuple[int, ...]:
+    def index(self) -> tuple[int, ...]:  # type: ignore[override]  # on purpose: see above Source
         return (self.h, self.w)
 
     def __str__(self) -> str:
@@ -55,7 +59,7 @@ class Source1d(NamedTuple):
     padding: bool
 
     @property
-    def index(self) -> tuple[int, ...]:
+    def index(self) -> tuple[int, ...]:  # type: ignore[override]  # on purpose: see above Source
         return (self.l,)
 
     def __str__(self) -> str:
@@ -73,7 +77,7 @@ class Source3d(NamedTuple):
     padding: bool
 
     @property
-    def index(self) -> tuple[int, ...]:
+    def index(self) -> tuple[int, ...]:  # type: ignore[override]  # on purpose: see above Source
         return (self.d, self.h, self.w)
 
     def __str__(self) -> str:

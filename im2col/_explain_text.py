@@ -104,7 +104,8 @@ def output_map_lines(self: Explanation, *, image: int = 0, kernel: int | None = 
     """
     if kernel is None:
         pos = self.highlight if not self.transposed else (0,) * self.ndim
-        kernel = int(np.argmax(np.abs(self.output[image][(slice(None), *pos)])))
+        every_kernel = (slice(None), *pos)
+        kernel = int(np.argmax(np.abs(self.output[image][every_kernel])))
     y = self.output[image, kernel]
     y2 = y.reshape(-1, y.shape[-1]) if self.ndim != 3 else y.reshape(-1, y.shape[-1])
     integral = values_integral(y2)
@@ -149,8 +150,8 @@ def to_text(self: Explanation, *, width: int = 100, max_rows: int = 18, conv_mat
     lines += ["", "1. Output size: (in + 2·pad − kernel) // stride + 1"]
     lines += ["   " + s for s in self.output_size_steps()]
     if not any(pads) and set(self.stride) == {1} and set(self.dilation) == {1}:
-        vals = list(zip(self.size, self.kernel_size))
-        for _name, (m, kk) in axis_groups(self, vals):
+        sizes = list(zip(self.size, self.kernel_size))
+        for _name, (m, kk) in axis_groups(self, sizes):
             lines.append(
                 f"   no padding: a {kk}-wide window fits {m} − {kk} + 1 = {m - kk + 1} times "
                 f"in {m} pixels (the border loses k − 1 = {kk - 1})"

@@ -77,6 +77,7 @@ def sliding_window_gif_frames(
     cw = max(2, min(36, 900 // e.L))
     ch = max(4, min(36, 300 // e.rows))
     write = s_in >= 28 and cw >= 28 and ch >= 20
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont  # load_default's is a bitmap font without FreeType
     try:  # matplotlib's DejaVu Sans has "→" and "×"; Pillow's built-in font does not
         from matplotlib import font_manager
 

@@ -110,7 +110,8 @@ def window_box(ax: Axes, top: int, left: int, kh: int, kw: int, dh: int = 1, dw:
 def draw_frame(axes: Sequence[Axes], e: Explanation, col: int, img: np.ndarray, vmax: float) -> None:
     ax_in, ax_col = axes
     oh, ow = e.column_label(col)
-    draw_padded(ax_in, img, e.padding, annotate=img.size <= 64, vmin=0.0, vmax=vmax)
+    pad_h, pad_w = e.padding  # a 2-D explanation: one (before, after) pair per axis
+    draw_padded(ax_in, img, (pad_h, pad_w), annotate=img.size <= 64, vmin=0.0, vmax=vmax)
     top, left = oh * e.stride[0], ow * e.stride[1]
     window_box(ax_in, top, left, e.kh, e.kw, *e.dilation)
     ax_in.set_title(f"window of output ({oh}, {ow})", fontsize=10)

@@ -101,7 +101,10 @@ class Explanation:
     groups: int
     demo_input: bool = False
     demo_weight: bool = False
-    highlight: tuple[int, ...] = None  # type: ignore[assignment]
+    # None (the default) asks for the loudest position, which __post_init__ puts in its place, so
+    # the attribute is always a tuple. A dataclass's __init__ takes each field at the field's own
+    # type, so the None default and explain()'s ``highlight=None`` are each told to mypy.
+    highlight: tuple[int, ...] = None  # type: ignore[assignment]  # replaced in __post_init__
     transposed: bool = False
     output_padding: tuple[int, ...] = ()
     padding_note: str = ""
@@ -386,7 +389,7 @@ def explain(
     n = spatial_dims(x.ndim, weight_or_kernel_size, x.shape, int(groups), bool(transposed))
     if x.ndim == 3 and n == 3:
         raise ValueError(f"{FN}(): a three-element kernel size needs a 5-D input (N, C, D, H, W), got shape {x.shape}")
-    x = x.reshape((1,) * (n + 2 - x.ndim) + x.shape)
+    x = np.expand_dims(x, tuple(range(n + 2 - x.ndim)))  # leading axes of length 1, up to (N, C, *spatial)
     if x.ndim != n + 2:
         raise ValueError(f"{FN}(): a {n}-D explanation needs an input with {n + 2} axes, got shape {x.shape}")
     if x.shape[1] % groups:
@@ -405,7 +408,8 @@ def explain(
         raise ValueError(f"{FN}(): 'output_padding' needs transposed=True, got {output_padding!r}")
     e = Explanation(
         x, w, s, p, d, int(groups), demo_input=demo_x, demo_weight=demo_w,
-        highlight=None if highlight is None else tuple(highlight), transposed=bool(transposed),
+        highlight=None if highlight is None else tuple(highlight),  # type: ignore[arg-type]  # see the field
+        transposed=bool(transposed),
         output_padding=op, padding_note=note,
     )  # fmt: skip
     if highlight is not None:
