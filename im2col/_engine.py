@@ -31,11 +31,15 @@ Two environment switches, read once at import:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _engine_kernels
-from ._validation import Geometry
+
+if TYPE_CHECKING:
+    from ._geometry import Geometry
 
 __all__ = ["MODE", "ISA", "set_mode", "set_ukernel", "route", "route_why", "takes", "forward", "conv2d_forward",
            "depthwise2d_forward", "depthwise2d_backward"]  # fmt: skip
@@ -67,11 +71,18 @@ def set_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'auto', 'engine', 'blas', got {mode!r}")
     old, MODE = MODE, mode
-    if mode != old:  # a plan is built for the route of the mode it was made in (im2col/_plans.py)
-        from . import _plans
-
-        _plans.clear()
+    if mode != old:
+        for listener in _mode_listeners:  # the plans (im2col/_plans.py), built for the old mode's route
+            listener()
     return old
+
+
+_mode_listeners: list[Callable[[], None]] = []
+
+
+def on_mode_change(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever :func:`set_mode` changes the mode (the plans forget theirs)."""
+    _mode_listeners.append(listener)
 
 
 def set_ukernel(isa: str) -> str:
