@@ -2,10 +2,12 @@
 
 Each function converts its inputs (tensor → array, contiguous only when needed), validates them
 (:mod:`im2col._validation`), allocates the output and calls the Cython kernels in ``csrc/``, which
-trust what they are given. im2col, col2im and conv2d first look for a plan of the same small call
-(:mod:`im2col._plans`); their full path is the private function of the same name below them. The GEMMs run on the kernels' own OpenMP threads through a BLAS found
+trust what they are given. The GEMMs run on the kernels' own OpenMP threads through a BLAS found
 by :mod:`im2col._gemm`. Names, argument order and defaults follow ``torch.nn.functional`` so code
 ports by changing the import.
+
+im2col, col2im and conv2d first look for a plan of the same small call (:mod:`im2col._plans`);
+their full path is the private function of the same name right below each (``_im2col``, ...).
 """
 
 from __future__ import annotations

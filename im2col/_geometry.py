@@ -125,7 +125,8 @@ def out_sizes(fn: str, size, k, s, pads, d) -> tuple[int, ...]:
     """Output size per axis, ``(n + before + after − d·(k − 1) − 1) // s + 1``, each at least 1.
 
     The one place this formula is written; a kernel that does not fit in the padded input is
-    refused with the formula, its numbers and the whole configuration.
+    refused with the formula, its numbers and the whole configuration. Sizes may be symbolic
+    (torch.compile's SymInts): those are computed, not compared, so no guard is added on them.
 
     >>> out_sizes("conv2d", (28, 28), (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1))
     (26, 26)
@@ -133,7 +134,7 @@ def out_sizes(fn: str, size, k, s, pads, d) -> tuple[int, ...]:
     out = []
     for axis, n, kk, ss, (before, after), dd in zip(AXES[len(size)], size, k, s, pads, d):
         o = (n + before + after - dd * (kk - 1) - 1) // ss + 1
-        if o < 1:
+        if isinstance(o, (int, np.integer)) and o < 1:
             raise ValueError(
                 f"{fn}(): output {axis} = ({n} + {before} + {after} − {dd}·({kk} − 1) − 1) // {ss} + 1 = {o}, "
                 f"but it must be at least 1: the kernel spans {dd * (kk - 1) + 1} pixels (dilation·(kernel − 1) "
@@ -171,7 +172,7 @@ def transposed_size(fn: str, spatial, k, stride, padding, output_padding, dilati
                 f"output_padding={op}, stride={s}, dilation={d} ({axis}: {o} ≥ max({ss}, {dd}))"
             )
         out = (nn - 1) * ss - 2 * pp + dd * (kk - 1) + o + 1
-        if out < 1:
+        if isinstance(out, (int, np.integer)) and out < 1:  # not a SymInt (see out_sizes)
             raise ValueError(
                 f"{fn}(): output {axis} = ({nn} − 1)·{ss} − 2·{pp} + {dd}·({kk} − 1) + {o} + 1 = {out}, "
                 f"but it must be at least 1. Given input of spatial size {tuple(spatial)}, kernel_size={tuple(k)}, "

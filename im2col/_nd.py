@@ -1,4 +1,4 @@
-"""The general path: 1-D, 2-D and 3-D im2col/col2im with padding modes, conv1d and conv3d.
+"""The general path: 1-D, 2-D and 3-D im2col/col2im with padding modes, and conv3d.
 
 :func:`im2col._functional.im2col` and ``col2im`` keep their 2-D zero-padding fast path and send
 everything else here: another number of spatial axes, a padding mode other than zeros, a constant
@@ -8,9 +8,10 @@ already reflected, replicated or wrapped (or -1 for the constant), and one kerne
 (``csrc/_nd_kernels.pyx``) gathers or scatter-adds through those tables for any mode and 1 to 3 axes.
 
 conv1d and conv_transpose1d (im2col/_conv1d.py) run on the 2-D fast path as images of height 1,
-after this module's argument checks; conv3d, its backward and conv_transpose3d multiply cache-sized vol2col tiles (the 3-D im2col) as they are gathered,
-on the kernels' own threads (``conv3d_forward_tiled`` / ``conv3d_backward_tiled`` in
-``csrc/_kernels.pyx``), or, without a BLAS they can call, one GEMM per group and chunk of images.
+after this module's argument checks; conv3d, its backward and conv_transpose3d multiply
+cache-sized vol2col tiles (the 3-D im2col) as they are gathered, on the kernels' own threads
+(``conv3d_forward_tiled`` / ``conv3d_backward_tiled`` in ``csrc/_kernels.pyx``), or, without a
+BLAS they can call, one GEMM per group and chunk of images.
 """
 
 from __future__ import annotations
