@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, _kernels, _nd, _plans
+from . import _engine, _kernels, _nd, _plans, _tiles
 from ._autograd import autograd_call
 from ._gemm import matmul, native_blas, workspace
 from ._geometry import (
@@ -32,14 +32,6 @@ from ._geometry import (
     transposed_size,
 )
 from ._threads import threads_for, threads_for_flops
-from ._tiles import channels_contiguous as _channels_contiguous
-from ._tiles import chunk as _chunk
-from ._tiles import grad_output_buffer as _grad_output_buffer
-from ._tiles import groups_of_channels as _groups_of_channels
-from ._tiles import rows_too_coarse as _rows_too_coarse
-from ._tiles import takes_cols_t as _takes_cols_t
-from ._tiles import tile_pixels as _tile_pixels
-from ._tiles import tile_rows as _tile_rows
 from ._validation import (
     batched,
     channels_last_like,
@@ -224,11 +216,11 @@ def _conv_forward(
         return _engine.forward(engine_route, x, w, b, g, groups, threads_for_flops(2 * N * K * Rg * L))
     blas = native_blas(x, w, out4)
     if blas is not None:
-        rows = _tile_rows(g, x.dtype.itemsize)
+        rows = _tiles.tile_rows(g, x.dtype.itemsize)
         n_threads = threads_for_flops(2 * N * K * Rg * L)
         im, im_strides = strided_buffer(x)
         mode, im_strides = _pointwise(g, im_strides)
-        if _takes_cols_t(g, x, mode, rows, n_threads, groups):
+        if _tiles.takes_cols_t(g, x, mode, rows, n_threads, groups):
             # tiles of colsᵀ: for channels-last x, and for rows too wide to be a tile, read in
             # place through x's strides (conv1d of 1×64×200000, k=5: 66–80 ms, against 15 for a
             # channels-last copy and 58–65 for the tiles on it)
@@ -266,7 +258,7 @@ def _conv_forward_matmul(x: np.ndarray, wmat: np.ndarray, b: np.ndarray | None, 
         if b is not None:
             out += b[:, None]
         return out
-    nb = _chunk(g, x.dtype.itemsize)
+    nb = _tiles.chunk(g, x.dtype.itemsize)
     cols_buf = workspace("cols", g.rows * nb * L, x.dtype)
     y_buf = workspace("gemm_out", K * nb * L, x.dtype) if nb > 1 else None
     for n0 in range(0, N, nb):
@@ -305,17 +297,21 @@ def _conv_backward_tiled(
     # gy is (N, K, L) with any strides, x is (N, C, H, W) with kernel-readable strides (only read
     # for grad_weight); returns (grad_input (N, C, H, W), channels-last if gx_cl; grad_weight).
     # channels-last input and grad_input: tiles of colsᵀ, whose taps copy runs of channels
-    if _groups_of_channels(g, groups) and (gx_cl or not want_gx) and (not want_gw or _channels_contiguous(x)):
+    if (
+        _tiles.groups_of_channels(g, groups)
+        and (gx_cl or not want_gx)
+        and (not want_gw or _tiles.channels_contiguous(x))
+    ):
         return _conv_backward_nhwc(gy, x, w, g, groups, blas, want_gx=want_gx, want_gw=want_gw, gx_cl=gx_cl)
     N, K = g.N, w.shape[0]
     Rg = g.rows // groups
     dtype = gy.dtype
     # Tiles two apart must not share input rows (they add into grad_input at the same time).
     overlap = g.dh * (g.kh - 1) - g.sh + 1
-    rows = max(_tile_rows(g, dtype.itemsize), -(-overlap // g.sh) if overlap > 0 else 1)
+    rows = max(_tiles.tile_rows(g, dtype.itemsize), -(-overlap // g.sh) if overlap > 0 else 1)
     rows = min(rows, g.OH)
     n_threads = threads_for_flops(4 * N * K * Rg * g.L)
-    if _rows_too_coarse(g, rows, dtype.itemsize, n_threads, groups):
+    if _tiles.rows_too_coarse(g, rows, dtype.itemsize, n_threads, groups):
         # The colsᵀ tiles, grad_input added in place through its strides (in conv1d_backward of
         # 1×64×200000, k=5: 67–75 ms against 49–55 channels-last, whose copy back to NCHW takes
         # 85–140), x read from a channels-last copy (gathering it: 42–44 ms against 88–92, the copy 15).
@@ -325,7 +321,7 @@ def _conv_backward_tiled(
     gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
     work = workspace("tiles", 2 * n_threads * g.rows * rows * g.OW, dtype)
     if N:
-        gy_buf, gy_cl = _grad_output_buffer(gy)
+        gy_buf, gy_cl = _tiles.grad_output_buffer(gy)
         im, im_strides = strided_buffer(x) if want_gw else (gy_buf.reshape(-1), (0,) * 4)  # not read without want_gw
         gx_buf, gx_strides = strided_buffer(gx) if want_gx else (gx.reshape(-1), (0,) * 4)
         _kernels.conv_backward_tiled(
@@ -363,7 +359,7 @@ def _conv_forward_nhwc(
     pointwise, im_strides = _pointwise_cl(g, im_strides)
     span = out_cl and (not pointwise or _evenly_spaced(im_strides, g))
     n_threads = threads_for_flops(2 * N * K * (g.rows // groups) * L)
-    pixels = _tile_pixels(g, x.dtype.itemsize, N * L if span else L, n_threads if span else 1)
+    pixels = _tiles.tile_pixels(g, x.dtype.itemsize, N * L if span else L, n_threads if span else 1)
     work = workspace("tiles", 1 if pointwise else n_threads * g.rows * pixels, x.dtype)
     _kernels.conv_forward_nhwc(
         im, wperm.reshape(-1), out_buf.reshape(-1), work, *g.kernel_args(N), *im_strides, K, groups,
@@ -394,7 +390,7 @@ def _conv_backward_nhwc(
     gx = _empty_image((N, C, g.H, g.W), dtype, gx_cl, zero=True) if want_gx else np.empty((1,) * 4, dtype=dtype)
     gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype=dtype)
     if N:
-        gy_buf, gy_cl = _grad_output_buffer(gy)
+        gy_buf, gy_cl = _tiles.grad_output_buffer(gy)
         im, im_strides = strided_buffer(x) if want_gw else (gy_buf.reshape(-1), (0,) * 4)  # not read without want_gw
         gx_buf, gx_strides = strided_buffer(gx) if want_gx else (gx.reshape(-1), (0,) * 4)
         pointwise = g.is_pointwise
@@ -414,7 +410,7 @@ def _conv_backward_nhwc(
             apart = g.dw * (g.kw - 1) // g.sw + 1
         else:
             apart = (g.dh * (g.kh - 1) // g.sh + 1) * g.OW
-        pixels = _tile_pixels(g, dtype.itemsize, N * L if span else L, 2 * n_threads if span else 1, apart)
+        pixels = _tiles.tile_pixels(g, dtype.itemsize, N * L if span else L, 2 * n_threads if span else 1, apart)
         work = workspace("tiles", 1 if pointwise else 2 * n_threads * g.rows * pixels, dtype)
         _kernels.conv_backward_nhwc(
             im, wperm.reshape(-1), gy_buf.reshape(-1), gx_buf, gw_parts, work, *g.kernel_args(N), *im_strides,
@@ -438,7 +434,7 @@ def _conv_grad_input(
     gx = _empty_image((N, g.C, g.H, g.W), dtype, gx_cl)
     if N == 0:
         return gx
-    nb = _chunk(g, dtype.itemsize)
+    nb = _tiles.chunk(g, dtype.itemsize)
     cols_buf = workspace("cols", g.rows * nb * L, dtype)
     gy_buf = workspace("grad_out", K * nb * L, dtype)
     for n0 in range(0, N, nb):
@@ -459,7 +455,7 @@ def _conv_grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], g
     gw = np.zeros((K, Rg), dtype=x.dtype)
     if N == 0:
         return gw.reshape(w_shape)
-    nb = _chunk(g, x.dtype.itemsize)
+    nb = _tiles.chunk(g, x.dtype.itemsize)
     cols_buf = workspace("cols", g.rows * nb * L, x.dtype)
     gy_buf = workspace("gemm_out", K * nb * L, x.dtype)
     for n0 in range(0, N, nb):
@@ -1157,7 +1153,7 @@ def conv_transpose2d(
     # The convolution this transposes maps an (OH, OW) image with C_out channels to our (H, W) grid.
     g = geometry(fn, (N, Cout, *size), (kh, kw), s, ((p[0], p[0]), (p[1], p[1])), d, grid=(H, W))
     check_alloc(fn, "output", (N, Cout, *size), x4.dtype)
-    check_alloc(fn, "column matrix of one chunk", (g.rows, _chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
+    check_alloc(fn, "column matrix of one chunk", (g.rows, _tiles.chunk(g, x4.dtype.itemsize) * g.L), x4.dtype)
     out_cl = cl or _tensor_channels_last(input, weight)
     # x4 as the (N, C_in, H·W) "grad_output" of that convolution: a view when x4 is C-contiguous
     # or channels-last, else a copy
