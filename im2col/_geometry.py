@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 Pair = tuple[int, int]
-Padding = tuple[Pair, Pair]
+#: Per-axis (before, after) padding, as :func:`parse_padding` returns it.
+Padding = tuple[Pair, ...]
 #: What a user may pass as ``padding``: an int, a pair, per-side pairs, or 'valid' / 'same'.
 PaddingArg = int | Sequence[int] | Sequence[Sequence[int]] | str
 IntOrPair = int | Sequence[int]
@@ -93,7 +94,7 @@ def col2im_dims(output_size: Any, kernel_size: Any) -> int:
 # --- padding and output sizes -----------------------------------------------------------------
 
 
-def parse_padding(value: Any, fn: str, n: int, k, d, s) -> tuple[tuple[int, int], ...]:
+def parse_padding(value: Any, fn: str, n: int, k, d, s) -> Padding:
     """Per-axis (before, after) padding for ``n`` spatial axes.
 
     Accepts an int, ``n`` ints (symmetric per axis), ``n`` (before, after) pairs, and the strings
@@ -116,7 +117,7 @@ def parse_padding(value: Any, fn: str, n: int, k, d, s) -> tuple[tuple[int, int]
         many = "a pair" if n == 2 else "a tuple"
         raise ValueError(f"{fn}(): argument 'padding' must be an int, {many}, 'valid' or 'same', got {value!r}")
     if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (list, tuple)) for v in value):
-        return tuple(as_tuple(v, f"padding ({axis}: before, after)", fn, 2, minimum=0)
+        return tuple(as_pair(v, f"padding ({axis}: before, after)", fn, minimum=0)
                      for axis, v in zip(AXES[n], value))  # fmt: skip
     return tuple((p, p) for p in as_tuple(value, "padding", fn, n, minimum=0))
 

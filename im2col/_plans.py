@@ -86,7 +86,9 @@ class Cache:
 _caches: list[Cache] = []
 
 #: The plans of the public im2col, col2im and conv2d (im2col/_functional.py looks them up).
-IM2COL, COL2IM, CONV2D = Cache(), Cache(), Cache()
+IM2COL: Cache = Cache()
+COL2IM: Cache = Cache()
+CONV2D: Cache = Cache()
 
 
 def clear() -> None:
