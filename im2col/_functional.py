@@ -31,6 +31,7 @@ from ._geometry import (
     parse_padding,
     transposed_size,
 )
+from ._plans import plain as _plain
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
     batched,
@@ -56,7 +57,11 @@ __all__ = ["im2col", "col2im", "conv2d", "conv2d_backward", "conv_transpose2d", 
 
 # The plans of repeated small calls (im2col/_plans.py): key → plan, or None for "no plan, full path".
 _IM2COL_PLANS, _COL2IM_PLANS, _CONV2D_PLANS = _plans.IM2COL.plans, _plans.COL2IM.plans, _plans.CONV2D.plans
+_im2col_plan_for, _col2im_plan_for, _conv2d_plan_for = _IM2COL_PLANS.get, _COL2IM_PLANS.get, _CONV2D_PLANS.get
 _ndarray = np.ndarray
+# im2col's defaults, compared by identity (the cheapest test): any other value, even "zeros" built at
+# run time or 0.0, takes the full path, which gives the same result
+_ZEROS, _ZERO = "zeros", 0
 
 # im2col moves elements as unsigned integers of the same width (see csrc/_kernels.pyx).
 _MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -653,10 +658,10 @@ def im2col(
     """
     # A repeated small call runs the plan its first call kept (im2col/_plans.py): the same kernel on
     # the same arguments, without redoing the checks that signature passed.
-    if type(input) is _ndarray and out is None and layout is None and padding_mode == "zeros":
-        if type(pad_value) is int and not pad_value and _plans.plain(kernel_size, dilation, padding, stride):
+    if type(input) is _ndarray and out is None and layout is None and padding_mode is _ZEROS and pad_value is _ZERO:
+        if _plain(kernel_size, dilation, padding, stride):
             key = (input.shape, input.dtype, input.strides, kernel_size, dilation, padding, stride)
-            plan = _IM2COL_PLANS.get(key)
+            plan = _im2col_plan_for(key)
             if plan is not None:
                 return plan(input)
             if key not in _IM2COL_PLANS:
@@ -774,9 +779,9 @@ def col2im(
     """
     # A repeated small call runs the plan its first call kept (im2col/_plans.py).
     if type(input) is _ndarray and padding_mode == "zeros" and reduce == "sum" and layout is None:
-        if _plans.plain(output_size, kernel_size, dilation, padding, stride):
+        if _plain(output_size, kernel_size, dilation, padding, stride):
             key = (input.shape, input.dtype, input.strides, output_size, kernel_size, dilation, padding, stride)
-            plan = _COL2IM_PLANS.get(key)
+            plan = _col2im_plan_for(key)
             if plan is not None:
                 return plan(input)
             if key not in _COL2IM_PLANS:
@@ -928,10 +933,10 @@ def conv2d(
     if type(input) is _ndarray and type(weight) is _ndarray and layout == "NCHW":
         if bias is None or type(bias) is _ndarray:
             bkey = None if bias is None else (bias.shape, bias.dtype, bias.strides)
-            if _plans.plain(stride, padding, dilation, groups):
+            if _plain(stride, padding, dilation, groups):
                 key = (input.shape, input.dtype, input.strides, weight.shape, weight.dtype, weight.strides, bkey,
                        stride, padding, dilation, groups)  # fmt: skip
-                plan = _CONV2D_PLANS.get(key)
+                plan = _conv2d_plan_for(key)
                 if plan is not None:
                     return plan(input, weight, bias)
                 if key not in _CONV2D_PLANS:
