@@ -361,10 +361,6 @@ def _check_grad_output(fn, gy, xb, unbatched, K, out, channels_last=False):
         )
 
 
-def _chunk(rows: int, L: int, N: int, itemsize: int) -> int:
-    return max(1, min(N, _tiles.WORKSPACE_BYTES // max(rows * L * itemsize, 1)))
-
-
 def conv3d(
     input: Any,
     weight: Any,
@@ -452,7 +448,7 @@ def conv3d(
         )  # fmt: skip
     else:
         wmat = w.reshape(groups, Kg, Rg)
-        nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+        nb = _tiles.images_per_chunk(R, g.L, N, xb.dtype.itemsize)
         check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
         for n0 in range(0, N, nb):
             m = min(nb, N - n0)
@@ -557,7 +553,7 @@ def _grad_input(
         _backward3d_tiled(gy3, None, w, g, groups, blas, gx, None)
         return gx
     gx = to_channels_first(np.empty(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
-    nb = _chunk(R, g.L, N, gy3.dtype.itemsize)
+    nb = _tiles.images_per_chunk(R, g.L, N, gy3.dtype.itemsize)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         dcols = np.empty((m, R, g.L), gy3.dtype)
@@ -577,7 +573,7 @@ def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry,
     if blas is not None and N:
         return _backward3d_tiled(gy3, xb, np.empty(w_shape, xb.dtype), g, groups, blas, None, True).reshape(w_shape)
     gw = np.zeros((groups, Kg, Rg), xb.dtype)
-    nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+    nb = _tiles.images_per_chunk(R, g.L, N, xb.dtype.itemsize)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         cols = np.empty((m, R, g.L), xb.dtype)

@@ -35,14 +35,19 @@ TILE_MIN_COLUMNS = 192
 #: The lower bound for the channels-last tiles (rows of colsᵀ, output pixels).
 TILE_MIN_PIXELS = 128
 #: Output-row tiles larger than this (one row of a long 1-D signal can be hundreds of MB of columns)
-#: go to the colsᵀ tiles instead, which split rows (see ``_rows_too_coarse``).
+#: go to the colsᵀ tiles instead, which split rows (see :func:`rows_too_coarse`).
 ROW_TILE_MAX_BYTES = 2 * 2**20
 
 
+def images_per_chunk(rows: int, L: int, N: int, itemsize: int) -> int:
+    """Images per chunk of ``N`` so that one chunk's column matrices (``rows × L`` each) fit in
+    WORKSPACE_BYTES; at least one."""
+    return max(1, min(N, WORKSPACE_BYTES // max(rows * L * itemsize, 1)))
+
+
 def chunk(g: Geometry, itemsize: int) -> int:
-    """Images per chunk so that one chunk's column matrix fits in WORKSPACE_BYTES."""
-    per_image = g.rows * g.L * itemsize
-    return max(1, min(g.N, WORKSPACE_BYTES // max(per_image, 1)))
+    """Images per chunk of a 2-D convolution (:func:`images_per_chunk`)."""
+    return images_per_chunk(g.rows, g.L, g.N, itemsize)
 
 
 def tile_rows(g: Geometry, itemsize: int) -> int:
