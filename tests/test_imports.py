@@ -18,7 +18,7 @@ The layers, top to bottom (:data:`LAYERS`):
 * **validation**: ``_validation`` and ``_geometry`` (sizes, padding, output sizes);
 * **engine**: routes and kernels' callers that take checked arguments (``_engine``, ``_gemm``,
   ``_threads``, ``_tiles``);
-* **kernels**: the compiled modules, read from setup.py's ``Extension`` names.
+* **kernels**: the compiled modules (setup.py's ``Extension`` names, and those built in im2col/).
 
 A module may import its own layer or any layer below. The one exception (:data:`UPWARD`) is a call
 that needs autograd: the public functions hand it to im2col.nn, imported at that moment, and nn
@@ -52,9 +52,10 @@ UPWARD = {
 
 
 def compiled_modules() -> set[str]:
-    """The extension modules setup.py builds, as names inside the package (``_kernels``, ...)."""
+    """The extension modules setup.py builds, as names inside the package (``_kernels``, ...): its
+    ``Extension("im2col.…", ...)`` names, and any extension already built into im2col/."""
     tree = ast.parse((PACKAGE.parent / "setup.py").read_text())
-    names = set()
+    names = {path.name.split(".")[0] for pattern in ("*.so", "*.pyd") for path in PACKAGE.glob(pattern)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Extension" and node.args:
             first = node.args[0]
