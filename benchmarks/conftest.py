@@ -3,9 +3,8 @@
 Each ``test_bench_<op>.py`` lists the implementations; this file parametrizes them over the
 shapes: all of them when benchmarking is enabled
 (``pytest benchmarks --benchmark-enable --benchmark-only``), only ``SMALL_SHAPES`` when it is
-disabled (a plain ``pytest`` run calls each benchmark once as a test, so the suite cannot rot;
-all eight 2-D shapes would add about 17 s to it, the small ones about 5 s, measured on 2 busy cores;
-the 1-D and 3-D shapes ``seq1d`` and ``vol3d`` add about 0.6 s).
+disabled (a plain ``pytest`` run calls each benchmark once as a test, so the suite cannot rot, and
+the large shapes would make that run much longer: docs/performance.md gives the measured cost).
 ``BENCH_SHAPES=stem,vgg`` picks shapes by hand either way. Every call's result is checked against
 torch's once; the runner checks every shape before it times it. col2im is parametrized over the 2-D shapes only.
 

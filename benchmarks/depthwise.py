@@ -138,8 +138,9 @@ def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
     finally:
         _engine.set_mode(mode)
     med = statistics.median
+    flops = layer.flops() * (2 if op == "backward" else 1)
     return {"route": routed or "BLAS", "engine/torch": med(r_et), "blas/torch": med(r_bt),
-            "engine/blas": med(r_eb), "GFLOP/s": layer.flops() * (2 if op == "backward" else 1) / med(t_e) / 1e9}  # fmt: skip
+            "engine/blas": med(r_eb), "GFLOP/s": flops / med(t_e) / 1e9}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]
                     r = measure(layer, rounds, op)
                     results[key][name] = r
                     print(f"| {name} | {layer.net} | {layer.label} | {r['route']} | {r['engine/torch']:.2f} | "
-                          f"{r['blas/torch']:.2f} | {r['engine/blas']:.2f} | {r['GFLOP/s']:.0f} |", flush=True)  # fmt: skip
+                          f"{r['blas/torch']:.2f} | {r['engine/blas']:.2f} | {r['GFLOP/s']:.0f} |",
+                          flush=True)  # fmt: skip
             finally:
                 im2col.set_num_threads(None)
             print()

@@ -6,9 +6,10 @@
 conv1d runs as a 2-D convolution of height 1, so the row tiles of ``conv_forward_tiled`` can only
 put the whole signal in one tile: C·k·L values of columns (256 MB here) and one busy thread.
 ``im2col._tiles.rows_too_coarse`` sends such a convolution to the colsᵀ tiles instead, which
-split rows (the forward reads the input in place; the backward gathers from a channels-last copy). This prints, for the forward and for the backward (both
-gradients), medians over interleaved rounds of: ours as routed, ours forced onto the row tiles,
-and torch, with the ratios; and the peak NumPy memory each of ours allocates, tile workspace included (tracemalloc).
+split rows (the forward reads the input in place; the backward gathers from a channels-last copy).
+This prints, for the forward and for the backward (both gradients), medians over interleaved
+rounds of: ours as routed, ours forced onto the row tiles, and torch, with the ratios; and the
+peak NumPy memory each of ours allocates, tile workspace included (tracemalloc).
 """
 
 from __future__ import annotations

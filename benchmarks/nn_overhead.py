@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float, float]]
     if args.callgrind:
         return _count(args.callgrind, args.steps)
     print(
-        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} rounds × {steps} steps, "
-        f"medians"
+        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{rounds} rounds × {steps} steps, medians"
     )
     print("| layer (forward + backward) | im2col.nn µs | torch.nn µs | ratio |")
     print("|---|---|---|---|")

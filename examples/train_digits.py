@@ -5,8 +5,7 @@ The digits are scikit-learn's bundled 8×8 set (1,797 images, no download) when 
 installed (``pip install -e '.[examples]'``), else a synthetic set of seven-segment digits drawn
 here with jitter and noise.
 
-    python examples/train_digits.py                    # 300 steps: 2.4 s with OMP_NUM_THREADS=1
-                                                       # here, 26 s on 2 cores shared with other jobs
+    python examples/train_digits.py                    # 300 steps (how long: docs/performance.md)
     python examples/train_digits.py --dtype float64    # the curves then agree to about 1e-13
     python examples/train_digits.py --steps 50 --synthetic
 

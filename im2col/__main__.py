@@ -14,6 +14,8 @@
     ``--kernels K``.
 ``im2col bench ...``
     The benchmarks against PyTorch (:mod:`im2col.bench`); arguments are passed on.
+
+The parser and its argument types are in ``im2col/_cli_args.py``; this module runs the commands.
 """
 
 from __future__ import annotations
@@ -27,192 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from . import data, kernels, plots
+from ._cli_args import PROG, build_parser
+from ._functional import conv2d, im2col
+from ._idx import Idx, mnist_file
+from .explain import explain
+from .explorer import _check_size, explorer_html, save_html
+
 __all__ = ["main"]
-
-_PROG = "im2col"
-
-
-def _ints(text: str, what: str, *, n: int | None = None) -> tuple[int, ...]:
-    parts = text.replace("×", "x").replace(",", "x").lower().split("x")
-    try:
-        vals = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be integers separated by 'x', got {text!r}") from None
-    if n is not None and len(vals) not in (1, n):
-        raise argparse.ArgumentTypeError(f"{what} must be one integer or {n} separated by 'x', got {text!r}")
-    if min(vals) < 0:
-        raise argparse.ArgumentTypeError(f"{what} must not be negative, got {text!r}")
-    return vals
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    vals = _ints(text, "an input shape")
-    if not 2 <= len(vals) <= 4 or min(vals) < 1:
-        raise argparse.ArgumentTypeError(
-            f"an input shape must be HxW, CxHxW or NxCxHxW of positive integers, got {text!r}"
-        )
-    return vals
-
-
-def _kernel(text: str):
-    from . import kernels
-
-    named = kernels.all_kernels()
-    if text in named:
-        return named[text]
-    if text == "edges":
-        return kernels.edge_kernels()
-    try:
-        vals = _ints(text, "a kernel size", n=2)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"a kernel is a size (3 or 3x2), 'edges' or a name ({', '.join(named)}), got {text!r}"
-        ) from None
-    if min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"a kernel size must be positive, got {text!r}")
-    return vals[0] if len(vals) == 1 else vals
-
-
-def _padding(text: str):
-    if text in ("same", "valid", "full"):
-        return text
-    vals = _ints(text, "padding", n=2)
-    return vals[0] if len(vals) == 1 else vals
-
-
-def _pair(what: str):
-    def parse(text: str):
-        vals = _ints(text, what, n=2)
-        if min(vals) < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
-        return vals[0] if len(vals) == 1 else vals
-
-    return parse
-
-
-def _count(what: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {text!r}")
-        return value
-
-    return parse
-
-
-def _size(text: str) -> int | tuple[int, int]:
-    vals = _ints(text, "an image size", n=2)
-    if min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"an image size must be positive, got {text!r}")
-    return vals[0] if len(vals) == 1 else (vals[0], vals[1])
-
-
-def _add_image_options(p: argparse.ArgumentParser, default_size: str) -> None:
-    p.add_argument(
-        "--size", type=_size, metavar="HxW",
-        help=f"resize the --image file to HxW (or NxN for one number); default {default_size}",
-    )  # fmt: skip
-    p.add_argument(
-        "--invert", action="store_true",
-        help="use 1 − x: dark ink on white paper becomes MNIST's white on black",
-    )  # fmt: skip
-
-
-def _position(text: str) -> tuple[int, int]:
-    vals = _ints(text, "a position", n=2)
-    if len(vals) != 2:
-        raise argparse.ArgumentTypeError(f"a position is OH,OW, got {text!r}")
-    return vals  # type: ignore[return-value]
-
-
-def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The command's parser, and its ``demo`` and ``explain`` subparsers (which report bad values)."""
-    p = argparse.ArgumentParser(
-        prog=_PROG,
-        description="im2col: a convolution is one matrix multiplication.",
-        epilog="Run 'im2col demo' for the blog post's walkthrough.",
-    )
-    sub = p.add_subparsers(dest="command", metavar="{demo,explain,bench}", required=True)
-
-    d = sub.add_parser("demo", help="the blog post's walkthrough: 64 digits, four edge kernels, one GEMM")
-    d.add_argument(
-        "--save",
-        metavar="DIR",
-        help="write the pictures (PNG), the sliding window (GIF) and the explorer page (HTML) into "
-        "DIR (needs matplotlib)",
-    )
-    d.add_argument(
-        "--image", metavar="PATH",
-        help="your own picture (PNG, JPEG; read grey) instead of the drawn digits, or a folder "
-        "with the MNIST files (its first 64 digits; train, else test)",
-    )  # fmt: skip
-    _add_image_options(d, "28x28, the blog post's")
-    d.add_argument(
-        "--kernels", type=_count("a number of kernels"), metavar="K",
-        help="number of kernels: the first K of the four edge kernels, then random ones "
-        "(zero-sum, values −1, 0, 1, from --seed) beyond four (default 4)",
-    )  # fmt: skip
-    d.add_argument("--seed", type=int, default=0, help="seed of the digit batch and random kernels (default 0)")
-    d.add_argument("--width", type=int, default=100, help="text width (default 100)")
-
-    e = sub.add_parser(
-        "explain",
-        help="take one convolution apart",
-        description="Explain one convolution: output size, unrolled matrix, GEMM, cost, sparse-matrix view. "
-        "The input holds 1, 2, 3, … so each cell can be traced (0 is padding).",
-    )
-    source = e.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--input",
-        type=_shape,
-        metavar="SHAPE",
-        help="NxCxHxW, CxHxW or HxW, e.g. 1x1x5x5",
-    )
-    source.add_argument(
-        "--image", metavar="PATH",
-        help="your own picture (PNG, JPEG) as the input, (1, 1, H, W) grey or with --rgb "
-        "(1, 3, H, W); or a folder with the MNIST files (its first digit)",
-    )  # fmt: skip
-    _add_image_options(e, "the file's own size")
-    e.add_argument("--rgb", action="store_true", help="read the --image file as 3 channels")
-    e.add_argument(
-        "--kernel", type=_kernel, metavar="K",
-        help="kernel size (3 or 3x2), a named kernel (top_edge, sobel_x, …) "
-        "or 'edges' (the blog post's four); default 'edges' with --kernels",
-    )  # fmt: skip
-    e.add_argument(
-        "--kernels", type=_count("a number of kernels"), metavar="K",
-        help="number of kernels: with a kernel size, K kernels holding 1, 2, 3, …; with 'edges', "
-        "the first K edge kernels, then random ones (zero-sum, values −1, 0, 1, from --seed) beyond four",
-    )  # fmt: skip
-    e.add_argument("--seed", type=int, default=0, help="seed of the random kernels (default 0)")
-    e.add_argument(
-        "--padding", type=_padding, default=0, metavar="P",
-        help="int, PHxPW, 'same', 'valid' or 'full' (kernel − 1 on every side)",
-    )  # fmt: skip
-    e.add_argument("--stride", type=_pair("stride"), default=1, metavar="S", help="int or SHxSW")
-    e.add_argument("--dilation", type=_pair("dilation"), default=1, metavar="D", help="int or DHxDW")
-    e.add_argument("--groups", type=int, default=1, metavar="G")
-    e.add_argument("--highlight", type=_position, metavar="OH,OW", help="output whose receptive field to trace")
-    e.add_argument("--matrix", action="store_true", help="also print the sparse-matrix view's sparse matrix C")
-    e.add_argument(
-        "--route", action="store_true",
-        help="print only the route the library's fast path takes for this call, and why",
-    )  # fmt: skip
-    e.add_argument("--width", type=int, default=100, help="text width (default 100)")
-    e.add_argument("--html", metavar="PATH", help="also write the interactive explorer page to PATH")
-
-    sub.add_parser("bench", help="benchmarks against PyTorch (im2col bench --help)", add_help=False)
-    return p, d, e
 
 
 def _edge_stack(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """The first ``count`` edge kernels, then seeded random zero-sum 3×3 kernels of −1, 0, 1."""
-    from . import kernels
-
     w, names = kernels.edge_kernels()[:count], list(kernels.EDGE_NAMES[:count])
     if count > len(names):
         extra = count - len(names)
@@ -253,8 +81,6 @@ def _pick_kernels(kernel: Any, count: int | None, seed: int, channels: int, grou
 
 def _read_image(args: argparse.Namespace, *, n: int, default_size: int | None) -> tuple[np.ndarray, str]:
     """The --image file (or MNIST folder) as (N, C, H, W) float32, and a line saying what it is."""
-    from . import data
-
     path = args.image
     if os.path.isdir(path):
         if args.size is not None or getattr(args, "rgb", False):
@@ -262,12 +88,12 @@ def _read_image(args: argparse.Namespace, *, n: int, default_size: int | None) -
                 f"argument --image: '{path}' is an MNIST folder, whose digits are 28×28 grey; "
                 "--size and --rgb apply to an image file"
             )
-        has_train = data._mnist_file(path, "train", "images") is not None
-        has_test = data._mnist_file(path, "test", "images") is not None
+        has_train = mnist_file(path, "train", "images") is not None
+        has_test = mnist_file(path, "test", "images") is not None
         split = "test" if has_test and not has_train else "train"
-        images = data._mnist_file(path, split, "images")
+        images = mnist_file(path, split, "images")
         if images is not None:  # a folder with fewer than n digits gives them all
-            header = data._Idx(images, "mnist")  # reads the header only; errors name the file
+            header = Idx(images, "mnist")  # reads the header only; errors name the file
             header.close()
             n = min(n, header.dims[0] if header.dims else 0)
         x, labels = data.mnist(path, split=split, n=n)  # a missing file: the error lists the names
@@ -291,8 +117,6 @@ def _read_image(args: argparse.Namespace, *, n: int, default_size: int | None) -
 
 
 def _save_pictures(directory: str, xb: np.ndarray, w: np.ndarray, names: list[str], explanation: Any) -> list[str]:
-    from . import plots
-
     os.makedirs(directory, exist_ok=True)
     e = explanation
     figures = {
@@ -329,10 +153,6 @@ def _print_kernels(w: np.ndarray, names: list[str], per_line: int = 6) -> None:
 
 
 def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from . import data, kernels
-    from ._functional import conv2d, im2col
-    from .explain import explain
-
     try:
         if args.image is None:
             if args.size is not None or args.invert:
@@ -348,8 +168,6 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             w, names = _edge_stack(args.kernels, args.seed)
         e = explain(xb, w)
         if args.save:
-            from .explorer import _check_size
-
             try:
                 _check_size(e)  # refuse a too-large page before printing anything
             except ValueError as exc:
@@ -386,7 +204,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"   im2col.im2col(xb, 3).shape = {cols.shape}")
     print(f"   im2col.conv2d(xb, {wname}).shape = {out.shape}")
     print(f"   max |weight matrix @ columns − im2col.conv2d| = {float(np.abs(e.output - out).max()):.3g}")
-    try:
+    try:  # torch is optional: the check against it runs only where it is installed
         import torch
         import torch.nn.functional as F
     except ImportError:
@@ -398,8 +216,6 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"   max |im2col.conv2d − torch conv2d| = {float(np.abs(out - ref).max()):.3g}")
         print(f"   im2col.im2col equals torch's F.unfold exactly: {bool(np.array_equal(cols, unf))}")
     if args.save:
-        from .explorer import save_html
-
         os.makedirs(args.save, exist_ok=True)
         if what is None and args.kernels is None:
             title = "im2col explorer: the blog post's digit and its four edge kernels"
@@ -411,7 +227,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         try:
             paths = _save_pictures(args.save, xb, w, names, e)
         except ImportError as exc:
-            print(f"{_PROG} demo: error: {exc}", file=sys.stderr)
+            print(f"{PROG} demo: error: {exc}", file=sys.stderr)
             print(f"Explorer page written to {page}", file=sys.stderr)
             return 1
         paths.append(page)
@@ -423,8 +239,6 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .explain import explain
-
     what = None
     try:
         if args.image is not None:
@@ -453,8 +267,6 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             text = e.to_text(width=args.width, conv_matrix=args.matrix)
         page = None
         if args.html:
-            from .explorer import explorer_html
-
             try:
                 page = explorer_html(e)  # refuses a too-large configuration before writing anything
             except ValueError as exc:
@@ -483,10 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (AttributeError, ValueError):
             pass
     if argv and argv[0] == "bench":
-        from . import bench
+        from . import bench  # only here: the benchmarks are no part of the teaching commands' start-up
 
         return int(bench.main(argv[1:]) or 0)
-    parser, demo_parser, explain_parser = _parser()
+    parser, demo_parser, explain_parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":

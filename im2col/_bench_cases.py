@@ -43,12 +43,14 @@ __all__ = [
     "SET_GOALS",
     "TORCH_REF",
     "OURS",
+    "CASE_NAMES",
     "Cases",
     "make_cases",
     "make_layer_cases",
     "set_cases",
     "set_ops",
     "set_shapes",
+    "set_tasks",
     "shape_ops",
     "check",
     "nd",
@@ -101,14 +103,6 @@ class Shape:
         return OPS if self.dims == 2 else [op for op in OPS if op != "col2im"]
 
     @property
-    def OH(self) -> int:
-        return (self.H + 2 * self.pad - self.kh) // self.stride + 1
-
-    @property
-    def OW(self) -> int:
-        return (self.W + 2 * self.pad - self.kw) // self.stride + 1
-
-    @property
     def L(self) -> int:
         return int(np.prod(self.out))
 
@@ -158,6 +152,10 @@ SMALL_SHAPES = ["seed", "teaching", "res14", "batch1", "seq1d", "vol3d"]
 
 OPS = ["im2col", "col2im", "conv2d", "backward"]
 
+#: The ops timed on the realistic layers: the forward on arrays, the backward alone, and "train",
+#: forward + backward through im2col.nn with autograd against torch's (a training step's share).
+REALISTIC_OPS = ["forward", "backward", "train"]
+
 #: Which case is "ours" in each op, and the goals of issue 4: (baseline, limit on ours/baseline,
 #: shapes it applies to or None for all 2-D ones). "per call" goals limit ours' absolute time in µs.
 OURS = "ours"
@@ -183,6 +181,28 @@ TORCH_REF = {
     "col2im": "torch fold",
     "conv2d": "torch conv2d",
     "backward": "torch autograd",
+}
+
+
+#: The cases each op times, per set, in the order they are built (the order the seeded shuffle of
+#: every round starts from): ours, torch's counterpart and, on the named set, NumPy's and a hardware
+#: floor. :func:`make_cases` and :func:`make_layer_cases` build exactly these (on 1-D and 3-D
+#: shapes "conv2d" reads conv1d / conv3d); :mod:`im2col.bench` counts them to guess a run's length.
+CASE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "named": {
+        "im2col": (OURS, "torch unfold", "numpy sliding_window_view", "copy floor"),
+        "col2im": (OURS, "torch fold", "numpy slice-add", "copy floor"),
+        "conv2d": (
+            OURS,
+            "torch conv2d",
+            "torch unfold+matmul",
+            "numpy swv+matmul",
+            "GEMM floor torch.mm",
+            "GEMM floor np.matmul",
+        ),
+        "backward": (OURS, "torch autograd", "2 GEMMs floor torch.mm"),
+    },
+    "realistic": {op: (OURS, "torch") for op in REALISTIC_OPS},
 }
 
 
@@ -246,12 +266,24 @@ def _torch_im2col(xt: Any, s: Shape) -> Any:
 def _np_col2im(cols: np.ndarray, s: Shape) -> np.ndarray:
     """col2im in NumPy: one strided slice-add per kernel tap into a padded image, then crop."""
     p, st = s.pad, s.stride
+    oh, ow = s.out  # col2im is timed on 2-D shapes only
     out = np.zeros((s.N, s.C, s.H + 2 * p, s.W + 2 * p), cols.dtype)
-    c6 = cols.reshape(s.N, s.C, s.kh, s.kw, s.OH, s.OW)
+    c6 = cols.reshape(s.N, s.C, s.kh, s.kw, oh, ow)
     for i in range(s.kh):
         for j in range(s.kw):
-            out[:, :, i : i + st * s.OH : st, j : j + st * s.OW : st] += c6[:, :, i, j]
+            out[:, :, i : i + st * oh : st, j : j + st * ow : st] += c6[:, :, i, j]
     return out[:, :, p : p + s.H, p : p + s.W]
+
+
+def _named_cases(op: str, s: Shape, fns: dict[str, Callable[[], Any]], **kw: Any) -> Cases:
+    """:class:`Cases` of ``op`` on a named shape, refusing a set of cases other than :data:`CASE_NAMES`'."""
+    _check_names(fns, [nd(n, s.dims) for n in CASE_NAMES["named"][op]])
+    return Cases(op, s, fns, **kw)
+
+
+def _check_names(fns: dict[str, Any], expected: list[str]) -> None:
+    if list(fns) != expected:  # a programming error: CASE_NAMES and the builders disagree
+        raise RuntimeError(f"cases built {list(fns)}, but CASE_NAMES lists {expected}")
 
 
 def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
@@ -278,7 +310,7 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
         fns["torch unfold"] = lambda: _torch_im2col(xt, s)
         fns["numpy sliding_window_view"] = lambda: _np_im2col(x, s)
         fns["copy floor"] = lambda: np.copyto(dst, src)
-        return Cases(op, s, fns, checked=[OURS, "numpy sliding_window_view"], exact=True)
+        return _named_cases(op, s, fns, checked=[OURS, "numpy sliding_window_view"], exact=True)
 
     if op == "col2im":
         cols = rng.standard_normal((s.N, s.rows, s.L), dtype=np.float32)
@@ -288,7 +320,7 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
         fns["torch fold"] = lambda: F.fold(colst, (s.H, s.W), k, padding=p, stride=st)
         fns["numpy slice-add"] = lambda: _np_col2im(cols, s)
         fns["copy floor"] = lambda: np.copyto(dst, cols)
-        return Cases(op, s, fns, checked=[OURS, "numpy slice-add"])
+        return _named_cases(op, s, fns, checked=[OURS, "numpy slice-add"])
 
     w2, w2t = w.reshape(s.K, s.rows), wt.reshape(s.K, s.rows)
     b_np = np.full((s.rows, s.N * s.L), 0.5, np.float32)  # the GEMM floor's column operand
@@ -304,7 +336,7 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
         fns["numpy swv+matmul"] = lambda: (w2 @ _np_im2col(x, s)).reshape(s.N, s.K, *s.out)
         fns["GEMM floor torch.mm"] = lambda: torch.mm(w2t, b_t, out=c_t)
         fns["GEMM floor np.matmul"] = lambda: np.matmul(w2, b_np, out=c_np)
-        return Cases(op, s, fns, checked=[OURS, "torch unfold+matmul", "numpy swv+matmul"])
+        return _named_cases(op, s, fns, checked=[OURS, "torch unfold+matmul", "numpy swv+matmul"])
 
     if op == "backward":
         gy = rng.standard_normal((s.N, s.K, *s.out), dtype=np.float32)
@@ -327,7 +359,7 @@ def make_cases(op: str, s: Shape, seed: int = 0) -> Cases:
         fns[OURS] = lambda: ours_bw(gy, x, w, stride=st, padding=p)[:2]
         fns["torch autograd"] = torch_bw
         fns["2 GEMMs floor torch.mm"] = gemm_floor
-        return Cases(op, s, fns, checked=[OURS])
+        return _named_cases(op, s, fns, checked=[OURS])
 
     raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
 
@@ -361,10 +393,6 @@ def check(cases: Cases, results: dict[str, Any] | None = None) -> None:
 
 # --- the realistic set ---------------------------------------------------------------------------
 
-#: The ops timed on the realistic layers: the forward on arrays, the backward alone, and "train",
-#: forward + backward through im2col.nn with autograd against torch's (a training step's share).
-REALISTIC_OPS = ["forward", "backward", "train"]
-
 #: Issue 10's goals over the realistic set, per op: (limit on the geomean of ours/torch, limit on
 #: the worst shape's ratio). Reported in the markdown and the JSON, never asserted.
 SET_GOALS: dict[str, tuple[float, float]] = {"forward": (0.85, 1.25), "backward": (0.85, 1.25), "train": (1.0, 1.5)}
@@ -394,6 +422,7 @@ def make_layer_cases(op: str, layer: Layer, seed: int = 0) -> Cases:
                 return theirs(xt, wt, **kw)
 
         fns = {OURS: lambda: ours(x, w, **kw), "torch": torch_fwd}
+        _check_names(fns, list(CASE_NAMES["realistic"][op]))
         return Cases(op, layer, fns, checked=[OURS], ref="torch")
 
     import im2col.nn
@@ -418,7 +447,9 @@ def make_layer_cases(op: str, layer: Layer, seed: int = 0) -> Cases:
         return step
 
     make = backward_of if op == "backward" else train_of
-    return Cases(op, layer, {OURS: make(ours_nn), "torch": make(theirs)}, checked=[OURS], ref="torch")
+    fns = {OURS: make(ours_nn), "torch": make(theirs)}
+    _check_names(fns, list(CASE_NAMES["realistic"][op]))
+    return Cases(op, layer, fns, checked=[OURS], ref="torch")
 
 
 # --- sets ----------------------------------------------------------------------------------------
@@ -447,6 +478,12 @@ def set_ops(name: str) -> list[str]:
 def shape_ops(set_name: str, shape: Shape | Layer) -> list[str]:
     """The ops of ``set_name`` timed on ``shape`` (col2im only on 2-D named shapes)."""
     return shape.ops if isinstance(shape, Shape) else set_ops(set_name)
+
+
+def set_tasks(set_name: str, ops: list[str], shapes: list[str]) -> list[tuple[str, str]]:
+    """The (op, shape name) pairs a run of ``set_name`` times: op by op, each on the shapes it runs on."""
+    catalogue = set_shapes(set_name)
+    return [(op, n) for op in ops for n in shapes if op in shape_ops(set_name, catalogue[n])]
 
 
 def set_cases(set_name: str, op: str, shape: str, seed: int = 0) -> Cases:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bench_cases import OURS, Cases, _as_list, check, set_cases, set_shapes, shape_ops
+from ._bench_cases import OURS, Cases, _as_list, check, set_cases, set_tasks
 
 __all__ = [
     "time_cases",
@@ -176,8 +176,7 @@ def measure_memory(
     ``log`` gets a line per op and shape (progress).
     """
     out: dict[str, Any] = {}
-    catalogue = set_shapes(set_name)
-    todo = [(op, n) for op in ops for n in shapes if op in shape_ops(set_name, catalogue[n])]
+    todo = set_tasks(set_name, ops, shapes)
     for i, (op, name) in enumerate(todo):
         if log:
             log(f"memory pass {i + 1}/{len(todo)}: {op} on {name}")
@@ -299,7 +298,7 @@ def fma_peak(threads: int, script: Path | None = None, timeout: float = 120.0) -
     """The best float32 multiply-add rate of this machine on ``threads`` threads, in GFLOP/s.
 
     Runs ``benchmarks/fma_peak.py --best`` (a C loop of independent FMAs per instruction set,
-    compiled on the spot) in a child process: about 2-4 s. Returns ``{"gflops": float, "isa": str,
+    compiled on the spot) in a child process: a few seconds. Returns ``{"gflops": float, "isa": str,
     "threads": int, "how": str}``, or ``{"gflops": None, "why": str}`` when the script is not there
     (an installed package without its source checkout), no C compiler is found, or it fails.
     """

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from ._bench_cases import OURS, SET_GOALS, nd
@@ -106,6 +107,16 @@ def _pct(fraction: float | None) -> str:
     return "" if fraction is None else f"{100 * fraction:.0f}%"
 
 
+def _by_op(
+    results: list[dict[str, Any]], key: Callable[[dict[str, Any]], Hashable] = lambda r: r["op"]
+) -> dict[Any, list[dict[str, Any]]]:
+    """The results grouped by ``key`` (the op by default): groups and their rows in run order."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(key(r), []).append(r)
+    return groups
+
+
 # --- the summary -----------------------------------------------------------------------------------
 
 
@@ -142,10 +153,7 @@ def summaries(data: dict[str, Any]) -> list[dict[str, Any]]:
     """
     peak = (data.get("peak") or {}).get("gflops")
     out = []
-    by_op: dict[str, list[dict[str, Any]]] = {}
-    for r in data["results"]:
-        by_op.setdefault(r["op"], []).append(r)
-    for op, rs in by_op.items():
+    for op, rs in _by_op(data["results"]).items():
         ratios = [(r["ratio_ours_over"][r["baseline"]], r["shape"]) for r in rs]
         best, worst = min(ratios), max(ratios)
         s: dict[str, Any] = {
@@ -238,10 +246,7 @@ def format_text(data: dict[str, Any], width: int = WIDTH) -> str:
     what = "layers" if realistic else "shapes"
     summary = {s["op"]: s for s in (data.get("summary") or summaries(data))}
     lines = [ln for h in _header_text(data) for ln in _fit(h, width)]
-    by_op: dict[str, list[dict[str, Any]]] = {}
-    for r in data["results"]:
-        by_op.setdefault(r["op"], []).append(r)
-    for op, rs in by_op.items():
+    for op, rs in _by_op(data["results"]).items():
         flops = rs[0]["work_unit"] == "flop"
         title = (REALISTIC_TITLES if realistic else PLAIN_TITLES).get(op, op)
         name_w = max(len(r["shape"]) for r in rs)
@@ -324,9 +329,8 @@ def format_report(data: dict[str, Any], command: str = "") -> str:
         )
     lines = [ln for ln in lines if ln != ""]
     summary = {s["op"]: s for s in (data.get("summary") or summaries(data))}
-    by_op: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for r in data["results"]:  # one table per op and number of dimensions (their cases differ)
-        by_op.setdefault((r["op"], 0 if realistic else r["geometry"].get("dims", 2)), []).append(r)
+    # one table per op and number of dimensions (their cases differ)
+    by_op = _by_op(data["results"], lambda r: (r["op"], 0 if realistic else r["geometry"].get("dims", 2)))
     for (op, dims), rs in by_op.items():
         ref = rs[0]["baseline"]
         bases = [n for n in rs[0]["median_ns"] if n != OURS]
@@ -395,9 +399,7 @@ def plot_ratios(data: dict[str, Any], path: str) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     summary = {s["op"]: s for s in (data.get("summary") or summaries(data))}
-    by_op: dict[str, list[dict[str, Any]]] = {}
-    for r in data["results"]:
-        by_op.setdefault(r["op"], []).append(r)
+    by_op = _by_op(data["results"])
     n = max(len(rs) for rs in by_op.values())
     fig = Figure(figsize=(max(8.0, 0.42 * n + 2), 2.6 * len(by_op) + 0.6), layout="constrained")
     FigureCanvasAgg(fig)

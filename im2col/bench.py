@@ -12,7 +12,7 @@ same extra, is used to report and limit NumPy's BLAS threads. ``--plot`` needs m
 The default output is a compact table per op (shape, our time, torch's, their ratio) and a summary
 line (geometric mean, best and worst shape); ``--format markdown`` prints every baseline.
 
-How it measures (the machine this was written on has 2 shared cores and noisy neighbours):
+How it measures (made for shared machines with noisy neighbours):
 
 * Every implementation of one operation on one shape is a *case*. All cases of a shape run in one
   process, **interleaved**: each round times every case once, in a fresh random order, so a burst
@@ -22,8 +22,9 @@ How it measures (the machine this was written on has 2 shared cores and noisy ne
 * A case is warmed up (at least 3 calls and 50 ms; ``--quick``: one call) before timing, and its
   warm-up result is checked against torch's. Per round, a case's first call is timed on its own
   (it pays for switching from another library: spinning thread pools, cold caches), then a sample
-  of ``number`` calls back to back, ``number`` chosen so a sample lasts about 1 ms (so the 5 µs
-  teaching shape is not timed at clock resolution); times are ``time.perf_counter_ns`` deltas.
+  of ``number`` calls back to back, ``number`` chosen so a sample lasts about 1 ms (so the teaching
+  shape's microsecond calls are not timed at clock resolution; ``im2col bench --shapes teaching``
+  shows their time); times are ``time.perf_counter_ns`` deltas.
 * Interleaving runs torch's OpenMP/MKL, NumPy's OpenBLAS pthreads and our OpenMP threads one after
   another, as real code does. Idle threads of one pool spin for a while and slow the next pool's
   first call (the header says which pools are loaded); this is part of what is measured.
@@ -67,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from ._bench_cases import (
+    CASE_NAMES,
     GOALS,
     OPS,
     OURS,
@@ -85,7 +87,7 @@ from ._bench_cases import (
     set_cases,
     set_ops,
     set_shapes,
-    shape_ops,
+    set_tasks,
     torch_ref,
 )
 from ._bench_measure import (
@@ -142,7 +144,7 @@ def _median(v: list[float]) -> float:
 def _work(op: str, s: Any) -> tuple[int, str]:
     """The op's work on shape ``s``: flops for convolutions, column-matrix bytes for im2col/col2im."""
     if op in ("im2col", "col2im"):
-        return s.cols_bytes(), "column-matrix byte"  # type: ignore[union-attr]
+        return s.cols_bytes(), "column-matrix byte"
     return s.flops * {"backward": 2, "train": 3}.get(op, 1), "flop"
 
 
@@ -248,21 +250,14 @@ class Progress:
         self._draw(f"done in {time.perf_counter() - self.t0:.1f} s ({len(self.tasks)} op and shape pairs)", final=True)
 
 
-#: How many cases each op times (ours, torch, and NumPy and floors on the named shapes).
-_N_CASES = {"im2col": 4, "col2im": 4, "conv2d": 6, "backward": 3, "forward": 2, "train": 2}
-
-
-def _guess_seconds(op: str, s: Any, rounds: int, warmup_s: float, sample_s: float, min_warm_calls: int) -> float:
+def _guess_seconds(
+    set_name: str, op: str, s: Any, rounds: int, warmup_s: float, sample_s: float, min_warm_calls: int
+) -> float:
     """A rough cost of timing ``op`` on ``s``: each case at 30 GFLOP/s or 2 GB/s plus 20 µs a call."""
     work, unit = _work(op, s)
     t = 20e-6 + (work / 30e9 if unit == "flop" else work / 2e9)
     per_case = max(warmup_s, min_warm_calls * t) + 2 * t + rounds * (t + max(t, sample_s))
-    return _N_CASES.get(op, 2) * per_case
-
-
-def _tasks(set_name: str, ops: list[str], shapes: list[str]) -> list[tuple[str, str]]:
-    catalogue = set_shapes(set_name)
-    return [(op, n) for op in ops for n in shapes if op in shape_ops(set_name, catalogue[n])]
+    return len(CASE_NAMES[set_name][op]) * per_case
 
 
 def run(
@@ -290,7 +285,7 @@ def run(
     env = environment()
     results = []
     rng = random.Random(seed)
-    todo = _tasks(set_name, ops, shapes)
+    todo = set_tasks(set_name, ops, shapes)
     mem = None
     if memory and memory_supported():
         if progress:
@@ -298,7 +293,7 @@ def run(
         mem = memory_in_child(ops, shapes, seed, set_name, progress)
     catalogue = set_shapes(set_name)
     guesses = [
-        (f"{op} on {name}", _guess_seconds(op, catalogue[name], rounds, warmup_s, sample_s, min_warm_calls))
+        (f"{op} on {name}", _guess_seconds(set_name, op, catalogue[name], rounds, warmup_s, sample_s, min_warm_calls))
         for op, name in todo
     ]
     bar = Progress(guesses) if progress else None

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import kernels
+
 if TYPE_CHECKING:  # pragma: no cover
     from .explain import Explanation
 
@@ -79,8 +81,6 @@ def _payload(e: Explanation, image: int, title: str | None) -> dict:
     k = int(np.argmax(np.abs(e.output[image, :, oh, ow])))
     names = None
     if e.K == 4 and e.kh == e.kw == 3 and e.C == 1:
-        from . import kernels
-
         if np.array_equal(e.weight, kernels.edge_kernels()):
             names = list(kernels.EDGE_NAMES)
     return {

@@ -120,8 +120,8 @@ def batched(a: np.ndarray, g: Geo) -> np.ndarray:
 
 def padded_tensor(x: np.ndarray, g: Geo) -> torch.Tensor:
     """torch takes only symmetric padding: pad per side by hand and convolve with padding 0."""
-    (t, b), (l, r) = g.pads
-    return F.pad(torch.from_numpy(np.ascontiguousarray(x)), (l, r, t, b))
+    (t, b), (left, right) = g.pads
+    return F.pad(torch.from_numpy(np.ascontiguousarray(x)), (left, right, t, b))
 
 
 def check_type(got, inp):
@@ -159,10 +159,10 @@ def test_col2im(g, dtype, data):
     ref = reference.col2im(batched(cols, g), (g.H, g.W), (g.kh, g.kw), g.dilation, g.pads, g.stride)
     assert_close(got, ref[0] if g.unbatched else ref, what="col2im vs reference")
     # torch's fold takes symmetric padding only: fold onto the padded size, then crop.
-    (t, b), (l, r) = g.pads
-    full = F.fold(torch.from_numpy(cols), (g.H + t + b, g.W + l + r), (g.kh, g.kw), dilation=g.dilation,
+    (t, b), (left, right) = g.pads
+    full = F.fold(torch.from_numpy(cols), (g.H + t + b, g.W + left + right), (g.kh, g.kw), dilation=g.dilation,
                   stride=g.stride)  # fmt: skip
-    assert_close(got, full[..., t : t + g.H, l : l + g.W], what="col2im vs fold")
+    assert_close(got, full[..., t : t + g.H, left : left + g.W], what="col2im vs fold")
 
 
 @st.composite
@@ -189,8 +189,8 @@ def torch_conv(x, w, b, g: Geo, kw):
     """F.conv2d with our padding argument translated (per-side: padded by hand)."""
     if isinstance(kw["padding"], str):
         return F.conv2d(x, w, b, **kw)
-    (t, bo), (l, r) = g.pads
-    return F.conv2d(F.pad(x, (l, r, t, bo)), w, b, **{**kw, "padding": 0})
+    (t, bo), (left, right) = g.pads
+    return F.conv2d(F.pad(x, (left, right, t, bo)), w, b, **{**kw, "padding": 0})
 
 
 @given(setup=conv_setups(), data=st.data())

@@ -502,7 +502,6 @@ def invalid_calls(draw):
     assert getattr(im2col, fn)(**base) is not None  # the base call is valid
     other_float = np.float32 if dtype == np.float64 else np.float64
     arg = draw(st.sampled_from(sorted(base)))
-    x = base["input"]
     sp = {1: (7,), 3: (5, 4, 6)}[n]  # the spatial size of _base's input / col2im's output
     k = {1: (3,), 3: (3, 2, 3)}[n]
     gy_shape = base["grad_output"].shape if "grad_output" in base else (1,)
@@ -712,8 +711,8 @@ def test_bug_3d_padding_that_overflows_int64_is_refused(fn):
 
 
 @pytest.mark.parametrize("which", ["im2col-1d-2**40", "im2col-1d-2**100", "im2col-3d-circular-2**40",
-                                   "col2im-1d-2**40", "col2im-1d-output_size-2**40", "conv1d-2**40", "conv1d-2**62", "conv3d-2**40",
-                                   "conv3d-2**62"])  # fmt: skip
+                                   "col2im-1d-2**40", "col2im-1d-output_size-2**40", "conv1d-2**40", "conv1d-2**62",
+                                   "conv3d-2**40", "conv3d-2**62"])  # fmt: skip
 def test_bug_huge_padding_is_refused_before_allocating(which):
     p = eval(which.rsplit("-", 1)[1])  # noqa: S307 - one of the literals above
     fn = which.split("-")[0]

@@ -28,6 +28,11 @@ from conftest import assert_close
 import im2col
 from im2col import reference
 
+try:  # NumPy >= 2.0
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # NumPy 1.x, where it is still np.byte_bounds
+    from numpy import byte_bounds
+
 # --- one small call of every op ------------------------------------------------------------------
 
 N, C, H, W, K, k = 2, 4, 12, 11, 6, 3
@@ -49,7 +54,8 @@ def calls(a):
     """(name, thunk, inputs) for every public op on the arrays (or tensors) in ``a``."""
     return [
         ("im2col", lambda: im2col.im2col(a["x"], k, KW["dilation"], KW["padding"], KW["stride"]), [a["x"]]),
-        ("col2im", lambda: im2col.col2im(a["cols"], (H, W), k, KW["dilation"], KW["padding"], KW["stride"]), [a["cols"]]),
+        ("col2im", lambda: im2col.col2im(a["cols"], (H, W), k, KW["dilation"], KW["padding"], KW["stride"]),
+         [a["cols"]]),
         ("conv2d", lambda: im2col.conv2d(a["x"], a["w"], a["b"], groups=2, **KW), [a["x"], a["w"], a["b"]]),
         ("conv2d_1x1", lambda: im2col.conv2d(a["x"], a["w"][:, :, :1, :1], groups=2), [a["x"], a["w"]]),
         ("conv2d_backward", lambda: im2col.conv2d_backward(a["gy"], a["x"], a["w"], groups=2, **KW),
@@ -241,7 +247,7 @@ def _span(a):
     """(first byte, one past last byte) of an array's or tensor's data."""
     if isinstance(a, torch.Tensor):
         a = a.detach().numpy()
-    lo, hi = np.byte_bounds(a) if hasattr(np, "byte_bounds") else np.lib.array_utils.byte_bounds(a)
+    lo, hi = byte_bounds(a)
     return lo, hi
 
 

@@ -9,7 +9,7 @@ The layers, top to bottom (:data:`LAYERS`):
 
 * **top**: the package's face and what stands on the public functions: ``__init__`` (it imports
   the teaching modules, so it cannot sit below them), the teaching layer (explain, explorer, plots,
-  data, the filter bank ``kernels``, ``reference``), the command line, the benchmark (bench,
+  data and their parts, the filter bank ``kernels``, ``reference``), the command line, the benchmark (bench,
   ``_bench_*``, and ``_layers``, the benchmark's layer shapes, which call ``im2col`` itself) and the
   torch layer (``nn`` and its parts);
 * **api**: the public functions (``_functional``, ``_nd``, ``_conv1d``), the call plans in front of
@@ -35,7 +35,19 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "im2col"
 
 #: Layer name → the modules in it, top layer first; a name ending in '*' is a prefix.
-_TEACHING = {"explain", "explorer", "plots", "data", "kernels", "reference", "_explain*", "_plot*"}
+_TEACHING = {
+    "explain",
+    "explorer",
+    "plots",
+    "data",
+    "kernels",
+    "reference",
+    "_explain*",
+    "_plot*",
+    "_gif",
+    "_digits",
+    "_idx",
+}
 _TORCH_BENCH_CLI = {"nn", "_torch*", "_nn*", "bench", "_bench*", "_layers", "__main__", "_cli*"}
 LAYERS: dict[str, set[str]] = {
     "top": {"__init__"} | _TEACHING | _TORCH_BENCH_CLI,

@@ -434,7 +434,8 @@ CL_CASES = [  # N, C, H, W, kernel, stride, padding, dilation
 
 
 @pytest.fixture(params=[(1, 1, 1), (5, 7, 3), (4, 30, 2), (None, None, 1)],
-                ids=lambda p: "default tiles" if p[0] is None else f"channels={p[0]},pixels={p[1]},threads={p[2]}")  # fmt: skip
+                ids=lambda p: "default tiles" if p[0] is None
+                else f"channels={p[0]},pixels={p[1]},threads={p[2]}")  # fmt: skip
 def cl_tiles(request, monkeypatch):
     """Channels-last tiles of ``channels`` × ``pixels`` on ``threads`` threads, however small the
     problem, and for every channel count (so the smallest tiles exercise every edge: one channel,

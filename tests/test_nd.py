@@ -249,9 +249,11 @@ cols = np.zeros((1, 18, 9))
     "call, exc, match",
     [
         (lambda: im2col.im2col(x4, 3, padding_mode="mirror"), ValueError,
-         r"im2col\(\): argument 'padding_mode' must be one of 'zeros', 'constant', 'reflect', 'replicate', 'circular', got 'mirror'"),
+         r"im2col\(\): argument 'padding_mode' must be one of 'zeros', "
+         r"'constant', 'reflect', 'replicate', 'circular', got 'mirror'"),
         (lambda: im2col.im2col(x4, 3, pad_value=1), ValueError,
-         r"im2col\(\): argument 'pad_value' is only read with padding_mode='constant', got pad_value=1 with padding_mode='zeros'"),
+         r"im2col\(\): argument 'pad_value' is only read with "
+         r"padding_mode='constant', got pad_value=1 with padding_mode='zeros'"),
         (lambda: im2col.im2col(x4, 3, padding_mode="constant", pad_value="1"), TypeError,
          r"im2col\(\): argument 'pad_value' must be a number, got '1'"),
         (lambda: im2col.im2col(x4.astype(np.int8), 3, padding=1, padding_mode="constant", pad_value=0.5), ValueError,
@@ -262,22 +264,28 @@ cols = np.zeros((1, 18, 9))
         (lambda: im2col.im2col(np.zeros((1, 2, 2, 5, 5)), (3, 1, 1)), ValueError,
          r"im2col\(\): output depth = \(2 \+ 0 \+ 0 − 1·\(3 − 1\) − 1\) // 1 \+ 1 = 0, but it must be at least 1"),
         (lambda: im2col.im2col(np.zeros((1, 2, 2, 5, 5)), (3, 1)), ValueError,
-         r"im2col\(\): argument 'kernel_size' must be an int or a tuple of 3 ints \(one per spatial axis\), got \(3, 1\) with 2 elements"),
+         r"im2col\(\): argument 'kernel_size' must be an int or a tuple "
+         r"of 3 ints \(one per spatial axis\), got \(3, 1\) with 2 elements"),
         (lambda: im2col.im2col(np.zeros((1, 2, 5, 5)), (3,)), ValueError,
          r"im2col\(\): argument 'input' must be a 2-D \(C, L\) or 3-D \(N, C, L\) array"),
         (lambda: im2col.im2col(np.zeros((1, 2, 5)), (3,), padding=(1, 1)), ValueError,
          r"im2col\(\): argument 'padding' must be an int or a tuple of 1 ints"),
         (lambda: im2col.col2im(cols, 5, 3, reduce="max"), ValueError,
          r"col2im\(\): argument 'reduce' must be 'sum' or 'mean', got 'max'"),
-        (lambda: im2col.col2im(cols, 5, 3, padding_mode="wrap"), ValueError, r"col2im\(\): argument 'padding_mode' must be one of"),
+        (lambda: im2col.col2im(cols, 5, 3, padding_mode="wrap"), ValueError,
+         r"col2im\(\): argument 'padding_mode' must be one of"),
         (lambda: im2col.col2im(np.zeros((1, 6, 9)), (5, 5, 5), (3, 3)), ValueError,
-         r"col2im\(\): argument 'kernel_size' must be an int or a tuple of 3 ints \(one per spatial axis\), got \(3, 3\)"),
+         r"col2im\(\): argument 'kernel_size' must be an int or a "
+         r"tuple of 3 ints \(one per spatial axis\), got \(3, 3\)"),
         (lambda: im2col.col2im(np.zeros((1, 10, 27)), (5, 5, 5), (2, 2, 2), stride=2), ValueError,
-         r"col2im\(\): expected the size of dimension -2 of 'input' \(C·taps\) to be divisible by the kernel's 2·2·2 = 8 taps, got 10"),
+         r"col2im\(\): expected the size of dimension -2 of 'input' "
+         r"\(C·taps\) to be divisible by the kernel's 2·2·2 = 8 taps, got 10"),
         (lambda: im2col.col2im(np.zeros((1, 8, 26)), (4, 4, 4), (2, 2, 2)), ValueError,
-         r"col2im\(\): expected the size of dimension -1 of 'input' \(L\) to match the number of sliding windows, 3·3·3 = 27"),
+         r"col2im\(\): expected the size of dimension -1 of 'input' "
+         r"\(L\) to match the number of sliding windows, 3·3·3 = 27"),
         (lambda: im2col.conv3d(np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 2, 3, 3))), ValueError,
-         r"conv3d\(\): argument 'weight' must be a 5-D \(K, C/groups, kd, kh, kw\) array with non-zero sizes, got shape \(2, 2, 3, 3\)"),
+         r"conv3d\(\): argument 'weight' must be a 5-D \(K, C/groups, kd, "
+         r"kh, kw\) array with non-zero sizes, got shape \(2, 2, 3, 3\)"),
         (lambda: im2col.conv3d(np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 3, 3, 3, 3))), ValueError,
          r"conv3d\(\): input has 2 channels but weight of shape \(2, 3, 3, 3, 3\) with groups=1 expects"),
         (lambda: im2col.conv1d(np.zeros((1, 2, 2)), np.zeros((1, 2, 3))), ValueError,
@@ -286,7 +294,8 @@ cols = np.zeros((1, 18, 9))
          r"conv1d\(\): padding='same' needs stride=1, got stride=\(2,\)"),
         (lambda: im2col.conv1d(np.zeros((1, 2, 8)), np.zeros((4, 2, 3)), bias=np.zeros(3)), ValueError,
          r"conv1d\(\): argument 'bias' must have shape \(4,\), one per output channel, got shape \(3,\)"),
-        (lambda: im2col.conv3d_backward(np.zeros((1, 1, 2, 2, 3)), np.zeros((1, 1, 3, 3, 3)), np.zeros((1, 1, 2, 2, 2))),
+        (lambda: im2col.conv3d_backward(np.zeros((1, 1, 2, 2, 3)), np.zeros((1, 1, 3, 3, 3)),
+                                        np.zeros((1, 1, 2, 2, 2))),
          ValueError, r"conv3d_backward\(\): argument 'grad_output' must have shape \(1, 1, 2, 2, 2\)"),
         (lambda: im2col.conv1d(np.zeros((1, 2, 8), np.float32), np.zeros((1, 2, 3))), TypeError,
          r"conv1d\(\): arguments 'input' and 'weight' must have the same dtype"),

@@ -299,7 +299,8 @@ def test_compile_fullgraph_transpose_unfold_fold():
         (lambda: inn.conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), padding="full"),
          ValueError, r"conv2d\(\): argument 'padding' must be an int, a tuple of ints, 'valid' or 'same', got 'full'"),
         (lambda: inn.conv2d(torch.randn(5, 5), torch.randn(1, 1, 3, 3)),
-         ValueError, r"conv2d\(\): argument 'input' must be a 3-D \(unbatched\) or 4-D \(N, C, H, W\) tensor, got a 2-D"),
+         ValueError, r"conv2d\(\): argument 'input' must be a 3-D "
+                     r"\(unbatched\) or 4-D \(N, C, H, W\) tensor, got a 2-D"),
         (lambda: inn.conv2d(np.zeros((1, 1, 5, 5)), torch.randn(1, 1, 3, 3)),
          TypeError, r"conv2d\(\): argument 'input' must be a torch.Tensor, got ndarray"),
         (lambda: inn.conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), stride=(1, 1, 1)),
@@ -307,7 +308,8 @@ def test_compile_fullgraph_transpose_unfold_fold():
         (lambda: inn.conv1d(torch.randn(1, 2, 5), torch.randn(1, 2, 3, 3)),
          ValueError, r"conv1d\(\): argument 'weight' must be 3-D \(K, C/groups, k\), got shape \(1, 2, 3, 3\)"),
         (lambda: inn.fold(torch.randn(9), (4, 4), 3),
-         ValueError, r"fold\(\): argument 'input' must be a 2-D \(unbatched\) or 3-D \(N, C·taps, L\) tensor, got a 1-D"),
+         ValueError, r"fold\(\): argument 'input' must be a 2-D "
+                     r"\(unbatched\) or 3-D \(N, C·taps, L\) tensor, got a 1-D"),
         # the library's own checks come through the operator unchanged
         (lambda: inn.conv2d(torch.randn(1, 1, 2, 5), torch.randn(1, 1, 3, 3)),
          ValueError, r"conv2d\(\): output height = \(2 \+ 0 \+ 0 − 1·\(3 − 1\) − 1\) // 1 \+ 1 = 0"),

@@ -145,7 +145,8 @@ def _reflecting(module):
         (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 3)), dilation=2**40), ValueError,
          r"conv_transpose1d\(\): the output of shape \(1, 1, 2199023255556\) and dtype float64 would need"),
         (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 1, 3, 3, 3)), dilation=2**40),
-         ValueError, r"conv_transpose3d\(\): the output of shape \(1, 1, 2199023255556, 2199023255556, 2199023255556\)"),
+         ValueError, r"conv_transpose3d\(\): the output of shape "
+                     r"\(1, 1, 2199023255556, 2199023255556, 2199023255556\)"),
         (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 3, 3))), ValueError,
          r"conv_transpose1d\(\): argument 'weight' must be a 3-D \(C_in, C_out/groups, kl\)"),
         (lambda: im2col.conv_transpose1d(np.zeros((1, 1, 2**17)), np.zeros((1, 1, 2**17))), ValueError,

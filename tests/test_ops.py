@@ -207,8 +207,8 @@ def test_hypothesis_adjoint(c, dtype):
 @pytest.mark.parametrize("pads", [((0, 2), (1, 0)), ((3, 1), (0, 0)), ((1, 1), (2, 3))])
 def test_per_side_padding_equals_pad_then_unfold(pads):
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 7))
-    (t, b), (l, r) = pads
-    padded = F.pad(torch.from_numpy(x), (l, r, t, b))
+    (t, b), (left, right) = pads
+    padded = F.pad(torch.from_numpy(x), (left, right, t, b))
     assert_close(im2col.im2col(x, 3, padding=pads), F.unfold(padded, 3), exact=True)
     w = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
     assert_close(im2col.conv2d(x, w, padding=pads), F.conv2d(padded, torch.from_numpy(w)))
