@@ -61,7 +61,7 @@ def child(rounds: int = 15) -> None:
     import torch.nn.functional as F
 
     import im2col
-    from im2col import _functional, _kernels
+    from im2col import _kernels, _tiles
     from im2col._gemm import native_blas
     from im2col._validation import geometry
 
@@ -72,7 +72,7 @@ def child(rounds: int = 15) -> None:
           f"our GEMM: {blas.name}")  # fmt: skip
     for name, (N, C, H, W, K, k, p) in SHAPES.items():
         g = geometry("conv2d", (N, C, H, W), (k, k), (1, 1), ((p, p), (p, p)), (1, 1))
-        rows = _functional._tile_rows(g, 4)
+        rows = _tiles.tile_rows(g, 4)
         flops = 2 * N * K * g.rows * g.L
         print(f"\n{name}: {N}×{C}×{H}×{W}, {K} {k}×{k} p{p}; {flops / 1e9:.2f} GFLOP; library tile = {rows} "
               f"output rows = {rows * g.OW} columns")  # fmt: skip
@@ -115,24 +115,24 @@ def child(rounds: int = 15) -> None:
               f"ours {res[1]['ours'] / res[2]['ours']:.2f}×, "
               f"torch {res[1]['torch'] / res[2]['torch']:.2f}×")  # fmt: skip
         print("  3. conv2d (ours, 2 threads) by TILE_BYTES:")
-        default = _functional.TILE_BYTES
+        default = _tiles.TILE_BYTES
         cases = {}
         for kib in (128, 256, 512, 1024, 2048, 4096):
 
             def run(kib=kib):
-                _functional.TILE_BYTES = kib * 1024
+                _tiles.TILE_BYTES = kib * 1024
                 im2col.conv2d(x, w, padding=p)
 
             cases[kib] = run
         cases["torch"] = lambda: F.conv2d(xt, wt, padding=p)
         times = _interleaved(cases, rounds)
-        _functional.TILE_BYTES = default
+        _tiles.TILE_BYTES = default
         for kib, t in times.items():
             if kib == "torch":
                 continue
-            _functional.TILE_BYTES = kib * 1024
-            r = _functional._tile_rows(g, 4)
-            _functional.TILE_BYTES = default
+            _tiles.TILE_BYTES = kib * 1024
+            r = _tiles.tile_rows(g, 4)
+            _tiles.TILE_BYTES = default
             print(f"     {kib:5d} KiB ({r:2d} rows): {t / 1e6:.2f} ms, {flops / t:6.1f} GFLOP/s, "
                   f"{t / times['torch']:.2f}× torch ({times['torch'] / 1e6:.2f} ms)")  # fmt: skip
 

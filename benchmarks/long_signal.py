@@ -5,7 +5,7 @@
 
 conv1d runs as a 2-D convolution of height 1, so the row tiles of ``conv_forward_tiled`` can only
 put the whole signal in one tile: C·k·L values of columns (256 MB here) and one busy thread.
-``im2col._functional._rows_too_coarse`` sends such a convolution to the colsᵀ tiles instead, which
+``im2col._tiles.rows_too_coarse`` sends such a convolution to the colsᵀ tiles instead, which
 split rows (the forward reads the input in place; the backward gathers from a channels-last copy).
 This prints, for the forward and for the backward (both gradients), medians over interleaved
 rounds of: ours as routed, ours forced onto the row tiles, and torch, with the ratios; and the
@@ -46,7 +46,7 @@ def main(L: int = 200_000, C: int = 64, K: int = 64, k: int = 5, rounds: int = 1
     import torch.nn.functional as F
 
     import im2col
-    from im2col import _functional
+    from im2col import _tiles
 
     torch.set_num_threads(im2col.get_num_threads())
     r = np.random.default_rng(0)
@@ -59,12 +59,12 @@ def main(L: int = 200_000, C: int = 64, K: int = 64, k: int = 5, rounds: int = 1
 
     def rows(fn):
         def forced():  # the route before _rows_too_coarse existed
-            saved = _functional._rows_too_coarse
-            _functional._rows_too_coarse = lambda *args: False
+            saved = _tiles.rows_too_coarse
+            _tiles.rows_too_coarse = lambda *args: False
             try:
                 return fn()
             finally:
-                _functional._rows_too_coarse = saved
+                _tiles.rows_too_coarse = saved
 
         return forced
 

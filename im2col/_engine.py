@@ -31,14 +31,18 @@ Two environment switches, read once at import:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from . import _engine_kernels
-from ._validation import Geometry
 
-__all__ = ["MODE", "ISA", "set_mode", "set_ukernel", "route", "route_why", "takes", "forward", "conv2d_forward",
-           "depthwise2d_forward", "depthwise2d_backward"]  # fmt: skip
+if TYPE_CHECKING:
+    from ._geometry import Geometry
+
+__all__ = ["MODE", "ISA", "set_mode", "set_ukernel", "ROUTES", "decide", "route", "route_why", "takes", "forward",
+           "conv2d_forward", "depthwise2d_forward", "depthwise2d_backward"]  # fmt: skip
 
 MODES = ("auto", "engine", "blas")
 
@@ -67,11 +71,18 @@ def set_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'auto', 'engine', 'blas', got {mode!r}")
     old, MODE = MODE, mode
-    if mode != old:  # a plan is built for the route of the mode it was made in (im2col/_plans.py)
-        from . import _plans
-
-        _plans.clear()
+    if mode != old:
+        for listener in _mode_listeners:  # the plans (im2col/_plans.py), built for the old mode's route
+            listener()
     return old
+
+
+_mode_listeners: list[Callable[[], None]] = []
+
+
+def on_mode_change(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever :func:`set_mode` changes the mode (the plans forget theirs)."""
+    _mode_listeners.append(listener)
 
 
 def set_ukernel(isa: str) -> str:
@@ -87,14 +98,116 @@ def set_ukernel(isa: str) -> str:
     return old
 
 
+class Row(NamedTuple):
+    """One row of the routing rule: its name, the route it picks (an engine route, or None for the
+    BLAS route), and why, in words: a template of the call's numbers, filled in by :func:`route_why`
+    only (``explain``), never on the way to a kernel."""
+
+    name: str
+    route: str | None
+    why: str
+
+
+BLAS_MODE = Row("blas mode", None, "IM2COL_ENGINE=blas sends every convolution down the BLAS route (the reference)")
+CHANNELS_LAST = Row(
+    "channels-last output", None, "the engine writes NCHW only; a channels-last output stays on the BLAS route"
+)
+DTYPE = Row("dtype", None, "the engine computes float32 and float64 only; here {x_dtype} × {w_dtype}")
+LAYOUT = Row("layout", None, "the engine reads C-contiguous native-endian arrays only")
+EMPTY = Row("empty batch", None, "an empty batch: nothing to compute")
+NO_VECTOR_UNIT = Row(
+    "no vector unit", None, "no AVX2 or AVX-512 found: the BLAS route is faster than the portable C kernels"
+)
+SMALL_DEPTHWISE_BACKWARD = Row(
+    "small depthwise backward",
+    None,
+    "depthwise, but {OH}×{OW} = {pixels} output pixels per plane (< 64) are too few for the engine's {op_words} "
+    "to pay (measured in benchmarks/depthwise.py)",
+)
+DEPTHWISE = Row(
+    "depthwise",
+    "depthwise",
+    "a depthwise layer (groups == C = {C}): each channel's {kh}×{kw} weights run straight over its own plane, "
+    "where a GEMM would be a stack of 1-row products",
+)
+WIDE_DEPTHWISE = Row(
+    "wide depthwise",
+    None,
+    "depthwise with a channel multiplier of {multiplier} (> 4): the GEMM is wide enough for the BLAS route",
+)
+ENGINE_MODE_GEMM = Row(
+    "engine mode gemm", "gemm", "IM2COL_ENGINE=engine: the engine's own micro-kernel instead of BLAS"
+)
+FEW_CHANNELS = Row(
+    "few channels",
+    "gemm",
+    "few channels (C = {C}, K = {K} ≤ 64, stride 1, {kh}×{kw}): the BLAS route's products are thin, the engine's "
+    "micro-kernel on panels gathered in place pays",
+)
+ENGINE_MODE_OTHER = Row(
+    "engine mode, no gemm",
+    None,
+    "the engine's GEMM route needs C / groups ≥ 4 and a forward call; here {Cg}, {op}",
+)
+AUTO_DEFAULT = Row(
+    "auto default",
+    None,
+    "auto mode takes the engine for depthwise and few-channel stride-1 layers (C, K ≤ 64); here groups {groups}, "
+    "C {C}, K {K}, stride {sh}×{sw}, {kh}×{kw}",
+)
+
+#: The rows of the routing rule in the order :func:`decide` tries them (first match wins; the last
+#: matches every call). tests/test_engine.py reaches each row with a call, in this order.
+ROUTES = (BLAS_MODE, CHANNELS_LAST, DTYPE, LAYOUT, EMPTY, NO_VECTOR_UNIT, SMALL_DEPTHWISE_BACKWARD, DEPTHWISE,
+          WIDE_DEPTHWISE, ENGINE_MODE_GEMM, FEW_CHANNELS, ENGINE_MODE_OTHER, AUTO_DEFAULT)  # fmt: skip
+
+
+def decide(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, op: str = "forward") -> Row:
+    """The routing rule: the first row of :data:`ROUTES` that applies to this call, one ``if`` per
+    row in the table's order. Shape predicates only (no timing), so every process takes the same
+    route and gives the same bits; nothing is put into words here (see :func:`route_why`).
+    Arguments as in :func:`route`."""
+    if MODE == "blas":
+        return BLAS_MODE
+    if out_cl:
+        return CHANNELS_LAST
+    if x.dtype not in (np.float32, np.float64) or w.dtype != x.dtype:
+        return DTYPE
+    if not (x.flags.c_contiguous and w.flags.c_contiguous and x.dtype.isnative):
+        return LAYOUT
+    if g.N == 0:
+        return EMPTY
+    if ISA == "portable" and os.environ.get("IM2COL_UKERNEL", "") != "portable":
+        return NO_VECTOR_UNIT  # no vector unit found: the BLAS route is faster (1 GFLOP/s for portable here)
+    K = w.shape[0]
+    depthwise = groups == g.C >= 2  # one input channel per group
+    if depthwise and (MODE == "engine" or K <= 4 * g.C):  # a channel multiplier ≤ 4 in auto
+        if MODE == "auto" and op != "forward" and g.OH * g.OW < 64 and (op == "grad_input" or g.kh * g.kw < 25):
+            return SMALL_DEPTHWISE_BACKWARD
+        return DEPTHWISE
+    if depthwise:
+        return WIDE_DEPTHWISE
+    if MODE == "engine" and g.C // groups >= 4 and op == "forward":
+        return ENGINE_MODE_GEMM
+    if (
+        op == "forward" and groups == 1 and (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1) and 4 <= g.C <= 64
+        and K <= 64 and g.kh * g.kw >= 9
+    ):  # fmt: skip
+        return FEW_CHANNELS
+    if MODE == "engine":
+        return ENGINE_MODE_OTHER
+    return AUTO_DEFAULT
+
+
 def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, op: str = "forward") -> str | None:
     """The routing rule: which engine route computes ``op`` of this 2-D convolution, or None for the
     BLAS route. ``op``: 'forward' (conv2d), 'backward' (conv2d_backward: grad input and weight) or
     'grad_input' (alone: conv_transpose2d, whose geometry ``g`` is that of the convolution it
     transposes, and ``x`` its input, that convolution's grad_output).
 
-    Shape predicates only (no timing), so every process takes the same route and gives the same bits.
-    Both routes read a C-contiguous NCHW float input and write an NCHW output.
+    The route of the first row of :data:`ROUTES` that applies (:func:`decide`); no reason is put
+    into words here, only in :func:`route_why`. Both routes read a C-contiguous NCHW float input
+    and write an NCHW output. The engine rows, in short:
 
     =========  =====================================================  ==============
     route      when                                                   modes
@@ -133,7 +246,7 @@ def route(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool, 
     True
     >>> _ = _engine.set_mode(old)
     """
-    return route_why(x, w, g, groups, out_cl, op)[0]
+    return decide(x, w, g, groups, out_cl, op).route
 
 
 def route_why(
@@ -151,52 +264,12 @@ def route_why(
     here groups 1, C 3, K 4, stride 1×1, 3×3
     >>> _ = _engine.set_mode(old)
     """
-    if MODE == "blas":
-        return None, "IM2COL_ENGINE=blas sends every convolution down the BLAS route (the reference)"
-    if out_cl:
-        return None, "the engine writes NCHW only; a channels-last output stays on the BLAS route"
-    if x.dtype not in (np.float32, np.float64) or w.dtype != x.dtype:
-        return None, f"the engine computes float32 and float64 only; here {x.dtype} × {w.dtype}"
-    if not (x.flags.c_contiguous and w.flags.c_contiguous and x.dtype.isnative):
-        return None, "the engine reads C-contiguous native-endian arrays only"
-    if g.N == 0:
-        return None, "an empty batch: nothing to compute"
-    if ISA == "portable" and os.environ.get("IM2COL_UKERNEL", "") != "portable":
-        # no vector unit found: the BLAS route is faster (1 GFLOP/s for portable here)
-        return None, "no AVX2 or AVX-512 found: the BLAS route is faster than the portable C kernels"
-    if groups == g.C >= 2 and (MODE == "engine" or w.shape[0] <= 4 * g.C):
-        small = g.OH * g.OW < 64 and (op == "grad_input" or g.kh * g.kw < 25)
-        if op != "forward" and small and MODE == "auto":
-            return None, (
-                f"depthwise, but {g.OH}×{g.OW} = {g.OH * g.OW} output pixels per plane (< 64) are too few "
-                f"for the engine's {op.replace('_', ' ')} to pay (measured in benchmarks/depthwise.py)"
-            )
-        return "depthwise", (
-            f"a depthwise layer (groups == C = {g.C}): each channel's {g.kh}×{g.kw} weights run straight "
-            "over its own plane, where a GEMM would be a stack of 1-row products"
-        )
-    if groups == g.C >= 2:
-        return None, (
-            f"depthwise with a channel multiplier of {w.shape[0] // g.C} (> 4): the GEMM is wide enough "
-            "for the BLAS route"
-        )
-    if MODE == "engine" and g.C // groups >= 4 and op == "forward":
-        return "gemm", "IM2COL_ENGINE=engine: the engine's own micro-kernel instead of BLAS"
-    few_channels = (
-        groups == 1 and (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1) and 4 <= g.C <= 64
-        and w.shape[0] <= 64 and g.kh * g.kw >= 9
-    )  # fmt: skip
-    if few_channels and op == "forward":
-        return "gemm", (
-            f"few channels (C = {g.C}, K = {w.shape[0]} ≤ 64, stride 1, {g.kh}×{g.kw}): the BLAS route's "
-            "products are thin, the engine's micro-kernel on panels gathered in place pays"
-        )
-    if MODE == "engine":
-        return None, f"the engine's GEMM route needs C / groups ≥ 4 and a forward call; here {g.C // groups}, {op}"
-    return None, (
-        f"auto mode takes the engine for depthwise and few-channel stride-1 layers (C, K ≤ 64); "
-        f"here groups {groups}, C {g.C}, K {w.shape[0]}, stride {g.sh}×{g.sw}, {g.kh}×{g.kw}"
-    )
+    row = decide(x, w, g, groups, out_cl, op)
+    K = w.shape[0]
+    facts = dict(x_dtype=x.dtype, w_dtype=w.dtype, C=g.C, K=K, kh=g.kh, kw=g.kw, OH=g.OH, OW=g.OW,
+                 pixels=g.OH * g.OW, op=op, op_words=op.replace("_", " "), multiplier=K // max(g.C, 1),
+                 Cg=g.C // groups, groups=groups, sh=g.sh, sw=g.sw)  # fmt: skip
+    return row.route, row.why.format(**facts)
 
 
 def takes(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool) -> bool:

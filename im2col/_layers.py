@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ._geometry import out_sizes, transposed_size
+
 __all__ = ["Layer", "REALISTIC"]
 
 
@@ -58,11 +60,11 @@ class Layer:
 
     @property
     def out(self) -> tuple[int, ...]:
-        """The output's spatial sizes."""
-        s, d = self.stride, self.dilation
+        """The output's spatial sizes (the library's own formulas, im2col/_geometry.py)."""
+        s, d = (self.stride,) * self.dims, (self.dilation,) * self.dims
         if self.transposed:
-            return tuple((n - 1) * s - 2 * p + d * (k - 1) + 1 for n, k, p in zip(self.spatial, self.kernel, self.pads))
-        return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, p in zip(self.spatial, self.kernel, self.pads))
+            return transposed_size(self.op_name, self.spatial, self.kernel, s, self.pads, 0, d)[4]
+        return out_sizes(self.op_name, self.spatial, self.kernel, s, tuple((p, p) for p in self.pads), d)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""The general path: 1-D, 2-D and 3-D im2col/col2im with padding modes, conv1d and conv3d.
+"""The general path: 1-D, 2-D and 3-D im2col/col2im with padding modes, and conv3d.
 
 :func:`im2col._functional.im2col` and ``col2im`` keep their 2-D zero-padding fast path and send
 everything else here: another number of spatial axes, a padding mode other than zeros, a constant
@@ -7,10 +7,11 @@ spatial axis :func:`axis_table` lists which input index every (kernel tap, outpu
 already reflected, replicated or wrapped (or -1 for the constant), and one kernel
 (``csrc/_nd_kernels.pyx``) gathers or scatter-adds through those tables for any mode and 1 to 3 axes.
 
-conv1d and conv_transpose1d run on the 2-D fast path as images of height 1; conv3d, its backward
-and conv_transpose3d multiply cache-sized vol2col tiles (the 3-D im2col) as they are gathered,
-on the kernels' own threads (``conv3d_forward_tiled`` / ``conv3d_backward_tiled`` in
-``csrc/_kernels.pyx``), or, without a BLAS they can call, one GEMM per group and chunk of images.
+conv1d and conv_transpose1d (im2col/_conv1d.py) run on the 2-D fast path as images of height 1,
+after this module's argument checks; conv3d, its backward and conv_transpose3d multiply
+cache-sized vol2col tiles (the 3-D im2col) as they are gathered, on the kernels' own threads
+(``conv3d_forward_tiled`` / ``conv3d_backward_tiled`` in ``csrc/_kernels.pyx``), or, without a
+BLAS they can call, one GEMM per group and chunk of images.
 """
 
 from __future__ import annotations
@@ -22,13 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, _nd_kernels
+from . import _kernels, _nd_kernels, _tiles
+from ._autograd import autograd_call
 from ._gemm import matmul, native_blas, workspace
+from ._geometry import AXES, normalise_and_check_reach
+
+# imported from here by im2col.nn and explain (they moved to _geometry, the one copy)
+from ._geometry import col2im_dims as col2im_dims
+from ._geometry import im2col_dims as im2col_dims
+from ._geometry import out_sizes as out_sizes
+from ._geometry import parse_padding as parse_padding
+from ._geometry import transposed_size as transposed_size
 from ._threads import threads_for, threads_for_flops
 from ._validation import (
     as_int,
     as_tuple,
-    autograd_call,
     batched,
     channels_last_like,
     check_alloc,
@@ -38,7 +47,6 @@ from ._validation import (
     is_tensor,
     layout_dims,
     needs_grad,
-    normalise_and_check_reach,
     out_array,
     parse_layout,
     shape_in_layout,
@@ -48,56 +56,16 @@ from ._validation import (
     wrap_like,
 )
 
-__all__ = ["conv1d", "conv1d_backward", "conv3d", "conv3d_backward", "conv_transpose1d", "conv_transpose3d"]
+__all__ = ["conv3d", "conv3d_backward", "conv_transpose3d"]
 
 #: What ``padding_mode`` may be. 'zeros' and 'constant' read ``pad_value`` (0 for 'zeros') outside
 #: the input; the others read the input itself, as ``torch.nn.functional.pad`` does.
 PADDING_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
 REDUCTIONS = ("sum", "mean")
 _MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-_AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
 # --- arguments --------------------------------------------------------------------------------
-
-
-def _is_seq(v: Any) -> bool:
-    return isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0)
-
-
-def im2col_dims(input_ndim: int, kernel_size: Any) -> int:
-    """Spatial axes of an im2col: 3 for a 5-D input (N, C, D, H, W), 1 for a one-element
-    ``kernel_size`` (input (N, C, L) or (C, L)), else 2, where a 3-D input is an unbatched image as
-    in torch's unfold. A single volume therefore needs its batch axis: ``x[None]``."""
-    if input_ndim == 5:
-        return 3
-    return 1 if _is_seq(kernel_size) and len(kernel_size) == 1 else 2
-
-
-def col2im_dims(output_size: Any, kernel_size: Any) -> int:
-    """Spatial axes of a col2im: the length of ``output_size`` or ``kernel_size`` if one of them is a
-    sequence of 1 or 3, else 2."""
-    for v in (output_size, kernel_size):
-        if _is_seq(v) and len(v) in (1, 3):
-            return len(v)
-    return 2
-
-
-def parse_padding(value: Any, fn: str, n: int, k, d, s) -> tuple[tuple[int, int], ...]:
-    """Per-axis (before, after) padding from an int, ``n`` ints, ``n`` (before, after) pairs,
-    'valid' or 'same' (stride 1; an odd total puts the extra pixel after, as torch does)."""
-    if isinstance(value, str):
-        if value == "valid":
-            return ((0, 0),) * n
-        if value == "same":
-            if any(v != 1 for v in s):
-                raise ValueError(f"{fn}(): padding='same' needs stride=1, got stride={s}")
-            return tuple((dd * (kk - 1) // 2, dd * (kk - 1) - dd * (kk - 1) // 2) for kk, dd in zip(k, d))
-        raise ValueError(f"{fn}(): argument 'padding' must be an int, a tuple, 'valid' or 'same', got {value!r}")
-    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (list, tuple)) for v in value):
-        return tuple(as_tuple(v, f"padding ({axis}: before, after)", fn, 2, minimum=0)
-                     for axis, v in zip(_AXES[n], value))  # fmt: skip
-    return tuple((p, p) for p in as_tuple(value, "padding", fn, n, minimum=0))
 
 
 def check_mode(fn: str, padding_mode: Any, pad_value: Any) -> None:
@@ -113,23 +81,6 @@ def check_mode(fn: str, padding_mode: Any, pad_value: Any) -> None:
             f"{fn}(): argument 'pad_value' is only read with padding_mode='constant', got "
             f"pad_value={pad_value!r} with padding_mode={padding_mode!r}"
         )
-
-
-def out_sizes(fn: str, size, k, s, pads, d) -> tuple[int, ...]:
-    """Output size per axis, ``(n + before + after − d·(k − 1) − 1) // s + 1``, each at least 1."""
-    out = []
-    n_axes = len(size)
-    for axis, n, kk, ss, (before, after), dd in zip(_AXES[n_axes], size, k, s, pads, d):
-        o = (n + before + after - dd * (kk - 1) - 1) // ss + 1
-        if o < 1:
-            raise ValueError(
-                f"{fn}(): output {axis} = ({n} + {before} + {after} − {dd}·({kk} − 1) − 1) // {ss} + 1 = {o}, "
-                f"but it must be at least 1: the kernel spans {dd * (kk - 1) + 1} pixels (dilation·(kernel − 1) "
-                f"+ 1) and the padded input only {n + before + after}. Given input of spatial size {tuple(size)}, "
-                f"kernel_size={tuple(k)}, dilation={tuple(d)}, padding={tuple(pads)}, stride={tuple(s)}"
-            )
-        out.append(o)
-    return tuple(out)
 
 
 def axis_table(n: int, k: int, s: int, before: int, d: int, o: int, mode: str) -> np.ndarray:
@@ -157,7 +108,7 @@ class NdGeometry:
 
     def __init__(self, fn, size, k, s, pads, d, mode, grid=None):
         if mode == "reflect":
-            for axis, n, (before, after) in zip(_AXES[len(size)], size, pads):
+            for axis, n, (before, after) in zip(AXES[len(size)], size, pads):
                 if max(before, after) >= n:
                     raise ValueError(
                         f"{fn}(): padding_mode='reflect' needs padding smaller than the input, as "
@@ -168,7 +119,7 @@ class NdGeometry:
         # output_padding ≥ stride, allowed if dilation > stride)
         self.size, self.k = tuple(size), tuple(k)
         self.out = tuple(grid) if grid is not None else out_sizes(fn, size, k, s, pads, d)
-        s, d = normalise_and_check_reach(fn, _AXES[len(size)], size, k, s, pads, d, self.out)
+        s, d = normalise_and_check_reach(fn, AXES[len(size)], size, k, s, pads, d, self.out)
         self.stride, self.dilation, self.pads = tuple(s), tuple(d), tuple(pads)
         self.fn, self.mode = fn, mode
         self.dhw = (1,) * (3 - len(size)) + self.size
@@ -349,7 +300,7 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
     if w.ndim != n + 2 or 0 in w.shape:
         dims = "C_in, C_out/groups" if transposed else "K, C/groups"
         raise ValueError(
-            f"{fn}(): argument 'weight' must be a {n + 2}-D ({dims}, {', '.join('k' + a[0] for a in _AXES[n])}) "
+            f"{fn}(): argument 'weight' must be a {n + 2}-D ({dims}, {', '.join('k' + a[0] for a in AXES[n])}) "
             f"array with non-zero sizes, got shape {w.shape}"
         )
     groups = as_int(groups, "groups", fn)
@@ -361,7 +312,7 @@ def _conv_args(fn: str, input, weight, bias, groups, n: int, channels_last: bool
         if C != K:
             raise ValueError(
                 f"{fn}(): input has {C} channels{where} but weight of shape {w.shape} expects weight.shape[0] = {K} "
-                f"input channels (weight is (C_in, C_out/groups, {', '.join('k' + a[0] for a in _AXES[n])}))"
+                f"input channels (weight is (C_in, C_out/groups, {', '.join('k' + a[0] for a in AXES[n])}))"
             )
         if C % groups:
             raise ValueError(f"{fn}(): input channels {C} must be divisible by groups={groups}")
@@ -407,145 +358,6 @@ def _check_grad_output(fn, gy, xb, unbatched, K, out, channels_last=False):
             f"{fn}(): argument 'grad_output' must have shape {expected}, the shape of the convolution's output "
             f"{dims}, got shape {gy.shape}"
         )
-
-
-def conv1d(
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups: int = 1,
-    *,
-    layout: str = "NCL",
-) -> Any:
-    """1-D convolution (``torch.nn.functional.conv1d``), run as a 2-D convolution of height 1.
-
-    Parameters
-    ----------
-    input : ndarray or Tensor, shape (N, C, L) or (C, L), float32 or float64
-    weight : ndarray or Tensor, shape (K, C/groups, k), same dtype
-    bias : ndarray or Tensor, shape (K,), optional
-    stride, dilation : int or (int,), default 1
-    padding : int, (int,), ((before, after),), 'valid' or 'same', default 0
-    groups : int, default 1
-    layout : {'NCL', 'NLC', 'channels_first', 'channels_last'}, default 'NCL'
-        Of the input and the output: with 'NLC' the input is (N, L, C), read in place, and the
-        output is (N, OL, K).
-
-    Returns
-    -------
-    ndarray or Tensor, shape (N, K, OL) or (K, OL); (N, OL, K) with 'NLC'
-        ``OL = (L + before + after − d·(k − 1) − 1) // s + 1``.
-
-    Notes
-    -----
-    A length-L signal is a 1×L image and a length-k kernel a 1×k one, so this is :func:`im2col.conv2d`
-    with a unit height: the same im2col, the same one GEMM per group.
-
-    Examples
-    --------
-    A moving sum of three samples:
-
-    >>> import numpy as np, im2col
-    >>> x = np.arange(6.0).reshape(1, 1, 6)
-    >>> im2col.conv1d(x, np.ones((1, 1, 3)))
-    array([[[ 3.,  6.,  9., 12.]]])
-    >>> im2col.conv1d(x, np.ones((1, 1, 3)), padding="same")
-    array([[[ 1.,  3.,  6.,  9., 12.,  9.]]])
-    """
-    from . import _functional  # noqa: PLC0415  (it imports this module)
-
-    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
-        return autograd_call(
-            "conv1d",
-            input=input,
-            weight=weight,
-            bias=bias,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            layout=layout,
-        )
-    fn = "conv1d"
-    cl = parse_layout(fn, layout, 1)
-    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl)
-    s, pads, d, _ = _conv_geometry(fn, xb, w, stride, padding, dilation, 1)
-    # (N, C, 1, L) or, channels-last, (N, 1, L, C): views of the input
-    x4 = from_channels_first(xb[:, :, None], cl)
-    args = ((1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups)
-    y = _functional.conv2d(x4, w[:, :, None], b, *args, layout="NHWC" if cl else "NCHW")
-    y = y[:, 0] if cl else y[:, :, 0]
-    return wrap_like(y[0] if unbatched else y, is_tensor(input))
-
-
-def conv1d_backward(
-    grad_output: Any,
-    input: Any,
-    weight: Any,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups: int = 1,
-    *,
-    layout: str = "NCL",
-):
-    """Gradients of :func:`conv1d` with respect to its input, weight and bias (through conv2d_backward).
-
-    ``layout`` is that of ``input``, ``grad_output`` and ``grad_input``, as in the forward.
-
-    Returns
-    -------
-    (grad_input, grad_weight, grad_bias)
-        Shaped like ``input``, ``weight`` and ``(K,)``.
-
-    Examples
-    --------
-    >>> import numpy as np, im2col
-    >>> gx, gw, gb = im2col.conv1d_backward(np.ones((1, 1, 4)), np.arange(6.0).reshape(1, 1, 6), np.ones((1, 1, 3)))
-    >>> gx
-    array([[[1., 2., 3., 3., 2., 1.]]])
-    >>> gw, gb
-    (array([[[ 6., 10., 14.]]]), array([4.]))
-    """
-    from . import _functional  # noqa: PLC0415
-
-    if needs_grad(grad_output, input, weight):  # keep autograd: through im2col.nn's operators
-        return autograd_call(
-            "conv1d_backward",
-            grad_output=grad_output,
-            input=input,
-            weight=weight,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            layout=layout,
-        )
-    fn = "conv1d_backward"
-    cl = parse_layout(fn, layout, 1)
-    xb, unbatched, w, _, groups = _conv_args(fn, input, weight, None, groups, 1, cl)
-    s, pads, d, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 1)
-    gy = to_array(grad_output, "grad_output", fn, strided=True)
-    check_same_dtype(xb, "input", gy, "grad_output", fn)
-    _check_grad_output(fn, gy, xb, unbatched, w.shape[0], g.out, cl)
-    gy = gy[None] if unbatched else gy
-    # as 2-D with height 1: (N, K, 1, OL) or, channels-last, (N, 1, OL, K), views
-    gy4, x4 = (gy[:, None], from_channels_first(xb[:, :, None], True)) if cl else (gy[:, :, None], xb[:, :, None])
-    gx, gw, gb = _functional.conv2d_backward(
-        gy4, x4, w[:, :, None], (1, s[0]), ((0, 0), pads[0]), (1, d[0]), groups, layout="NHWC" if cl else "NCHW"
-    )
-    like = is_tensor(input)
-    gx = gx[:, 0] if cl else gx[:, :, 0]
-    return wrap_like(gx[0] if unbatched else gx, like), wrap_like(gw[:, :, 0], like), wrap_like(gb, like)
-
-
-def _chunk(rows: int, L: int, N: int, itemsize: int) -> int:
-    from ._functional import WORKSPACE_BYTES  # noqa: PLC0415
-
-    return max(1, min(N, WORKSPACE_BYTES // max(rows * L * itemsize, 1)))
 
 
 def conv3d(
@@ -634,7 +446,7 @@ def conv3d(
         )  # fmt: skip
     else:
         wmat = w.reshape(groups, Kg, Rg)
-        nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+        nb = _tiles.images_per_chunk(R, g.L, N, xb.dtype.itemsize)
         check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
         for n0 in range(0, N, nb):
             m = min(nb, N - n0)
@@ -739,7 +551,7 @@ def _grad_input(
         _backward3d_tiled(gy3, None, w, g, groups, blas, gx, None)
         return gx
     gx = to_channels_first(np.empty(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
-    nb = _chunk(R, g.L, N, gy3.dtype.itemsize)
+    nb = _tiles.images_per_chunk(R, g.L, N, gy3.dtype.itemsize)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         dcols = np.empty((m, R, g.L), gy3.dtype)
@@ -759,7 +571,7 @@ def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry,
     if blas is not None and N:
         return _backward3d_tiled(gy3, xb, np.empty(w_shape, xb.dtype), g, groups, blas, None, True).reshape(w_shape)
     gw = np.zeros((groups, Kg, Rg), xb.dtype)
-    nb = _chunk(R, g.L, N, xb.dtype.itemsize)
+    nb = _tiles.images_per_chunk(R, g.L, N, xb.dtype.itemsize)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         cols = np.empty((m, R, g.L), xb.dtype)
@@ -784,8 +596,7 @@ def _tiles3d(g: NdGeometry, R: int, itemsize: int) -> tuple[int, int, int, int]:
     output depths, or rows of one depth when a single depth is larger. For the backward, depth
     (row) blocks ``phases`` apart never read the same input depth (row): blocks m apart are disjoint
     when (m − 1)·tile·stride > dilation·(kernel − 1) − stride."""
-    from ._functional import TILE_BYTES, TILE_MIN_COLUMNS  # noqa: PLC0415  (it imports this module)
-
+    TILE_BYTES, TILE_MIN_COLUMNS = _tiles.TILE_BYTES, _tiles.TILE_MIN_COLUMNS  # looked up now: tests patch them
     OD, OH, OW = g.out
     depth_bytes = R * OH * OW * itemsize
     if depth_bytes <= TILE_BYTES:
@@ -807,8 +618,6 @@ def _tiles3d(g: NdGeometry, R: int, itemsize: int) -> tuple[int, int, int, int]:
 def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw):
     """Accumulate col2im(Wᵀ·gy) into ``gx`` (zeroed (N, C, D, H, W), any kernel-readable strides) if
     it is given, and return Σ gy·colsᵀ, (groups·Kg, Rg), if ``want_gw`` (``xb`` then is the input)."""
-    from ._functional import _grad_output_buffer  # noqa: PLC0415
-
     N, K = gy3.shape[:2]
     C = gx.shape[1] if gx is not None else xb.shape[1]
     R = C * g.taps
@@ -818,7 +627,7 @@ def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw)
     n_threads = threads_for_flops(2 * N * K * Rg * g.L * (bool(gx is not None) + bool(want_gw)))
     work = workspace("tiles", 2 * n_threads * R * td * tr * g.out[2], dtype)
     gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype)
-    gy_buf, gy_cl = _grad_output_buffer(gy3)
+    gy_buf, gy_cl = _tiles.grad_output_buffer(gy3)
     im, im_strides = strided_buffer(xb) if want_gw else (gy_buf.reshape(-1), (0,) * 5)  # not read then
     gx_buf, gx_strides = strided_buffer(gx) if gx is not None else (np.empty(1, dtype), (0,) * 5)
     _kernels.conv3d_backward_tiled(
@@ -830,112 +639,6 @@ def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw)
 
 
 # --- transposed convolutions ------------------------------------------------------------------
-
-
-def transposed_size(fn: str, spatial, k, stride, padding, output_padding, dilation):
-    """Check a transposed convolution's arguments; return (stride, padding, output_padding, dilation,
-    output size), each a tuple with one entry per spatial axis.
-
-    The output size per axis is ``(n − 1)·s − 2·p + d·(k − 1) + output_padding + 1``: the size whose
-    convolution (same kernel, stride, padding, dilation) has the input's size ``n``."""
-    n = len(k)
-    s = as_tuple(stride, "stride", fn, n, minimum=1)
-    d = as_tuple(dilation, "dilation", fn, n, minimum=1)
-    if isinstance(padding, str):
-        many = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
-        raise ValueError(f"{fn}(): argument 'padding' must be an int or {many}, got {padding!r}")
-    p = as_tuple(padding, "padding", fn, n, minimum=0)
-    op = as_tuple(output_padding, "output_padding", fn, n, minimum=0)
-    size = []
-    for axis, nn, kk, ss, pp, dd, o in zip(_AXES[n], spatial, k, s, p, d, op):
-        if o >= max(ss, dd):
-            raise ValueError(
-                f"{fn}(): output_padding must be smaller than either stride or dilation, got "
-                f"output_padding={op}, stride={s}, dilation={d} ({axis}: {o} ≥ max({ss}, {dd}))"
-            )
-        out = (nn - 1) * ss - 2 * pp + dd * (kk - 1) + o + 1
-        if out < 1:
-            raise ValueError(
-                f"{fn}(): output {axis} = ({nn} − 1)·{ss} − 2·{pp} + {dd}·({kk} − 1) + {o} + 1 = {out}, "
-                f"but it must be at least 1. Given input of spatial size {tuple(spatial)}, kernel_size={tuple(k)}, "
-                f"stride={s}, padding={p}, output_padding={op}, dilation={d}"
-            )
-        size.append(out)
-    return s, p, op, d, tuple(size)
-
-
-def conv_transpose1d(
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups: int = 1,
-    dilation=1,
-    *,
-    layout: str = "NCL",
-) -> Any:
-    """Transposed 1-D convolution (``torch.nn.functional.conv_transpose1d``), as a 2-D one of height 1.
-
-    Parameters
-    ----------
-    input : ndarray or Tensor, shape (N, C_in, L) or (C_in, L), float32 or float64
-    weight : ndarray or Tensor, shape (C_in, C_out/groups, k), same dtype
-    bias : ndarray or Tensor, shape (C_out,), optional
-    stride, padding, dilation : int or (int,)
-        Those of the convolution this one transposes.
-    output_padding : int or (int,), default 0
-        Extra samples at the end; smaller than the stride or the dilation.
-    groups : int, default 1
-    layout : {'NCL', 'NLC', 'channels_first', 'channels_last'}, default 'NCL'
-        Of the input and the output: with 'NLC' the input is (N, L, C_in), read in place, and the
-        output is (N, OL, C_out).
-
-    Returns
-    -------
-    ndarray or Tensor, shape (N, C_out, OL) or (C_out, OL); (N, OL, C_out) with 'NLC'
-        ``OL = (L − 1)·s − 2·p + d·(k − 1) + output_padding + 1``.
-
-    See Also
-    --------
-    im2col.conv_transpose2d : the 2-D version, which this calls with a unit height.
-
-    Examples
-    --------
-    Each input sample stamps the kernel into the output, ``stride`` samples apart:
-
-    >>> import numpy as np, im2col
-    >>> im2col.conv_transpose1d(np.array([[[1.0, 10.0]]]), np.array([[[1.0, 2.0, 3.0]]]), stride=2)
-    array([[[ 1.,  2., 13., 20., 30.]]])
-    """
-    from . import _functional  # noqa: PLC0415  (it imports this module)
-
-    if needs_grad(input, weight, bias):  # keep autograd: through im2col.nn's registered operators
-        return autograd_call(
-            "conv_transpose1d",
-            input=input,
-            weight=weight,
-            bias=bias,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            dilation=dilation,
-            layout=layout,
-        )
-    fn = "conv_transpose1d"
-    cl = parse_layout(fn, layout, 1)
-    xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 1, cl, transposed=True)
-    s, p, op, d, size = transposed_size(fn, xb.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)
-    check_alloc(fn, "output", (xb.shape[0], w.shape[1] * groups, *size), xb.dtype)
-    check_alloc(fn, "column matrix of one image", (w.shape[1] * groups * w.shape[2], xb.shape[2]), xb.dtype)
-    # as 2-D with height 1: (N, C, 1, L) or, channels-last, (N, 1, L, C), views of the input
-    x4 = from_channels_first(xb[:, :, None], cl)
-    args = ((1, s[0]), (0, p[0]), (0, op[0]), groups, (1, d[0]))
-    y = _functional.conv_transpose2d(x4, w[:, :, None], b, *args, layout="NHWC" if cl else "NCHW")
-    y = y[:, 0] if cl else y[:, :, 0]
-    return wrap_like(y[0] if unbatched else y, is_tensor(input))
 
 
 def conv_transpose3d(

@@ -3,7 +3,8 @@
 On the 1×1×5×5 teaching shape the public functions spent about 9 µs per call, nearly all of it in
 Python argument checking (``as_pair`` ×4, ``parse_padding``, ``geometry``, ``batched``, …) and
 in the kernel call's fixed costs, against about 0.1 µs of work. Real code calls the same layer
-with the same shapes over and over, so each public function is wrapped here:
+with the same shapes over and over, so the public im2col, col2im and conv2d (im2col/_functional.py)
+look their call up in a cache here before anything else:
 
 * The first call with a given *signature* (input type, shape, dtype and strides; the other
   arrays' too; the exact values of the int/str/tuple arguments) runs the full function, so every
@@ -25,23 +26,23 @@ the full path runs on its colsᵀ tiles).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import numpy as np
 
-from . import _kernels
+from . import _engine, _kernels, _tiles
+from ._gemm import native_blas
+from ._geometry import as_pair, col2im_dims, geometry, im2col_dims, parse_padding
 from ._threads import SERIAL_BELOW, SERIAL_FLOPS_BELOW
+from ._validation import conv2d_geometry
 
 #: Plans kept per public function; past this the cache starts again from empty.
 MAX_PLANS = 256
 
 _Plan = Callable[..., np.ndarray]
-_ndarray = np.ndarray
-_MISSING = object()
 
 
-def _plain(*values: Any) -> bool:
+def plain(*values: Any) -> bool:
     """True when every value is an int, a str or a tuple of ints: safe in a cache key.
 
     Floats, bools and NumPy scalars compare equal to ints but the full checks refuse some of them,
@@ -68,23 +69,26 @@ _MOVED = {1: "uint8_t", 2: "uint16_t", 4: "uint32_t", 8: "uint64_t"}
 _MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
-#: Kept for a signature that passed the checks but has no plan (large, or unusual): the full path.
-NO_PLAN = None
-
-
-class _Cache:
-    """A dict of plans with a bound on its size; ``clear`` empties it (tests that patch internals)."""
+class Cache:
+    """A dict of plans, ``plans``, with a bound on its size: key → plan, or None for a signature that
+    passed the checks but has no plan (large, or unusual), which takes the full path."""
 
     def __init__(self) -> None:
         self.plans: dict[tuple, _Plan | None] = {}
+        _caches.append(self)
 
     def put(self, key: tuple, plan: _Plan | None) -> None:
         if len(self.plans) >= MAX_PLANS:
-            self.plans.clear()
+            self.plans.clear()  # in place: the public functions hold this dict
         self.plans[key] = plan
 
 
-_caches: list[_Cache] = []
+_caches: list[Cache] = []
+
+#: The plans of the public im2col, col2im and conv2d (im2col/_functional.py looks them up).
+IM2COL: Cache = Cache()
+COL2IM: Cache = Cache()
+CONV2D: Cache = Cache()
 
 
 def clear() -> None:
@@ -93,42 +97,23 @@ def clear() -> None:
         cache.plans.clear()
 
 
-def _new_cache() -> _Cache:
-    cache = _Cache()
-    _caches.append(cache)
-    return cache
+# a plan is built for the route of the engine mode it was made in: set_mode forgets them all
+_engine.on_mode_change(clear)
+
+
+def first_call(cache: Cache, key: tuple, full: Callable[..., Any], make_plan: Callable[..., Any], *args: Any):
+    """The first call of a signature: ``full(*args)``, with every check and its errors; if it
+    succeeds, keep ``make_plan(*args)`` (a plan, or None) under ``key`` for the next call."""
+    result = full(*args)
+    cache.put(key, make_plan(*args))
+    return result
 
 
 # --- im2col -----------------------------------------------------------------------------------
 
 
-def im2col(full: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap the public ``im2col``: plans for arrays of any movable dtype, zero padding, no ``out``."""
-    cache = _new_cache()
-    plans = cache.plans
-
-    @wraps(full)
-    def im2col(input, kernel_size, dilation=1, padding=0, stride=1, **kwargs):
-        if type(input) is _ndarray and not kwargs:
-            key = (input.shape, input.dtype, input.strides, kernel_size, dilation, padding, stride)
-            if _plain(kernel_size, dilation, padding, stride):
-                plan = plans.get(key, _MISSING)
-                if plan is _MISSING:  # first call: every check, and its errors, then a plan
-                    result = full(input, kernel_size, dilation, padding, stride)
-                    cache.put(key, _im2col_plan(input, kernel_size, dilation, padding, stride))
-                    return result
-                if plan is not NO_PLAN:
-                    return plan(input)
-        return full(input, kernel_size, dilation, padding, stride, **kwargs)
-
-    return im2col
-
-
-def _im2col_plan(x: np.ndarray, kernel_size, dilation, padding, stride) -> _Plan | None:
+def im2col_plan(x: np.ndarray, kernel_size, dilation, padding, stride) -> _Plan | None:
     """A plan for a call the full checks have accepted, or None (large, or an unusual layout)."""
-    from ._nd import im2col_dims
-    from ._validation import as_pair, geometry, parse_padding
-
     if (
         x.ndim not in (3, 4)
         or im2col_dims(x.ndim, kernel_size) != 2
@@ -141,7 +126,7 @@ def _im2col_plan(x: np.ndarray, kernel_size, dilation, padding, stride) -> _Plan
     d = as_pair(dilation, "dilation", fn, minimum=1)
     s = as_pair(stride, "stride", fn, minimum=1)
     shape4 = x.shape if x.ndim == 4 else (1, *x.shape)
-    g = geometry(fn, shape4, k, s, parse_padding(padding, fn, k, d, s), d)
+    g = geometry(fn, shape4, k, s, parse_padding(padding, fn, 2, k, d, s), d)
     size = g.N * g.rows * g.L
     if size >= SERIAL_BELOW or size == 0:
         return None
@@ -171,32 +156,7 @@ def _im2col_plan(x: np.ndarray, kernel_size, dilation, padding, stride) -> _Plan
 # --- col2im -----------------------------------------------------------------------------------
 
 
-def col2im(full: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap the public ``col2im``: plans for float arrays, 2-D, zero padding, reduce='sum'."""
-    cache = _new_cache()
-    plans = cache.plans
-
-    @wraps(full)
-    def col2im(input, output_size, kernel_size, dilation=1, padding=0, stride=1, **kwargs):
-        if type(input) is _ndarray and not kwargs:
-            key = (input.shape, input.dtype, input.strides, output_size, kernel_size, dilation, padding, stride)
-            if _plain(output_size, kernel_size, dilation, padding, stride):
-                plan = plans.get(key, _MISSING)
-                if plan is _MISSING:
-                    result = full(input, output_size, kernel_size, dilation, padding, stride)
-                    cache.put(key, _col2im_plan(input, output_size, kernel_size, dilation, padding, stride))
-                    return result
-                if plan is not NO_PLAN:
-                    return plan(input)
-        return full(input, output_size, kernel_size, dilation, padding, stride, **kwargs)
-
-    return col2im
-
-
-def _col2im_plan(cols: np.ndarray, output_size, kernel_size, dilation, padding, stride) -> _Plan | None:
-    from ._nd import col2im_dims
-    from ._validation import as_pair, geometry, parse_padding
-
+def col2im_plan(cols: np.ndarray, output_size, kernel_size, dilation, padding, stride) -> _Plan | None:
     if col2im_dims(output_size, kernel_size) != 2 or cols.ndim not in (2, 3):
         return None
     if not (cols.flags.c_contiguous and cols.dtype.isnative) or cols.dtype.kind != "f":
@@ -207,7 +167,7 @@ def _col2im_plan(cols: np.ndarray, output_size, kernel_size, dilation, padding, 
     d = as_pair(dilation, "dilation", fn, minimum=1)
     s = as_pair(stride, "stride", fn, minimum=1)
     N, R, L = cols.shape if cols.ndim == 3 else (1, *cols.shape)
-    g = geometry(fn, (N, R // (k[0] * k[1]), *size), k, s, parse_padding(padding, fn, k, d, s), d)
+    g = geometry(fn, (N, R // (k[0] * k[1]), *size), k, s, parse_padding(padding, fn, 2, k, d, s), d)
     if cols.size >= SERIAL_BELOW or cols.size == 0 or g.is_pointwise:  # pointwise: the full path copies
         return None
     shape = (N, g.C, g.H, g.W) if cols.ndim == 3 else (g.C, g.H, g.W)
@@ -226,39 +186,7 @@ def _col2im_plan(cols: np.ndarray, output_size, kernel_size, dilation, padding, 
 # --- conv2d -----------------------------------------------------------------------------------
 
 
-def conv2d(full: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap the public ``conv2d``: plans for float arrays when the kernels can call a BLAS."""
-    cache = _new_cache()
-    plans = cache.plans
-
-    @wraps(full)
-    def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
-        if type(input) is _ndarray and type(weight) is _ndarray and not kwargs:
-            if bias is None:
-                bkey = None
-            elif type(bias) is _ndarray:
-                bkey = (bias.shape, bias.dtype, bias.strides)
-            else:
-                return full(input, weight, bias, stride, padding, dilation, groups)
-            key = (input.shape, input.dtype, input.strides, weight.shape, weight.dtype, weight.strides, bkey,
-                   stride, padding, dilation, groups)  # fmt: skip
-            if _plain(stride, padding, dilation, groups):
-                plan = plans.get(key, _MISSING)
-                if plan is _MISSING:
-                    result = full(input, weight, bias, stride, padding, dilation, groups)
-                    cache.put(key, _conv2d_plan(input, weight, bias, stride, padding, dilation, groups))
-                    return result
-                if plan is not NO_PLAN:
-                    return plan(input, weight, bias)
-        return full(input, weight, bias, stride, padding, dilation, groups, **kwargs)
-
-    return conv2d
-
-
-def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, padding, dilation, groups):
-    from . import _engine, _functional
-    from ._gemm import native_blas
-
+def conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, padding, dilation, groups):
     arrays = (x, w) if b is None else (x, w, b)
     if x.ndim not in (3, 4) or not all(a.flags.c_contiguous and a.dtype.isnative for a in arrays):
         return None
@@ -266,16 +194,16 @@ def _conv2d_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, pad
     if blas is None or x.dtype.kind != "f":
         return None
     x4 = x if x.ndim == 4 else x[None]
-    g = _functional._conv2d_geometry("conv2d", x4, w, stride, padding, dilation, groups)
+    g = conv2d_geometry("conv2d", x4, w, stride, padding, dilation, groups)
     K = w.shape[0]
     if 2 * g.N * K * (g.rows // groups) * g.L >= SERIAL_FLOPS_BELOW or g.N == 0:
         return None
     dtype = x.dtype
-    rows = _functional._tile_rows(g, dtype.itemsize)
+    rows = _tiles.tile_rows(g, dtype.itemsize)
     # the full path's choice, on one thread (these problems run on one); for a C-contiguous x its
     # 1×1 mode is 1 exactly when the convolution is pointwise. 1×1 images look channels-last, and
     # one wide row is too coarse: then the full path takes the colsᵀ tiles, and there is no plan.
-    if _functional._takes_cols_t(g, x4, int(g.is_pointwise), rows, 1, groups):
+    if _tiles.takes_cols_t(g, x4, int(g.is_pointwise), rows, 1, groups):
         return None
     if _engine.takes(x4, w, g, groups, False):
         return None  # the engine's route: the full path takes it, so the plan would not match its bits

@@ -3,6 +3,10 @@
 Everything a user can get wrong is caught here, once, with a message that names the function, the
 argument, what was expected and what was given. Below this layer the Cython kernels trust their
 arguments completely: a shape that got past these checks is a shape they can index safely.
+
+The checks on sizes alone (integer arguments, padding, output sizes, the 2-D geometry) are in
+:mod:`im2col._geometry`, the lower half of this layer; the names other modules import from here
+are re-exported.
 """
 
 from __future__ import annotations
@@ -10,17 +14,19 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-Pair = tuple[int, int]
-Padding = tuple[Pair, Pair]
-#: What a user may pass as ``padding``: an int, a pair, per-side pairs, or 'valid' / 'same'.
-PaddingArg = int | Sequence[int] | Sequence[Sequence[int]] | str
-IntOrPair = int | Sequence[int]
+from . import _geometry, _tiles
+
+# the shapes' checks live in _geometry; these names are imported from here by explain, nn and the tests
+from ._geometry import Geometry as Geometry
+from ._geometry import as_int as as_int
+from ._geometry import as_pair as as_pair
+from ._geometry import as_tuple as as_tuple
+from ._geometry import geometry as geometry
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -45,13 +51,6 @@ def needs_grad(*objs: Any) -> bool:
     if torch is None or not torch.is_grad_enabled():
         return False
     return any(isinstance(o, torch.Tensor) and o.requires_grad for o in objs)
-
-
-def autograd_call(fn: str, **arguments: Any) -> Any:
-    """Run the public function ``fn`` through im2col.nn (imported here, lazily: it imports us)."""
-    from . import nn
-
-    return nn._autograd_call(fn, **arguments)
 
 
 def _describe(obj: Any) -> str:
@@ -276,185 +275,6 @@ def batched(
     return arr, was_unbatched
 
 
-# --- integers and pairs -----------------------------------------------------------------------
-
-
-def as_int(value: Any, name: str, fn: str) -> int:
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
-        value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{fn}(): argument '{name}' must be an int, got {value!r} of type {type(value).__name__}")
-    return int(value)
-
-
-def as_tuple(value: Any, name: str, fn: str, n: int, *, minimum: int) -> tuple[int, ...]:
-    """An int or a sequence of ``n`` ints, each at least ``minimum``, as a tuple of ``n``."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is a scalar
-        value = value[()]
-    many = "a pair of ints" if n == 2 else f"a tuple of {n} ints"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        t = (int(value),) * n
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        if len(value) != n:
-            per_axis = "" if n == 2 else " (one per spatial axis)"
-            raise ValueError(
-                f"{fn}(): argument '{name}' must be an int or {many}{per_axis}, "
-                f"got {value!r} with {len(value)} elements"
-            )
-        t = tuple(as_int(v, name, fn) for v in value)
-    else:
-        raise TypeError(f"{fn}(): argument '{name}' must be an int or {many}, got {value!r}")
-    if min(t) < minimum:
-        what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{fn}(): argument '{name}' must be {what}, got {name}={value!r}")
-    return t
-
-
-def as_pair(value: Any, name: str, fn: str, *, minimum: int) -> Pair:
-    """An int or a pair of ints, each at least ``minimum``, as a pair."""
-    return as_tuple(value, name, fn, 2, minimum=minimum)  # type: ignore[return-value]
-
-
-def parse_padding(
-    value: Any, fn: str, kernel_size: Pair, dilation: Pair, stride: Pair, *, per_side: bool = True
-) -> Padding:
-    """Normalise ``padding`` to ((top, bottom), (left, right)).
-
-    Accepts an int, a pair (symmetric per axis), per-side pairs ((top, bottom), (left, right)) when
-    ``per_side``, and the strings 'valid' (no padding) and 'same' (output size = input size, stride 1
-    only; an odd total puts the extra pixel at the bottom/right, as PyTorch does).
-    """
-    if isinstance(value, str):
-        if value == "valid":
-            return ((0, 0), (0, 0))
-        if value == "same":
-            if stride != (1, 1):
-                raise ValueError(f"{fn}(): padding='same' needs stride=1, got stride={stride}")
-            pads = []
-            for k, d in zip(kernel_size, dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-            return (pads[0], pads[1])
-        raise ValueError(f"{fn}(): argument 'padding' must be an int, a pair, 'valid' or 'same', got {value!r}")
-    if (
-        per_side
-        and isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, (list, tuple)) for v in value)
-    ):
-        sides = []
-        for axis, v in zip(("height", "width"), value):
-            sides.append(as_pair(v, f"padding ({axis}: before, after)", fn, minimum=0))
-        return (sides[0], sides[1])
-    ph, pw = as_pair(value, "padding", fn, minimum=0)
-    return ((ph, ph), (pw, pw))
-
-
-# --- geometry ---------------------------------------------------------------------------------
-
-
-class Geometry(NamedTuple):
-    """One convolution's sizes, checked: input (N, C, H, W), kernel, stride, padding, dilation, output.
-
-    A NamedTuple rather than a dataclass: it is built on every call, and this is 5× cheaper.
-    """
-
-    N: int
-    C: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    pt: int
-    pb: int
-    pl: int
-    pr: int
-    dh: int
-    dw: int
-    OH: int
-    OW: int
-
-    @property
-    def L(self) -> int:
-        return self.OH * self.OW
-
-    @property
-    def rows(self) -> int:
-        return self.C * self.kh * self.kw
-
-    @property
-    def is_pointwise(self) -> bool:
-        """1×1 kernel, stride 1, no padding, no dilation: the input already is the column matrix."""
-        # The output grid must be the input's: geometry() sets a stride to 1 where it leaves one
-        # output row, so a 1×1 output of a larger input can look like stride 1 here.
-        return (
-            (self.kh, self.kw, self.sh, self.sw, self.dh, self.dw) == (1, 1, 1, 1, 1, 1)
-            and not (self.pt or self.pb or self.pl or self.pr)
-            and (self.OH, self.OW) == (self.H, self.W)
-        )
-
-    def kernel_args(self, N: int) -> tuple[int, ...]:
-        """The size arguments of the Cython kernels, for ``N`` images."""
-        return (N, self.C, self.H, self.W, self.kh, self.kw, self.sh, self.sw,
-                self.pt, self.pl, self.dh, self.dw, self.OH, self.OW)  # fmt: skip
-
-
-def geometry(
-    fn: str,
-    shape: tuple[int, int, int, int],
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
-    grid: Pair | None = None,
-) -> Geometry:
-    """Compute and check the output grid; ``grid`` overrides it (conv_transpose2d)."""
-    N, C, H, W = shape
-    out = []
-    for axis, size, k, s, (before, after), d in zip(
-        ("height", "width"), (H, W), kernel_size, stride, padding, dilation
-    ):
-        o = (size + before + after - d * (k - 1) - 1) // s + 1
-        if o < 1 and grid is None:
-            span = d * (k - 1) + 1
-            raise ValueError(
-                f"{fn}(): output {axis} = ({size} + {before} + {after} − {d}·({k} − 1) − 1) // {s} + 1 = {o}, "
-                f"but it must be at least 1: the kernel spans {span} pixels (dilation·(kernel − 1) + 1) and the "
-                f"padded input only {size + before + after}. Given input of spatial size {(H, W)}, "
-                f"kernel_size={kernel_size}, dilation={dilation}, padding={padding}, stride={stride}"
-            )
-        out.append(o)
-    OH, OW = grid if grid is not None else out
-    (sh, sw), (dh, dw) = normalise_and_check_reach(
-        fn, ("height", "width"), (H, W), kernel_size, stride, padding, dilation, (OH, OW)
-    )
-    return Geometry(N, C, H, W, *kernel_size, sh, sw, *padding[0], *padding[1], dh, dw, OH, OW)
-
-
-@lru_cache(maxsize=1)
-def normalise_and_check_reach(fn, axes, size, kernel_size, stride, padding, dilation, out):
-    """Strides and dilations with no effect set to 1; refuse sizes too large for 64-bit indices.
-
-    A stride with one output position, or a dilation of a one-tap kernel, never multiplies
-    anything: any value gives the same result, so use 1 and keep absurd ones (2**63) out of the
-    kernels' index arithmetic. Returns (strides, dilations), one per axis.
-    """
-    strides = tuple(1 if o == 1 else s for s, o in zip(stride, out))
-    dilations = tuple(1 if k == 1 else d for d, k in zip(dilation, kernel_size))
-    for axis, n, k, s, (before, after), d, o in zip(axes, size, kernel_size, strides, padding, dilations, out):
-        reach = (o - 1) * s + d * (k - 1) + before + after + n  # bounds every index the kernels form
-        if reach >= 2**62:
-            raise ValueError(
-                f"{fn}(): this configuration is too large for 64-bit index arithmetic along {axis}: "
-                f"(output − 1)·stride + dilation·(kernel − 1) + padding + size = {reach} ≥ 2**62. "
-                f"Given input of spatial size {tuple(size)}, kernel_size={tuple(kernel_size)}, "
-                f"dilation={tuple(dilation)}, padding={tuple(padding)}, stride={tuple(stride)}"
-            )
-    return strides, dilations
-
-
 @lru_cache(maxsize=1)
 def _memory_bytes() -> int:
     try:
@@ -485,3 +305,48 @@ def check_alloc(fn: str, what: str, shape: tuple[int, ...], dtype: np.dtype) -> 
             f"{fn}(): the {what} of shape {tuple(shape)} is too large for a NumPy array: its non-zero "
             f"sizes multiply to {nonzero} bytes, more than {np.iinfo(np.intp).max}"
         )
+
+
+# --- a 2-D convolution's geometry --------------------------------------------------------------
+
+
+def _plain(v: Any) -> bool:
+    """True for ints, strings and (nested) tuples of them: arguments safe to use as a cache key.
+
+    Not for bools, floats or NumPy scalars, which compare equal to ints (``True == 1.0 == 1``) but
+    must be refused: a cached ``stride=1`` must not make ``stride=1.0`` pass.
+    """
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(_plain(e) for e in v))
+
+
+def conv2d_geometry(fn, x4, w, stride, padding, dilation, groups) -> Geometry:
+    """The checked geometry of a 2-D convolution of ``x4`` (N, C, H, W) by ``w`` (K, C/groups, kh, kw).
+
+    Checks that channels and groups agree, the output size and that the output and one chunk's
+    column matrix fit in memory. Cached per call signature when the arguments are plain values."""
+    args = (fn, x4.shape, w.shape, x4.dtype, stride, padding, dilation, groups)
+    if _plain((stride, padding, dilation, groups)):
+        return _conv2d_geometry_cached(*args)  # the usual case: the same layer, called again
+    return _conv2d_geometry_cached.__wrapped__(*args)
+
+
+@lru_cache(maxsize=1024)
+def _conv2d_geometry_cached(fn, xshape, wshape, dtype, stride, padding, dilation, groups) -> Geometry:
+    N, C, H, W = xshape
+    K, Cg, kh, kw = wshape
+    if C != Cg * groups:
+        raise ValueError(
+            f"{fn}(): input has {C} channels but weight of shape {wshape} with groups={groups} expects "
+            f"weight.shape[1]·groups = {Cg}·{groups} = {Cg * groups}"
+        )
+    if K % groups:
+        raise ValueError(f"{fn}(): weight.shape[0] = {K} output channels must be divisible by groups={groups}")
+    stride = as_pair(stride, "stride", fn, minimum=1)
+    dilation = as_pair(dilation, "dilation", fn, minimum=1)
+    pads = _geometry.parse_padding(padding, fn, 2, (kh, kw), dilation, stride)
+    g = geometry(fn, (N, C, H, W), (kh, kw), stride, pads, dilation)
+    check_alloc(fn, "output", (N, K, g.OH, g.OW), dtype)
+    if not g.is_pointwise:
+        check_alloc(fn, "column matrix of one chunk", (g.rows, _tiles.chunk(g, dtype.itemsize) * g.L), dtype)
+    return g

@@ -242,6 +242,67 @@ def test_depthwise_through_conv2d_same_bits_with_1_and_2_threads():
         np.testing.assert_array_equal(outs[0], _engine.depthwise2d_forward(x, w, b, g, 2))
 
 
+# --- the routing rule, row by row (no kernel runs) ------------------------------------------------
+
+# row name → (mode, ISA, IM2COL_UKERNEL, (N, C, H, W), K, (kh, kw), stride, groups, dtype, fortran x, out_cl, op):
+# a call that reaches that row and no earlier one
+ROW_CASES = {
+    "blas mode": ("blas", "avx2", "", (2, 8, 10, 10), 8, (3, 3), 1, 8, np.float32, False, False, "forward"),
+    "channels-last output": ("auto", "avx2", "", (2, 8, 10, 10), 8, (3, 3), 1, 8, np.float32, False, True, "forward"),
+    "dtype": ("auto", "avx2", "", (2, 8, 10, 10), 8, (3, 3), 1, 8, np.float16, False, False, "forward"),
+    "layout": ("auto", "avx2", "", (2, 8, 10, 10), 8, (3, 3), 1, 8, np.float32, True, False, "forward"),
+    "empty batch": ("auto", "avx2", "", (0, 8, 10, 10), 8, (3, 3), 1, 8, np.float32, False, False, "forward"),
+    "no vector unit": ("auto", "portable", "", (2, 8, 10, 10), 8, (3, 3), 1, 8, np.float32, False, False, "forward"),
+    "small depthwise backward": ("auto", "portable", "portable", (2, 8, 7, 7), 8, (3, 3), 1, 8, np.float32, False,
+                                 False, "backward"),
+    "depthwise": ("auto", "avx512", "", (2, 8, 7, 7), 8, (3, 3), 1, 8, np.float32, False, False, "forward"),
+    "wide depthwise": ("auto", "avx2", "", (2, 8, 10, 10), 40, (3, 3), 1, 8, np.float64, False, False, "forward"),
+    "engine mode gemm": ("engine", "avx2", "", (1, 8, 6, 6), 128, (1, 1), 2, 1, np.float32, False, False, "forward"),
+    "few channels": ("auto", "avx2", "", (1, 16, 6, 6), 16, (3, 3), 1, 1, np.float32, False, False, "forward"),
+    "engine mode, no gemm": ("engine", "avx2", "", (1, 16, 6, 6), 16, (3, 3), 1, 1, np.float32, False, False,
+                             "backward"),
+    "auto default": ("auto", "avx2", "", (1, 128, 6, 6), 128, (3, 3), 1, 1, np.float32, False, False, "forward"),
+}  # fmt: skip
+
+
+@pytest.fixture
+def routing(monkeypatch):
+    """Set the mode, the ISA and IM2COL_UKERNEL for one routing question; restored afterwards."""
+    old_mode, old_isa = _engine.MODE, _engine.ISA
+
+    def set_switches(mode, isa, env):
+        _engine.set_mode(mode)
+        _engine.set_ukernel(isa)
+        monkeypatch.setenv("IM2COL_UKERNEL", env)
+
+    yield set_switches
+    _engine.set_mode(old_mode)
+    _engine.set_ukernel(old_isa)
+
+
+def test_every_row_of_the_routing_rule_has_a_case():
+    assert list(ROW_CASES) == [row.name for row in _engine.ROUTES]  # the table's order, first match first
+
+
+@pytest.mark.parametrize("name", list(ROW_CASES))
+def test_each_row_of_the_routing_rule(name, routing):
+    mode, isa, env, (N, C, H, W), K, k, stride, groups, dtype, fortran, out_cl, op = ROW_CASES[name]
+    routing(mode, isa, env)
+    x = np.zeros((N, C, H, W), dtype)
+    x = np.asfortranarray(x) if fortran else x
+    w = np.zeros((K, C // groups, *k), dtype)
+    g = im2col._functional._conv2d_geometry("conv2d", x, w, stride, 0, 1, groups)
+    row = _engine.decide(x, w, g, groups, out_cl, op)
+    assert row.name == name
+    assert _engine.route(x, w, g, groups, out_cl, op) == row.route
+    route, why = _engine.route_why(x, w, g, groups, out_cl, op)
+    assert route == row.route and why and "{" not in why  # every placeholder of the row's reason filled in
+    # the rows before it do not apply: the same call with the switch of an earlier row set would stop there
+    if name != "blas mode":
+        routing("blas", isa, env)
+        assert _engine.decide(x, w, g, groups, out_cl, op) is _engine.BLAS_MODE
+
+
 def test_depthwise_routing_by_mode(monkeypatch):
     monkeypatch.delenv("IM2COL_UKERNEL", raising=False)
     old_isa, old_mode = _engine.set_ukernel(_engine_kernels.best_isa()), _engine.MODE

@@ -143,8 +143,8 @@ def test_conv_routes_match_torch(route, dtype, shape, kw, monkeypatch):
     x = r.standard_normal((N, C, H, W)).astype(dtype)
     w = r.standard_normal((K, C // kw.get("groups", 1), kh, kwid)).astype(dtype)
     b = r.standard_normal(K).astype(dtype)
-    monkeypatch.setattr(im2col._functional, "TILE_BYTES", 4096)  # force many small tiles
-    monkeypatch.setattr(im2col._functional, "TILE_MIN_COLUMNS", 1)
+    monkeypatch.setattr(im2col._tiles, "TILE_BYTES", 4096)  # force many small tiles
+    monkeypatch.setattr(im2col._tiles, "TILE_MIN_COLUMNS", 1)
     tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
     ty = F.conv2d(tx, tw, torch.from_numpy(b), **kw)
     y = im2col.conv2d(x, w, b, **kw)
@@ -174,10 +174,10 @@ def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
     equal torch's, in the caller's layout."""
     N, C, L, k, s, p, d, groups, K = case
     # small colsᵀ tiles, so that rows split into many and both backward phases run
-    monkeypatch.setattr(im2col._functional, "TILE_BYTES", 64)
-    monkeypatch.setattr(im2col._functional, "TILE_MIN_PIXELS", 1)
+    monkeypatch.setattr(im2col._tiles, "TILE_BYTES", 64)
+    monkeypatch.setattr(im2col._tiles, "TILE_MIN_PIXELS", 1)
     if reason == "wide rows":
-        monkeypatch.setattr(im2col._functional, "ROW_TILE_MAX_BYTES", 1)
+        monkeypatch.setattr(im2col._tiles, "ROW_TILE_MAX_BYTES", 1)
     else:  # one image of one row on 2 threads: a single row tile would leave a thread idle
         monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
         monkeypatch.setattr(im2col._threads, "_fixed", 2)
@@ -214,7 +214,7 @@ def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
 @pytest.mark.skipif(_gemm.native_blas() is None, reason="the tiled kernels need a BLAS they can call")
 def test_depthwise_rows_stay_on_the_row_tiles(monkeypatch):
     """With one channel per group the colsᵀ tiles copy single elements and lose: no detour."""
-    monkeypatch.setattr(im2col._functional, "ROW_TILE_MAX_BYTES", 1)
+    monkeypatch.setattr(im2col._tiles, "ROW_TILE_MAX_BYTES", 1)
     monkeypatch.setattr(im2col._functional, "_conv_forward_nhwc", None)  # calling it would raise
     x, w = np.ones((1, 4, 50)), np.ones((4, 1, 3))
     np.testing.assert_array_equal(im2col.conv1d(x, w, groups=4), np.full((1, 4, 48), 3.0))

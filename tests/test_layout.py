@@ -219,9 +219,9 @@ TILE_CASES = [  # N, C, H, W, K, kernel, stride, padding, dilation, groups
 def small_parallel_tiles(request, monkeypatch):
     """Tiles of at most ``param`` bytes of columns (1: the fewest pixels the backward allows), on 3
     threads however small the convolution."""
-    monkeypatch.setattr(im2col._functional, "TILE_BYTES", request.param)
-    monkeypatch.setattr(im2col._functional, "TILE_MIN_COLUMNS", 1)
-    monkeypatch.setattr(im2col._functional, "TILE_MIN_PIXELS", 1)
+    monkeypatch.setattr(im2col._tiles, "TILE_BYTES", request.param)
+    monkeypatch.setattr(im2col._tiles, "TILE_MIN_COLUMNS", 1)
+    monkeypatch.setattr(im2col._tiles, "TILE_MIN_PIXELS", 1)
     monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
     monkeypatch.setattr(im2col._threads, "_fixed", 3)
 
@@ -511,10 +511,10 @@ def test_channels_last_tensors_take_the_tiles(case, cl_tiles):
 def test_channels_last_tiles_with_the_batch_folded_into_columns(case, folded, cl_tiles):
     # conv2d without a BLAS, and conv2d_backward's col2im, use the (C·kh·kw, N·L) layout
     from im2col._functional import _col2im_into, _im2col_into
-    from im2col._validation import geometry, parse_padding
+    from im2col._geometry import geometry, parse_padding
 
     N, C, H, W, k, s, p, d, L = _cl_geometry(case)
-    g = geometry("im2col", (N, C, H, W), k, s, parse_padding(p, "im2col", k, d, s), d)
+    g = geometry("im2col", (N, C, H, W), k, s, parse_padding(p, "im2col", 2, k, d, s), d)
     x = np.random.default_rng(6).standard_normal((N, C, H, W))
     shape = (g.rows, N * L) if folded else (N, g.rows, L)
     expected, got = np.full(shape, np.nan), np.full(shape, np.nan)

@@ -278,10 +278,10 @@ def test_conv3d_and_transpose_with_channels_last_3d_tensors_through_nn():
 def test_conv3d_tiles_match_torch(monkeypatch, tile_bytes, seed):
     """Tiles of rows within a depth, of single and several depths, and one tile: forward, both
     gradients and the transposed convolution equal torch's, in both memory layouts."""
-    from im2col import _functional
+    from im2col import _tiles
 
-    monkeypatch.setattr(_functional, "TILE_BYTES", tile_bytes)
-    monkeypatch.setattr(_functional, "TILE_MIN_COLUMNS", 1)
+    monkeypatch.setattr(_tiles, "TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(_tiles, "TILE_MIN_COLUMNS", 1)
     r = np.random.default_rng(seed)
     groups = int(r.choice([1, 2]))
     C, K = groups * int(r.integers(1, 3)), groups * int(r.integers(1, 3))

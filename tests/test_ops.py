@@ -319,7 +319,7 @@ def test_fold_of_unfold_is_divisor_times_x():
 
 def test_large_batch_goes_through_in_chunks(monkeypatch):
     """With a tiny workspace every image is its own chunk; results must not change."""
-    from im2col import _functional
+    from im2col import _geometry, _tiles
 
     c = Config(7, 4, 9, 9, 6, 3, 3, padding=(1, 1), groups=2)
     x, w, b = c.arrays(np.float64)
@@ -327,8 +327,8 @@ def test_large_batch_goes_through_in_chunks(monkeypatch):
     y_full = im2col.conv2d(x, w, b, **kw)
     gy = np.random.default_rng(3).standard_normal(y_full.shape)
     full = im2col.conv2d_backward(gy, x, w, **kw)
-    monkeypatch.setattr(_functional, "WORKSPACE_BYTES", 2 * 36 * 81 * 8)  # 2 images per chunk
-    assert _functional._chunk(_functional.geometry("t", x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), 8) == 2
+    monkeypatch.setattr(_tiles, "WORKSPACE_BYTES", 2 * 36 * 81 * 8)  # 2 images per chunk
+    assert _tiles.chunk(_geometry.geometry("t", x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), 8) == 2
     assert_close(im2col.conv2d(x, w, b, **kw), y_full)
     for a, e in zip(im2col.conv2d_backward(gy, x, w, **kw), full):
         assert_close(a, e)

@@ -14,9 +14,9 @@ from im2col import _engine, _functional, _plans, reference
 from im2col._gemm import native_blas
 
 # The public functions without their plan cache: every call runs the full checks and kernels.
-full_im2col = _functional.im2col.__wrapped__
-full_col2im = _functional.col2im.__wrapped__
-full_conv2d = _functional.conv2d.__wrapped__
+full_im2col = _functional._im2col
+full_col2im = _functional._col2im
+full_conv2d = _functional._conv2d
 
 
 def planned(fn) -> int:
