@@ -35,6 +35,11 @@ def _same_padding(fn: str, padding, kernel_size, stride, dilation) -> list[tuple
     return [(p, p) for p in padding]
 
 
+def _pad_flat(sides) -> list[int]:
+    """F.pad's order: last axis first, (before, after) each."""
+    return [q for pair in reversed(sides) for q in pair]
+
+
 def _conv_conf(fn: str, n: int, stride, padding, dilation, kernel_size) -> tuple:
     """Checked ``(stride, padding, dilation, pad)`` of an n-D convolution: the first three tuples of n
     ints, the padding symmetric; ``pad`` is F.pad's argument for an odd 'same' total (the extra
@@ -45,7 +50,7 @@ def _conv_conf(fn: str, n: int, stride, padding, dilation, kernel_size) -> tuple
         padding = _tuple(fn, "padding", padding, n)
     sides = _same_padding(fn, padding, kernel_size, stride, dilation)
     if any(a != b for a, b in sides):
-        return stride, (0,) * n, dilation, tuple(q for pair in reversed(sides) for q in pair)
+        return stride, (0,) * n, dilation, tuple(_pad_flat(sides))
     return stride, tuple(a for a, _ in sides), dilation, None
 
 

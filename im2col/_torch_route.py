@@ -20,6 +20,7 @@ from torch import Tensor
 
 from . import _functional
 from ._torch_functional import (
+    _pad_flat,
     conv1d,
     conv2d,
     conv3d,
@@ -48,11 +49,6 @@ def _to_first(x: Tensor, n: int, cl: bool) -> Tensor:
 
 def _to_last(y: Tensor, n: int, cl: bool) -> Tensor:
     return y.movedim(-n - 1, -1) if cl else y
-
-
-def _pad_flat(sides) -> list[int]:
-    """F.pad's order: last axis first, (before, after) each."""
-    return [q for pair in reversed(sides) for q in pair]
 
 
 _CONV = {"conv1d": (1, conv1d), "conv2d": (2, conv2d), "conv3d": (3, conv3d)}

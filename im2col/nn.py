@@ -118,7 +118,7 @@ def _module_conv(module, input: Tensor, weight: Tensor, bias: Tensor | None, n: 
         return _module_conv_checked(module, input, weight, bias, n)
     c = module.__dict__.get(_CONF)
     if (
-        c is not None
+        type(c) is _ConvConf  # (not a conf another version of this module pickled)
         and c.stride is module.stride
         and c.padding is module.padding
         and c.dilation is module.dilation
@@ -252,7 +252,7 @@ def _module_transpose(module, input: Tensor, output_size: list[int] | None, n: i
         return _module_transpose_checked(module, input, output_size, n)
     weight, c = module.weight, module.__dict__.get(_CONF)
     if (
-        c is not None
+        type(c) is _TransposeConf
         and c.stride is module.stride
         and c.padding is module.padding
         and c.output_padding is module.output_padding
