@@ -16,6 +16,9 @@ they give the operators' bits; the 2-D one's small-problem backward is composed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,11 +51,11 @@ def _eager(x: Tensor, w: Tensor, b: Tensor | None) -> bool:
     return dtype in _FLOATS and x.is_cpu and w.is_cpu
 
 
-def _c_apply(cls: type) -> object:
+def _c_apply(cls: type[torch.autograd.Function]) -> Callable[..., Any]:
     """``cls.apply`` without ``torch.autograd.Function.apply``'s Python wrapper: with no functorch
     transform active (which :func:`_eager` has checked) that wrapper only unwraps dead functorch
     wrappers — the callers do that with ``_unwrap_if_dead`` — and calls this."""
-    return super(torch.autograd.Function, cls).apply
+    return super(torch.autograd.Function, cls).apply  # type: ignore[misc]  # a C base method mypy cannot see
 
 
 def _array(t: Tensor):
@@ -130,7 +133,10 @@ class _Conv3dEager(torch.autograd.Function):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad[:3]
         # what im2col::conv3d_backward computes; gy's strides only change how it is read
-        gx, gw, gb = _nd._conv3d_backward(_array(gy), _array(x), _array(w), *ctx.conf, need[0], need[1])
+        stride, padding, dilation, groups = ctx.conf
+        gx, gw, gb = _nd._conv3d_backward(
+            _array(gy), _array(x), _array(w), stride, padding, dilation, groups, need[0], need[1]
+        )
         return (None if gx is None else torch.from_numpy(gx), None if gw is None else torch.from_numpy(gw),
                 torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +110,7 @@ def _conv2d_backward_op(
     gx = gx if want_x else torch.zeros_like(input, memory_format=torch.contiguous_format)
     gw = gw if want_w else torch.zeros_like(weight, memory_format=torch.contiguous_format)
     gb = grad_output.sum((0, 2, 3)) if want_b else grad_output.new_zeros(weight.shape[0])
-    return gx, gw, gb
+    return cast(Tensor, gx), cast(Tensor, gw), gb  # (tensors now: the zeros stand in for the gradients not asked for)
 
 
 @_conv2d_backward_op.register_fake

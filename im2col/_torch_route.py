@@ -81,7 +81,7 @@ def _autograd_call(fn: str, **kwargs):
                 padding = tuple(a for a, _ in sides)
         return _to_last(conv(x, weight, bias, s, padding, d, groups), n, cl)
     if fn in _TRANSPOSED:
-        n, conv = _TRANSPOSED[fn]
+        n, transposed = _TRANSPOSED[fn]
         input, weight, bias, stride, padding, output_padding, groups, dilation = _get(
             kwargs, "input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"
         )
@@ -90,7 +90,7 @@ def _autograd_call(fn: str, **kwargs):
         s, d = as_tuple(stride, "stride", fn, n, minimum=1), as_tuple(dilation, "dilation", fn, n, minimum=1)
         p = as_tuple(padding, "padding", fn, n, minimum=0)
         op = as_tuple(output_padding, "output_padding", fn, n, minimum=0)
-        y = conv(_to_first(input, n, cl), weight, bias, s, p, op, as_int(groups, "groups", fn), d)
+        y = transposed(_to_first(input, n, cl), weight, bias, s, p, op, as_int(groups, "groups", fn), d)
         return _to_last(y, n, cl)
     if fn == "im2col":
         input, kernel_size, dilation, padding, stride = _get(
