@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import im2col  # noqa: E402
 import im2col.nn  # noqa: E402
-from im2col import kernels  # noqa: E402
+from im2col import _torch_eager, kernels  # noqa: E402
 from tests.conftest import assert_close  # noqa: E402
 
 # (name, input shape, weight shape, keyword arguments) with torch.nn.functional's names
@@ -275,7 +275,7 @@ def test_eager_path_equals_the_registered_operators(shape, groups):
     w = torch.randn(4, shape[1] // groups, 3, 3, dtype=torch.float64, requires_grad=True)
     b = torch.randn(4, dtype=torch.float64, requires_grad=True)
     conf = ((1, 2), (1, 0), (1, 1), groups)
-    y_eager = im2col.nn._Conv2dEager.apply(x, w, b, *conf)
+    y_eager = _torch_eager._Conv2dEager.apply(x, w, b, *conf)
     y_op = torch.ops.im2col.conv2d(x, w, b, *map(list, conf[:3]), groups)
     assert_close(y_eager, y_op)
     gy = torch.randn_like(y_op)
@@ -284,4 +284,4 @@ def test_eager_path_equals_the_registered_operators(shape, groups):
     for a, e in zip(g_eager, g_op):
         assert_close(a, e)
     if x[0, 0].numel() <= 64:  # gradgradcheck's numeric Jacobians take a minute on 40×40
-        assert torch.autograd.gradgradcheck(lambda x, w: im2col.nn._Conv2dEager.apply(x, w, None, *conf), (x, w))
+        assert torch.autograd.gradgradcheck(lambda x, w: _torch_eager._Conv2dEager.apply(x, w, None, *conf), (x, w))

@@ -9,6 +9,7 @@ import torch
 from conftest import assert_close
 
 import im2col.nn as inn
+from im2col import _torch_eager
 
 # (input shape, weight shape, stride, padding, output_padding, groups, dilation)
 TRANSPOSED = [
@@ -45,7 +46,7 @@ def test_eager_transposed_gives_the_operators_bits(case, dtype):
     shape, wshape, s, p, op, groups, d = case
     x, w, b = _leaves(shape, wshape, wshape[1] * groups, dtype)
     conf = (s, p, op, groups, d)
-    y_eager = inn._ConvTransposeEager.apply(x, w, b, *conf)
+    y_eager = _torch_eager._ConvTransposeEager.apply(x, w, b, *conf)
     y_op = _operator(x, w, b, *conf)
     assert torch.equal(y_eager, y_op) and y_eager.stride() == y_op.stride()
     gen = torch.Generator().manual_seed(1)
@@ -63,7 +64,7 @@ def test_eager_transposed_gives_the_operators_bits(case, dtype):
 def test_eager_conv3d_gives_the_operators_bits(shape, wshape, stride, padding, dilation, groups, dtype):
     x, w, b = _leaves(shape, wshape, wshape[0], dtype)
     conf = (stride, padding, dilation, groups)
-    y_eager = inn._Conv3dEager.apply(x, w, b, *conf)
+    y_eager = _torch_eager._Conv3dEager.apply(x, w, b, *conf)
     y_op = torch.ops.im2col.conv3d(x, w, b, *map(list, conf[:3]), groups)
     assert torch.equal(y_eager, y_op)
     gy = torch.randn(y_op.shape, dtype=dtype, generator=torch.Generator().manual_seed(2))
@@ -76,7 +77,7 @@ def test_channels_last_grad_output_takes_the_operators_formula():
     backward hands such a gy to the operators' formula, so it does too."""
     x, w, b = _leaves((2, 3, 5, 5), (3, 4, 3, 3), 4, torch.float64)
     conf = ((1, 1), (1, 1), (0, 0), 1, (1, 1))
-    y_eager = inn._ConvTransposeEager.apply(x, w, b, *conf)
+    y_eager = _torch_eager._ConvTransposeEager.apply(x, w, b, *conf)
     y_op = _operator(x, w, b, *conf)
     gy = torch.randn(y_op.shape, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
     for a, e in zip(_grads(y_eager, (x, w, b), gy), _grads(y_op, (x, w, b), gy)):
@@ -87,14 +88,14 @@ def test_channels_last_grad_output_takes_the_operators_formula():
 def test_eager_transposed_gradcheck_and_gradgradcheck(case):
     shape, wshape, s, p, op, groups, d = case
     x, w, b = _leaves((1, *shape[1:2], *(min(n, 3) for n in shape[2:])), wshape, wshape[1] * groups, torch.float64)
-    f = lambda x, w, b: inn._ConvTransposeEager.apply(x, w, b, s, p, op, groups, d)  # noqa: E731
+    f = lambda x, w, b: _torch_eager._ConvTransposeEager.apply(x, w, b, s, p, op, groups, d)  # noqa: E731
     assert torch.autograd.gradcheck(f, (x, w, b))
     assert torch.autograd.gradgradcheck(f, (x, w, b))
 
 
 def test_eager_conv3d_gradgradcheck():
     x, w, b = _leaves((1, 2, 3, 4, 3), (2, 2, 2, 2, 2), 2, torch.float64)
-    f = lambda x, w, b: inn._Conv3dEager.apply(x, w, b, (1, 2, 1), (1, 0, 0), (1, 1, 1), 1)  # noqa: E731
+    f = lambda x, w, b: _torch_eager._Conv3dEager.apply(x, w, b, (1, 2, 1), (1, 0, 0), (1, 1, 1), 1)  # noqa: E731
     assert torch.autograd.gradcheck(f, (x, w, b))
     assert torch.autograd.gradgradcheck(f, (x, w, b))
 
