@@ -48,7 +48,6 @@ from torch import Tensor
 
 from . import _torch_ops  # noqa: F401  (importing it registers the operators, once per process)
 from ._torch_eager import _CONV_BATCHED, _TRANSPOSED_BATCHED, _is_compiling
-from ._torch_eager import COMPOSED_BACKWARD_BYTES as COMPOSED_BACKWARD_BYTES
 from ._torch_functional import (
     _conv_conf,
     _transpose_conf,
