@@ -37,7 +37,7 @@ ROUTES = _routes()
 @pytest.fixture(params=sorted(ROUTES))
 def route(request, monkeypatch):
     blas = ROUTES[request.param]
-    for module in (_gemm, im2col._conv2d, im2col._conv2d_routes, im2col._nd):
+    for module in (_gemm, im2col._conv2d, im2col._conv2d_routes, im2col._conv3d_routes):
         monkeypatch.setattr(module, "native_blas", lambda *operands, elements=0: blas)
     return request.param
 

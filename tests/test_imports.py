@@ -14,10 +14,11 @@ The layers, top to bottom (:data:`LAYERS`):
   torch layer (``nn`` and its parts);
 * **api**: the public functions (``_functional``, ``_conv2d``, ``_nd``, ``_conv1d``); the drivers
   and routes that take their checked arguments to the kernels (``_im2col_drivers``,
-  ``_conv2d_routes``, ``_conv2d_nhwc``: they check nothing, but read the validation layer's buffer
-  helpers, so they sit beside the functions that call them); the call plans in front of them
-  (``_plans``, which rebuild a call's geometry through the validation layer, so they sit above it
-  rather than in the engine), and ``_autograd``, the public functions' hand-off to the torch layer;
+  ``_conv2d_routes``, ``_conv2d_nhwc``, ``_nd_drivers``, ``_conv3d_routes``: they check little, but
+  read the validation layer's buffer helpers, so they sit beside the functions that call them); the
+  call plans in front of them (``_plans``, which rebuild a call's geometry through the validation
+  layer, so they sit above it rather than in the engine), and ``_autograd``, the public functions'
+  hand-off to the torch layer;
 * **validation**: ``_validation`` and ``_geometry`` (sizes, padding, output sizes);
 * **engine**: routes and kernels' callers that take checked arguments (``_engine``, ``_gemm``,
   ``_threads``, ``_tiles``);
@@ -61,6 +62,8 @@ LAYERS: dict[str, set[str]] = {
         "_conv2d_nhwc",
         "_im2col_drivers",
         "_nd",
+        "_nd_drivers",
+        "_conv3d_routes",
         "_conv1d",
         "_plans",
         "_autograd",
