@@ -16,14 +16,8 @@ The same operations as plain NumPy loops, the version to read and the tests' ora
 
 from . import data, kernels, plots, reference
 from ._conv1d import conv1d, conv1d_backward, conv_transpose1d
-from ._functional import (
-    col2im,
-    conv2d,
-    conv2d_backward,
-    conv_transpose2d,
-    im2col,
-    output_size,
-)
+from ._conv2d import conv2d, conv2d_backward, conv_transpose2d
+from ._functional import col2im, im2col, output_size
 from ._nd import conv3d, conv3d_backward, conv_transpose3d
 from ._threads import get_num_threads, set_num_threads
 from .explain import Explanation, explain  # after the submodules: the name is the function

@@ -79,7 +79,7 @@ def workspace(slot: str, n: int, dtype: np.dtype) -> np.ndarray:
 
     Fresh large allocations are paid for in page faults on first touch (75–185% on top of the copy
     itself for buffers of tens of MB), so the convolutions keep their column matrix and GEMM output
-    between calls. Their size is bounded by the chunking in :mod:`im2col._functional`.
+    between calls. Their size is bounded by the chunking in :mod:`im2col._conv2d_routes`.
     """
     key = (slot, np.dtype(dtype).str)
     cache = _local.__dict__.setdefault("buffers", {})
@@ -145,8 +145,10 @@ def _find_routes(torch_loaded: bool) -> list[NativeBlas]:
             if found is not None:
                 routes.append(found)
                 break
-    if torch_loaded and choice in ("auto", "1", "mkl"):
-        path = os.path.join(os.path.dirname(sys.modules["torch"].__file__), "lib", "libtorch_cpu.so")
+    # a module's __file__ is None for a namespace package (a torch/ directory without __init__.py)
+    torch_file = sys.modules["torch"].__file__ if torch_loaded else None
+    if torch_file is not None and choice in ("auto", "1", "mkl"):
+        path = os.path.join(os.path.dirname(torch_file), "lib", "libtorch_cpu.so")
         found = _symbols(path, "sgemm_", "dgemm_", False, "MKL_Set_Num_Threads_Local", "MKL (torch)")
         if found is not None:
             routes.append(found)

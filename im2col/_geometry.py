@@ -228,11 +228,6 @@ class Geometry(NamedTuple):
             and (self.OH, self.OW) == (self.H, self.W)
         )
 
-    def kernel_args(self, N: int) -> tuple[int, ...]:
-        """The size arguments of the Cython kernels, for ``N`` images."""
-        return (N, self.C, self.H, self.W, self.kh, self.kw, self.sh, self.sw,
-                self.pt, self.pl, self.dh, self.dw, self.OH, self.OW)  # fmt: skip
-
 
 def geometry(
     fn: str,

@@ -3,30 +3,29 @@
 :func:`im2col._functional.im2col` and ``col2im`` keep their 2-D zero-padding fast path and send
 everything else here: another number of spatial axes, a padding mode other than zeros, a constant
 ``pad_value``, or ``reduce='mean'``. The padding never becomes a padded copy of the input: for each
-spatial axis :func:`axis_table` lists which input index every (kernel tap, output position) reads,
-already reflected, replicated or wrapped (or -1 for the constant), and one kernel
-(``csrc/_nd_kernels.pyx``) gathers or scatter-adds through those tables for any mode and 1 to 3 axes.
+spatial axis :func:`im2col._nd_drivers.axis_table` lists which input index every (kernel tap,
+output position) reads, already reflected, replicated or wrapped (or -1 for the constant), and one
+kernel (``csrc/_nd_kernels.pyx``) gathers or scatter-adds through those tables for any mode and 1 to
+3 axes (the drivers are in im2col/_nd_drivers.py).
 
 conv1d and conv_transpose1d (im2col/_conv1d.py) run on the 2-D fast path as images of height 1,
 after this module's argument checks; conv3d, its backward and conv_transpose3d multiply
 cache-sized vol2col tiles (the 3-D im2col) as they are gathered, on the kernels' own threads
 (``conv3d_forward_tiled`` / ``conv3d_backward_tiled`` in ``csrc/_kernels.pyx``), or, without a
-BLAS they can call, one GEMM per group and chunk of images.
+BLAS they can call, one GEMM per group and chunk of images (the routes are in
+im2col/_conv3d_routes.py). This module checks the arguments and shapes the results.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import warnings
 from typing import Any
 
 import numpy as np
 
-from . import _kernels, _nd_kernels, _tiles
 from ._autograd import autograd_call
-from ._gemm import matmul, native_blas, workspace
-from ._geometry import AXES, normalise_and_check_reach
+from ._conv3d_routes import _conv3d_forward, _grad_input, _grad_weight
+from ._geometry import AXES
 
 # imported from here by im2col.nn and explain (they moved to _geometry, the one copy)
 from ._geometry import col2im_dims as col2im_dims
@@ -34,7 +33,7 @@ from ._geometry import im2col_dims as im2col_dims
 from ._geometry import out_sizes as out_sizes
 from ._geometry import parse_padding as parse_padding
 from ._geometry import transposed_size as transposed_size
-from ._threads import threads_for, threads_for_flops
+from ._nd_drivers import NdGeometry, _col2im_into, _im2col_into
 from ._validation import (
     as_int,
     as_tuple,
@@ -50,7 +49,6 @@ from ._validation import (
     out_array,
     parse_layout,
     shape_in_layout,
-    strided_buffer,
     to_array,
     to_channels_first,
     wrap_like,
@@ -62,7 +60,6 @@ __all__ = ["conv3d", "conv3d_backward", "conv_transpose3d"]
 #: the input; the others read the input itself, as ``torch.nn.functional.pad`` does.
 PADDING_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
 REDUCTIONS = ("sum", "mean")
-_MOVER = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -81,117 +78,6 @@ def check_mode(fn: str, padding_mode: Any, pad_value: Any) -> None:
             f"{fn}(): argument 'pad_value' is only read with padding_mode='constant', got "
             f"pad_value={pad_value!r} with padding_mode={padding_mode!r}"
         )
-
-
-def axis_table(n: int, k: int, s: int, before: int, d: int, o: int, mode: str) -> np.ndarray:
-    """(k, o) int64: the input index tap ``i`` reads at output position ``j`` along one axis.
-
-    The padded coordinate ``j·s + i·d − before`` maps back into ``[0, n)`` by the mode: reflected
-    about the edge pixels ('reflect', which requires padding < n, as torch), clamped ('replicate'),
-    wrapped ('circular'), or -1, the constant pad value ('zeros', 'constant').
-    """
-    q = np.arange(o, dtype=np.int64)[None, :] * s + np.arange(k, dtype=np.int64)[:, None] * d - before
-    if mode == "reflect":
-        q = np.abs(q)
-        q = np.where(q >= n, 2 * (n - 1) - q, q)
-    elif mode == "replicate":
-        q = np.clip(q, 0, n - 1)
-    elif mode == "circular":
-        q = q % n
-    else:
-        q = np.where((q >= 0) & (q < n), q, -1)
-    return np.ascontiguousarray(q)
-
-
-class NdGeometry:
-    """Checked sizes of one N-d im2col: spatial size, kernel, stride, padding, dilation, output, tables."""
-
-    def __init__(self, fn, size, k, s, pads, d, mode, grid=None):
-        if mode == "reflect":
-            for axis, n, (before, after) in zip(AXES[len(size)], size, pads):
-                if max(before, after) >= n:
-                    raise ValueError(
-                        f"{fn}(): padding_mode='reflect' needs padding smaller than the input, as "
-                        f"torch.nn.functional.pad: {axis} padding ({before}, {after}) on size {n}"
-                    )
-        # grid overrides the number of output positions: a transposed convolution's grid is its
-        # input, which can have fewer positions than a convolution of its output would (when
-        # output_padding ≥ stride, allowed if dilation > stride)
-        self.size, self.k = tuple(size), tuple(k)
-        self.out = tuple(grid) if grid is not None else out_sizes(fn, size, k, s, pads, d)
-        s, d = normalise_and_check_reach(fn, AXES[len(size)], size, k, s, pads, d, self.out)
-        self.stride, self.dilation, self.pads = tuple(s), tuple(d), tuple(pads)
-        self.fn, self.mode = fn, mode
-        self.dhw = (1,) * (3 - len(size)) + self.size
-        # along the last axis, tap e reads input index ow·s + e·d − before, the table's value
-        # wherever that lies inside the input (any mode): for w_lo[e] <= ow < w_hi[e]
-        n, kk, ss, (before, _), dd, o = size[-1], k[-1], s[-1], pads[-1], d[-1], self.out[-1]
-        off = np.arange(kk, dtype=np.int64) * dd - before
-        lo = np.clip(-(off // ss), 0, o)  # first ow with ow·s + off >= 0: ceil(−off / s)
-        hi = np.clip(-((off - n) // ss), lo, o)  # first ow with ow·s + off >= n
-        self.w_span = (lo, hi, off, ss)
-        self.taps = math.prod(k)  # Python ints: np.prod would wrap around for absurd sizes
-        self.L = math.prod(self.out)
-
-    @functools.cached_property
-    def tables(self) -> list[np.ndarray]:
-        """The (kernel tap, output position) → input index table of each axis, as 3-D.
-
-        Built on first use: conv1d runs on the 2-D kernels and conv3d on its own tiles, which need
-        only the sizes, so a long signal never pays for ``k·L`` int64 entries it does not read.
-        """
-        check_alloc(self.fn, "index tables", (sum(kk * o for kk, o in zip(self.k, self.out)),), np.dtype(np.int64))
-        tables = [axis_table(n, kk, ss, before, dd, o, self.mode)
-                  for n, kk, ss, (before, _), dd, o in zip(self.size, self.k, self.stride, self.pads, self.dilation,
-                                                           self.out)]  # fmt: skip
-        ones = np.zeros((1, 1), np.int64)
-        return [ones] * (3 - len(tables)) + tables  # 1-D and 2-D as 3-D with unit depth/height
-
-
-def _strides5(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The buffer and (N, C, D, H, W) element strides of an (N, C, *size) array (unit axes: 0)."""
-    buf, strides = strided_buffer(x)
-    return buf, strides[:2] + (0,) * (5 - x.ndim) + strides[2:]
-
-
-def _im2col_into(x: np.ndarray, g: NdGeometry, out: np.ndarray, pad_value) -> None:
-    # x is (N, C, *size) with kernel-readable strides; out is (N, C·taps, L) C-contiguous
-    N, C = x.shape[:2]
-    if N == 0:
-        return
-    if x.dtype.itemsize not in _MOVER:  # complex128: real and imaginary parts separately
-        pv = complex(pad_value)
-        for part, value in (("real", pv.real), ("imag", pv.imag)):
-            tmp = np.empty(out.shape, dtype=getattr(out, part).dtype)
-            _im2col_into(getattr(x, part), g, tmp, value)
-            setattr(out, part, tmp)
-        return
-    mover = _MOVER[x.dtype.itemsize]
-    pv = np.array(pad_value).astype(x.dtype).reshape(1).view(mover)[0]
-    im, strides = _strides5(x)
-    if len(g.size) == 3 and g.mode in ("zeros", "constant") and pv == 0:
-        # zero padding: each (image, channel, depth tap, output depth) is a 2-D im2col of one
-        # input plane, with the 2-D kernel's contiguous row copies and no index tables
-        _kernels.vol2col(im.view(mover), out.reshape(-1).view(mover), _kernels.Geometry3d(g, N, C), strides,
-                         threads_for(out.size))  # fmt: skip
-        return
-    _nd_kernels.im2col_nd(im.view(mover), out.reshape(-1).view(mover), g.tables, g.w_span, N, C,
-                         strides, pv, threads_for(out.size))  # fmt: skip
-
-
-def _col2im_into(cols: np.ndarray, g: NdGeometry, out: np.ndarray, reduce: str) -> None:
-    # cols is (N, C·taps, L); out is (N, C, *size), any strides (channels-last), overwritten
-    N, C = out.shape[:2]
-    if N == 0:
-        return
-    im, strides = _strides5(out)
-    _nd_kernels.col2im_nd(cols.reshape(-1), im, g.tables, g.w_span, N, C, g.dhw, strides, threads_for(cols.size))
-    if reduce == "mean":
-        # how many column entries land on each pixel: the fold of all-ones columns of one plane
-        count = np.empty((1, 1, *g.size), out.dtype)
-        im, strides = _strides5(count)
-        _nd_kernels.col2im_nd(np.ones(g.taps * g.L, out.dtype), im, g.tables, g.w_span, 1, 1, g.dhw, strides, 1)
-        np.divide(out, np.maximum(count, 1), out=out)  # pixels no window covers stay 0
 
 
 def _pad_value_for(fn: str, pad_value, dtype: np.dtype):
@@ -424,40 +310,11 @@ def conv3d(
     cl = parse_layout(fn, layout, 3)
     xb, unbatched, w, b, groups = _conv_args(fn, input, weight, bias, groups, 3, cl)
     _, _, _, g = _conv_geometry(fn, xb, w, stride, padding, dilation, 3)
-    N, C = xb.shape[:2]
-    K, R = w.shape[0], C * g.taps
-    Kg, Rg = K // groups, R // groups
+    N, K = xb.shape[0], w.shape[0]
     # channels-last output (the layout asks for it, or torch would give it): an (N, L, K) array,
     # seen as (N, K, L); each GEMM writes outᵀ = colsᵀ · Wᵀ into a column block of it
     out_cl = cl or (is_tensor(input) and (channels_last_like(input) or channels_last_like(weight)))
-    out = np.empty((N, g.L, K), xb.dtype).transpose(0, 2, 1) if out_cl else np.empty((N, K, g.L), xb.dtype)
-    blas = native_blas(xb, w, out)
-    if blas is not None and N:
-        # vol2col tiles of a few hundred KiB, each multiplied as soon as it is gathered, on the
-        # kernels' own threads: the column matrix (27× the input for 3×3×3) is never built
-        td, tr, _, _ = _tiles3d(g, R, xb.dtype.itemsize)
-        n_threads = threads_for_flops(2 * N * K * Rg * g.L)
-        work = workspace("tiles", n_threads * R * td * tr * g.out[2], xb.dtype)
-        im, strides = strided_buffer(xb)
-        out_buf = out.transpose(0, 2, 1) if out_cl else out
-        _kernels.conv3d_forward_tiled(
-            im, w.reshape(-1), out_buf.reshape(-1), work, _kernels.Geometry3d(g, N, C, K, groups), strides,
-            td, tr, out_cl, n_threads, blas,
-        )  # fmt: skip
-    else:
-        wmat = w.reshape(groups, Kg, Rg)
-        nb = _tiles.images_per_chunk(R, g.L, N, xb.dtype.itemsize)
-        check_alloc(fn, "column matrix of one chunk", (nb, R, g.L), xb.dtype)
-        for n0 in range(0, N, nb):
-            m = min(nb, N - n0)
-            cols = np.empty((m, R, g.L), xb.dtype)
-            _im2col_into(xb[n0 : n0 + m], g, cols, 0)
-            for i in range(m):
-                for gi in range(groups):
-                    if out_cl:
-                        matmul(cols[i, gi * Rg : (gi + 1) * Rg].T, wmat[gi].T, out[n0 + i, gi * Kg : (gi + 1) * Kg].T)
-                    else:
-                        matmul(wmat[gi], cols[i, gi * Rg : (gi + 1) * Rg], out[n0 + i, gi * Kg : (gi + 1) * Kg])
+    out = _conv3d_forward(fn, xb, w, g, groups, out_cl)
     if b is not None:
         out += b[:, None]
     out = out.transpose(0, 2, 1).reshape(N, *g.out, K) if out_cl else out.reshape(N, K, *g.out)
@@ -531,111 +388,6 @@ def _conv3d_backward(grad_output, input, weight, stride, padding, dilation, grou
     if want_weight:
         gw = wrap_like(_grad_weight(gy3, xb, w.shape, g, groups), like)
     return gx, gw, wrap_like(gy3.sum(axis=(0, 2)), like)
-
-
-def _grad_input(
-    fn: str, gy3: np.ndarray, w: np.ndarray, g: NdGeometry, groups: int, C: int, out_cl: bool
-) -> np.ndarray:
-    """``col2im(Wᵀ · gy)``: (N, K, L) output gradients to the (N, C, *g.size) input gradient, a view
-    of a channels-last buffer when ``out_cl``.
-
-    Also the whole of a transposed convolution (its input is ``gy3``, its weight ``w``)."""
-    N, K = gy3.shape[:2]
-    R = C * g.taps
-    Kg, Rg = K // groups, R // groups
-    wmat = w.reshape(groups, Kg, Rg)
-    check_alloc(fn, "output", (N, C, *g.size), gy3.dtype)
-    blas = native_blas(gy3, w, elements=N * C * math.prod(g.size))
-    if blas is not None and N:
-        gx = to_channels_first(np.zeros(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
-        _backward3d_tiled(gy3, None, w, g, groups, blas, gx, None)
-        return gx
-    gx = to_channels_first(np.empty(shape_in_layout((N, C, *g.size), out_cl), gy3.dtype), out_cl)
-    nb = _tiles.images_per_chunk(R, g.L, N, gy3.dtype.itemsize)
-    for n0 in range(0, N, nb):
-        m = min(nb, N - n0)
-        dcols = np.empty((m, R, g.L), gy3.dtype)
-        for i in range(m):
-            for gi in range(groups):
-                matmul(wmat[gi].T, gy3[n0 + i, gi * Kg : (gi + 1) * Kg], dcols[i, gi * Rg : (gi + 1) * Rg])
-        _col2im_into(dcols, g, gx[n0 : n0 + m], "sum")
-    return gx
-
-
-def _grad_weight(gy3: np.ndarray, xb: np.ndarray, w_shape: tuple, g: NdGeometry, groups: int) -> np.ndarray:
-    """``Σ gy · colsᵀ`` over the batch: the weight gradient, shaped like the weight."""
-    N, C = xb.shape[:2]
-    K, R = gy3.shape[1], C * g.taps
-    Kg, Rg = K // groups, R // groups
-    blas = native_blas(gy3, xb)
-    if blas is not None and N:
-        return _backward3d_tiled(gy3, xb, np.empty(w_shape, xb.dtype), g, groups, blas, None, True).reshape(w_shape)
-    gw = np.zeros((groups, Kg, Rg), xb.dtype)
-    nb = _tiles.images_per_chunk(R, g.L, N, xb.dtype.itemsize)
-    for n0 in range(0, N, nb):
-        m = min(nb, N - n0)
-        cols = np.empty((m, R, g.L), xb.dtype)
-        _im2col_into(xb[n0 : n0 + m], g, cols, 0)
-        for i in range(m):
-            for gi in range(groups):
-                matmul(gy3[n0 + i, gi * Kg : (gi + 1) * Kg], cols[i, gi * Rg : (gi + 1) * Rg].T, gw[gi], beta=1.0)
-    return gw.reshape(w_shape)
-
-
-# --- the tiled 3-D kernels -----------------------------------------------------------------------
-
-
-def _blas_args(blas, dtype: np.dtype) -> tuple:
-    return blas.sgemm if dtype == np.float32 else blas.dgemm, blas.ilp64, blas.set_threads_local
-
-
-def _tiles3d(g: NdGeometry, R: int, itemsize: int) -> tuple[int, int, int, int]:
-    """(tile_depth, tile_rows, phases_d, phases_r) of the tiled 3-D kernels.
-
-    A tile is about TILE_BYTES of columns (at least TILE_MIN_COLUMNS wide), as in 2-D: several whole
-    output depths, or rows of one depth when a single depth is larger. For the backward, depth
-    (row) blocks ``phases`` apart never read the same input depth (row): blocks m apart are disjoint
-    when (m − 1)·tile·stride > dilation·(kernel − 1) − stride."""
-    TILE_BYTES, TILE_MIN_COLUMNS = _tiles.TILE_BYTES, _tiles.TILE_MIN_COLUMNS  # looked up now: tests patch them
-    OD, OH, OW = g.out
-    depth_bytes = R * OH * OW * itemsize
-    if depth_bytes <= TILE_BYTES:
-        td = min(OD, max(1, TILE_BYTES // depth_bytes, -(-TILE_MIN_COLUMNS // (OH * OW))))
-        tr = OH
-    else:
-        td = 1
-        tr = min(OH, max(1, TILE_BYTES // (R * OW * itemsize), -(-TILE_MIN_COLUMNS // OW)))
-    phases = []
-    for out, tile, k, s, d in (
-        (OD, td, g.k[0], g.stride[0], g.dilation[0]),
-        (OH, tr, g.k[1], g.stride[1], g.dilation[1]),
-    ):
-        overlap = d * (k - 1) - s
-        phases.append(1 if tile >= out or overlap < 0 else overlap // (tile * s) + 2)
-    return td, tr, phases[0], phases[1]
-
-
-def _backward3d_tiled(gy3, xb, w, g: NdGeometry, groups: int, blas, gx, want_gw):
-    """Accumulate col2im(Wᵀ·gy) into ``gx`` (zeroed (N, C, D, H, W), any kernel-readable strides) if
-    it is given, and return Σ gy·colsᵀ, (groups·Kg, Rg), if ``want_gw`` (``xb`` then is the input)."""
-    N, K = gy3.shape[:2]
-    C = gx.shape[1] if gx is not None else xb.shape[1]
-    R = C * g.taps
-    Rg = R // groups
-    dtype = gy3.dtype
-    td, tr, phases_d, phases_r = _tiles3d(g, R, dtype.itemsize)
-    n_threads = threads_for_flops(2 * N * K * Rg * g.L * (bool(gx is not None) + bool(want_gw)))
-    work = workspace("tiles", 2 * n_threads * R * td * tr * g.out[2], dtype)
-    gw_parts = np.zeros(n_threads * K * Rg if want_gw else 1, dtype)
-    gy_buf, gy_cl = _tiles.grad_output_buffer(gy3)
-    im, im_strides = strided_buffer(xb) if want_gw else (gy_buf.reshape(-1), (0,) * 5)  # not read then
-    gx_buf, gx_strides = strided_buffer(gx) if gx is not None else (np.empty(1, dtype), (0,) * 5)
-    _kernels.conv3d_backward_tiled(
-        im, w.reshape(-1), gy_buf.reshape(-1), None if gx is None else gx_buf, gw_parts if want_gw else None,
-        work, _kernels.Geometry3d(g, N, C, K, groups), im_strides, gx_strides, gy_cl, td, tr, phases_d, phases_r,
-        n_threads, blas,
-    )  # fmt: skip
-    return gw_parts.reshape(n_threads, K, Rg).sum(axis=0) if want_gw else None
 
 
 # --- transposed convolutions ------------------------------------------------------------------

@@ -3,7 +3,7 @@
 On the 1×1×5×5 teaching shape the public functions spent about 9 µs per call, nearly all of it in
 Python argument checking (``as_pair`` ×4, ``parse_padding``, ``geometry``, ``batched``, …) and
 in the kernel call's fixed costs, against about 0.1 µs of work. Real code calls the same layer
-with the same shapes over and over, so the public im2col, col2im and conv2d (im2col/_functional.py)
+with the same shapes over and over, so the public im2col, col2im (im2col/_functional.py) and conv2d (_conv2d.py)
 look their call up in a cache here before anything else:
 
 * The first call with a given *signature* (input type, shape, dtype and strides; the other
@@ -85,7 +85,7 @@ class Cache:
 
 _caches: list[Cache] = []
 
-#: The plans of the public im2col, col2im and conv2d (im2col/_functional.py looks them up).
+#: The plans of the public im2col, col2im and conv2d (im2col/_functional.py and _conv2d.py look them up).
 IM2COL: Cache = Cache()
 COL2IM: Cache = Cache()
 CONV2D: Cache = Cache()

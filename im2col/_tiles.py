@@ -1,12 +1,13 @@
 """How the convolutions cut their work: the tile and chunk sizes, and the rules that pick the tiles.
 
 Part of the engine layer (see tests/test_imports.py). The BLAS routes of conv2d, its backward,
-conv_transpose2d and the 3-D convolutions (im2col/_functional.py, im2col/_nd.py) and the call plans
-(im2col/_plans.py) all ask these questions, so the answers are written once: how many images a
-chunk of the matmul fallback holds, how many output rows or pixels one cache-sized tile covers,
-and whether a convolution takes the row tiles or the colsᵀ tiles. Tests shrink the sizes by
-patching this module's constants (``monkeypatch.setattr(_tiles, "TILE_BYTES", 64)``), so every
-reader looks them up here at call time.
+conv_transpose2d and the 3-D convolutions (im2col/_conv2d_routes.py, _conv2d_nhwc.py,
+_conv3d_routes.py, _nd.py) and the call plans (im2col/_plans.py) all ask these questions, so the
+answers are written once: how many images a chunk of the matmul fallback holds, how many output
+rows or pixels one cache-sized tile covers, and whether a convolution takes the row tiles or the
+colsᵀ tiles. Tests shrink the sizes by patching this module's constants
+(``monkeypatch.setattr(_tiles, "TILE_BYTES", 64)``), so every reader looks them up here at call
+time.
 """
 
 from __future__ import annotations

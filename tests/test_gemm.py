@@ -37,7 +37,7 @@ ROUTES = _routes()
 @pytest.fixture(params=sorted(ROUTES))
 def route(request, monkeypatch):
     blas = ROUTES[request.param]
-    for module in (_gemm, im2col._functional, im2col._nd):
+    for module in (_gemm, im2col._conv2d, im2col._conv2d_routes, im2col._conv3d_routes):
         monkeypatch.setattr(module, "native_blas", lambda *operands, elements=0: blas)
     return request.param
 
@@ -184,9 +184,9 @@ def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
         N = 1
     calls = []
     for name in ("_conv_forward_nhwc", "_conv_backward_nhwc"):
-        real = getattr(im2col._functional, name)
+        real = getattr(im2col._conv2d_routes, name)
         monkeypatch.setattr(
-            im2col._functional, name, lambda *a, _f=real, _n=name, **kw: calls.append(_n) or _f(*a, **kw)
+            im2col._conv2d_routes, name, lambda *a, _f=real, _n=name, **kw: calls.append(_n) or _f(*a, **kw)
         )
     r = np.random.default_rng(L)
     x = torch.from_numpy(r.standard_normal((N, C, L))).requires_grad_()
@@ -215,7 +215,7 @@ def test_rows_too_coarse_go_to_the_split_tiles(case, reason, monkeypatch):
 def test_depthwise_rows_stay_on_the_row_tiles(monkeypatch):
     """With one channel per group the colsᵀ tiles copy single elements and lose: no detour."""
     monkeypatch.setattr(im2col._tiles, "ROW_TILE_MAX_BYTES", 1)
-    monkeypatch.setattr(im2col._functional, "_conv_forward_nhwc", None)  # calling it would raise
+    monkeypatch.setattr(im2col._conv2d_routes, "_conv_forward_nhwc", None)  # calling it would raise
     x, w = np.ones((1, 4, 50)), np.ones((4, 1, 3))
     np.testing.assert_array_equal(im2col.conv1d(x, w, groups=4), np.full((1, 4, 48), 3.0))
 
@@ -227,7 +227,7 @@ def test_one_tile_either_way_stays_on_the_row_tiles(monkeypatch):
     monkeypatch.setattr(im2col._threads, "SERIAL_FLOPS_BELOW", 0)
     monkeypatch.setattr(im2col._threads, "_fixed", 2)
     for name in ("_conv_forward_nhwc", "_conv_backward_nhwc"):
-        monkeypatch.setattr(im2col._functional, name, None)  # calling either would raise
+        monkeypatch.setattr(im2col._conv2d_routes, name, None)  # calling either would raise
     r = np.random.default_rng(0)
     x, w = r.standard_normal((1, 16, 7, 7)), r.standard_normal((8, 16, 3, 3))
     y = im2col.conv2d(x, w, padding=1)

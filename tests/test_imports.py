@@ -12,9 +12,13 @@ The layers, top to bottom (:data:`LAYERS`):
   data and their parts, the filter bank ``kernels``, ``reference``), the command line, the benchmark (bench,
   ``_bench_*``, and ``_layers``, the benchmark's layer shapes, which call ``im2col`` itself) and the
   torch layer (``nn`` and its parts);
-* **api**: the public functions (``_functional``, ``_nd``, ``_conv1d``), the call plans in front of
-  them (``_plans``, which rebuild a call's geometry through the validation layer, so they sit above
-  it rather than in the engine), and ``_autograd``, the public functions' hand-off to the torch layer;
+* **api**: the public functions (``_functional``, ``_conv2d``, ``_nd``, ``_conv1d``); the drivers
+  and routes that take their checked arguments to the kernels (``_im2col_drivers``,
+  ``_conv2d_routes``, ``_conv2d_nhwc``, ``_nd_drivers``, ``_conv3d_routes``: they check little, but
+  read the validation layer's buffer helpers, so they sit beside the functions that call them); the
+  call plans in front of them (``_plans``, which rebuild a call's geometry through the validation
+  layer, so they sit above it rather than in the engine), and ``_autograd``, the public functions'
+  hand-off to the torch layer;
 * **validation**: ``_validation`` and ``_geometry`` (sizes, padding, output sizes);
 * **engine**: routes and kernels' callers that take checked arguments (``_engine``, ``_gemm``,
   ``_threads``, ``_tiles``);
@@ -51,7 +55,19 @@ _TEACHING = {
 _TORCH_BENCH_CLI = {"nn", "_torch*", "_nn*", "bench", "_bench*", "_layers", "__main__", "_cli*"}
 LAYERS: dict[str, set[str]] = {
     "top": {"__init__"} | _TEACHING | _TORCH_BENCH_CLI,
-    "api": {"_functional", "_nd", "_conv1d", "_plans", "_autograd"},
+    "api": {
+        "_functional",
+        "_conv2d",
+        "_conv2d_routes",
+        "_conv2d_nhwc",
+        "_im2col_drivers",
+        "_nd",
+        "_nd_drivers",
+        "_conv3d_routes",
+        "_conv1d",
+        "_plans",
+        "_autograd",
+    },
     "validation": {"_validation", "_geometry"},
     "engine": {"_engine", "_gemm", "_threads", "_tiles"},
     "kernels": set(),  # filled from setup.py: every compiled extension

@@ -442,10 +442,10 @@ def cl_tiles(request, monkeypatch):
     leftovers after the 4×4 and 2×2 register blocks, one pixel, tiles ending inside an image)."""
     channels, pixels, threads = request.param
     if channels is not None:
-        monkeypatch.setattr(im2col._functional, "CL_TILE_CHANNELS", channels)
-        monkeypatch.setattr(im2col._functional, "CL_IM2COL_TILE_PIXELS", pixels)
-        monkeypatch.setattr(im2col._functional, "CL_COL2IM_TILE_PIXELS", pixels)
-        monkeypatch.setattr(im2col._functional, "CL_MIN_CHANNEL_BYTES", 0)
+        monkeypatch.setattr(im2col._im2col_drivers, "CL_TILE_CHANNELS", channels)
+        monkeypatch.setattr(im2col._im2col_drivers, "CL_IM2COL_TILE_PIXELS", pixels)
+        monkeypatch.setattr(im2col._im2col_drivers, "CL_COL2IM_TILE_PIXELS", pixels)
+        monkeypatch.setattr(im2col._im2col_drivers, "CL_MIN_CHANNEL_BYTES", 0)
     monkeypatch.setattr(im2col._threads, "SERIAL_BELOW", 0)
     monkeypatch.setattr(im2col._threads, "_fixed", threads)
     return request.param
@@ -510,8 +510,8 @@ def test_channels_last_tensors_take_the_tiles(case, cl_tiles):
 @pytest.mark.parametrize("case", CL_CASES, ids=str)
 def test_channels_last_tiles_with_the_batch_folded_into_columns(case, folded, cl_tiles):
     # conv2d without a BLAS, and conv2d_backward's col2im, use the (C·kh·kw, N·L) layout
-    from im2col._functional import _col2im_into, _im2col_into
     from im2col._geometry import geometry, parse_padding
+    from im2col._im2col_drivers import _col2im_into, _im2col_into
 
     N, C, H, W, k, s, p, d, L = _cl_geometry(case)
     g = geometry("im2col", (N, C, H, W), k, s, parse_padding(p, "im2col", 2, k, d, s), d)

@@ -132,7 +132,7 @@ def test_3d_zero_padding_runs_on_the_plane_kernel(dtype, seed, monkeypatch):
     """vol2col (2-D plane copies per depth) equals the oracle bit for bit, for every dtype, for
     channels-last, strided and reversed inputs, on 1 and 3 threads, and never builds index tables;
     a zero pad_value of mode 'constant' takes it too."""
-    monkeypatch.setattr(im2col._nd, "axis_table", None)  # the table-driven gather would fail
+    monkeypatch.setattr(im2col._nd_drivers, "axis_table", None)  # the table-driven gather would fail
     r = np.random.default_rng(seed)
     k, d, pads, s, size = random_config(r, 3, "zeros")
     x = (r.standard_normal((2, 3, *size)) * 50).astype(dtype)
@@ -221,8 +221,8 @@ def test_convolutions_that_never_gather_through_tables_never_build_them(monkeypa
     """conv1d (2-D kernels) and, with a BLAS to call, conv3d (its own tiles) need only the sizes:
     k·L int64 table entries for a long signal would be memory spent for nothing, or a refusal."""
     calls = []
-    real = im2col._nd.axis_table
-    monkeypatch.setattr(im2col._nd, "axis_table", lambda *a: calls.append(a) or real(*a))
+    real = im2col._nd_drivers.axis_table
+    monkeypatch.setattr(im2col._nd_drivers, "axis_table", lambda *a: calls.append(a) or real(*a))
     r = np.random.default_rng(0)
     x1, w1 = r.standard_normal((2, 3, 40)), r.standard_normal((4, 3, 5))
     x3 = r.standard_normal((2, 3, 6, 7, 8))

@@ -10,7 +10,7 @@ from conftest import assert_close
 from test_ops import GRID, Config
 
 import im2col
-from im2col import _engine, _functional, _plans, reference
+from im2col import _engine, _functional, _im2col_drivers, _plans, reference
 from im2col._gemm import native_blas
 
 # The public functions without their plan cache: every call runs the full checks and kernels.
@@ -224,7 +224,7 @@ def test_copy_kernels_any_length_and_alignment(copy, n_threads):
 
 
 def test_pointwise_streaming_copy_matches_torch(monkeypatch):
-    monkeypatch.setattr(_functional, "STREAM_COPY_BYTES", 0)  # the large-copy route on small arrays
+    monkeypatch.setattr(_im2col_drivers, "STREAM_COPY_BYTES", 0)  # the large-copy route on small arrays
     x = np.random.default_rng(0).standard_normal((2, 5, 41, 43)).astype(np.float32)
     cols = im2col.im2col(x, 1)
     assert_close(cols, F.unfold(torch.from_numpy(x), 1), exact=True)
