@@ -35,15 +35,15 @@ DEFAULT_SHAPES = "res56,res14,stem,batch1"
 
 def _planes(call):
     """``call`` with the channels-last tiles switched off: the plane kernels, as before the tiles."""
-    from im2col import _functional
+    from im2col import _im2col_drivers
 
     def run():
-        saved = _functional.CL_MIN_CHANNEL_BYTES
-        _functional.CL_MIN_CHANNEL_BYTES = float("inf")
+        saved = _im2col_drivers.CL_MIN_CHANNEL_BYTES
+        _im2col_drivers.CL_MIN_CHANNEL_BYTES = float("inf")
         try:
             return call()
         finally:
-            _functional.CL_MIN_CHANNEL_BYTES = saved
+            _im2col_drivers.CL_MIN_CHANNEL_BYTES = saved
 
     return run
 

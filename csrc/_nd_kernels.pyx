@@ -1,8 +1,9 @@
 # The general path: im2col and col2im over 1, 2 or 3 spatial axes with any padding mode.
 #
-# These kernels trust their arguments; im2col/_nd.py checks everything and builds the tables.
+# These kernels trust their arguments; im2col/_nd.py checks everything and
+# im2col/_nd_drivers.py builds the tables.
 #
-# The padding mode never reaches the kernels. For each spatial axis, _nd.py builds a table
+# The padding mode never reaches the kernels. For each spatial axis, _nd_drivers.py builds a table
 # src[k, o]: the input index that kernel tap k reads at output position o, already reflected,
 # replicated or wrapped, or -1 where it reads the constant pad value. The kernels then only gather
 # (im2col) or scatter-add (col2im) through three tables, so no padded copy of the input is made and
