@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch.nn.functional as F
 
     import im2col
+    from im2col._geometry import out_sizes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|")
     for name in args.shapes.split(","):
         N, C, H, W, K, k, p, s = SHAPES[name]
-        OH = (H + 2 * p - k) // s + 1
+        (OH,) = out_sizes("channels_last", (H,), (k,), (s,), ((p, p),), (1,))
         r = np.random.default_rng(0)
         x = r.standard_normal((N, C, H, W), dtype=np.float32)
         w = r.standard_normal((K, C, k, k), dtype=np.float32)

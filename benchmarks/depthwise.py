@@ -25,6 +25,7 @@ import im2col
 from im2col import _engine
 from im2col._bench_measure import cpu_model
 from im2col._functional import _conv2d_geometry
+from im2col._geometry import transposed_size
 
 
 class DW(NamedTuple):
@@ -99,7 +100,9 @@ def measure(layer: DW, rounds: int, op: str = "forward") -> dict[str, float]:
         gy = rng.standard_normal((g.N, layer.C, g.OH, g.OW)).astype(np.float32)
         tgy = torch.from_numpy(gy)
         p, s = layer.k // 2, layer.stride
-        tconf = (s, p, layer.H - ((g.OH - 1) * s - 2 * p + layer.k), layer.C)  # output_padding restores H
+        # output_padding restores H: the transposed size without it is (OH − 1)·s − 2·p + (k − 1) + 1
+        no_op = transposed_size("conv_transpose2d", (g.OH, g.OW), (layer.k, layer.k), s, p, 0, 1)[4][0]
+        tconf = (s, p, layer.H - no_op, layer.C)
         ours = lambda: im2col.conv_transpose2d(gy, w, None, *tconf)  # noqa: E731
 
         def run_torch():

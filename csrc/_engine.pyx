@@ -35,6 +35,26 @@ cdef extern from "engine/depthwise.h":
     int engine_depthwise2d_backward_f64(const double *, const double *, const double *, double *,
                                         double *, const engine_geom *, int, int) noexcept nogil
 
+cdef engine_geom _read_geom(g, int64_t K, int64_t groups) except *:
+    # The C struct of a checked im2col._geometry.Geometry, each field read by its name (as
+    # csrc/kernels/geometry.pxi does for the other kernels): a caller cannot put kh where kw
+    # belongs. K and groups are the convolution's output channels and groups, which Geometry does
+    # not hold.
+    cdef engine_geom e
+    e.N, e.C, e.H, e.W = g.N, g.C, g.H, g.W
+    e.kh, e.kw, e.sh, e.sw = g.kh, g.kw, g.sh, g.sw
+    e.pt, e.pl, e.dh, e.dw = g.pt, g.pl, g.dh, g.dw
+    e.OH, e.OW = g.OH, g.OW
+    e.K, e.groups = K, groups
+    return e
+
+
+cdef check_depthwise(str fn, const engine_geom *g):
+    if g.groups != g.C or g.C < 1 or g.K % g.C:
+        raise ValueError(f"{fn}: groups must equal C and divide K, "
+                         f"got C={g.C}, K={g.K}, groups={g.groups}")
+
+
 ISA_NAMES = {"portable": ENGINE_PORTABLE, "avx2": ENGINE_AVX2, "avx512": ENGINE_AVX512}
 
 
@@ -66,12 +86,11 @@ def ukernel(int isa, int64_t k, floating[::1] A, floating[::1] B, floating[::1] 
 
 
 def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias, floating[::1] y,
-           tuple geom, int isa, int n_threads):
-    """y = conv2d(x, w) + bias for C-contiguous NCHW x, w, y (flattened); ``geom`` is
-    (N, C, H, W, K, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, groups); bias of length 0 means none."""
-    cdef engine_geom g
-    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
-     g.groups) = geom
+           geom, int64_t K, int64_t groups, int isa, int n_threads):
+    """y = conv2d(x, w) + bias for C-contiguous NCHW x, w, y (flattened); ``geom`` is the checked
+    :class:`im2col._geometry.Geometry`, with ``K`` kernels in ``groups`` groups; bias of length 0
+    means none."""
+    cdef engine_geom g = _read_geom(geom, K, groups)
     cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
     cdef int rc
     with nogil:
@@ -84,14 +103,12 @@ def conv2d(const floating[::1] x, const floating[::1] w, const floating[::1] bia
 
 
 def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1] bias,
-                floating[::1] y, tuple geom, int isa, int n_threads):
+                floating[::1] y, geom, int64_t K, int64_t groups, int isa, int n_threads):
     """y = depthwise conv2d(x, w) + bias (groups == C, K = m·C) for C-contiguous NCHW x, w, y
-    (flattened); ``geom`` as for :func:`conv2d`; bias of length 0 means none."""
-    cdef engine_geom g
-    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
-     g.groups) = geom
-    if g.groups != g.C or g.C < 1 or g.K % g.C:
-        raise ValueError(f"depthwise2d: groups must equal C and divide K, got {geom}")
+    (flattened); ``geom``, ``K`` and ``groups`` as for :func:`conv2d`; bias of length 0 means
+    none."""
+    cdef engine_geom g = _read_geom(geom, K, groups)
+    check_depthwise("depthwise2d", &g)
     cdef const floating *bp = &bias[0] if bias.shape[0] else NULL
     cdef int rc
     with nogil:
@@ -104,15 +121,14 @@ def depthwise2d(const floating[::1] x, const floating[::1] w, const floating[::1
 
 
 def depthwise2d_backward(const floating[::1] gy, const floating[::1] x, const floating[::1] w,
-                         floating[::1] gx, floating[::1] gw, tuple geom, int isa, int n_threads):
+                         floating[::1] gx, floating[::1] gw, geom, int64_t K, int64_t groups,
+                         int isa, int n_threads):
     """The gradients of :func:`depthwise2d` for grad_output ``gy`` (N, K, OH, OW), flattened:
     ``gx`` (N, C, H, W) and ``gw`` (K, 1, kh, kw) summed over the batch; an array of length 0 is
-    not computed (and then ``x`` is not read for a length-0 ``gw``)."""
-    cdef engine_geom g
-    (g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW,
-     g.groups) = geom
-    if g.groups != g.C or g.C < 1 or g.K % g.C:
-        raise ValueError(f"depthwise2d_backward: groups must equal C and divide K, got {geom}")
+    not computed (and then ``x`` is not read for a length-0 ``gw``); ``geom``, ``K`` and ``groups``
+    as for :func:`conv2d`."""
+    cdef engine_geom g = _read_geom(geom, K, groups)
+    check_depthwise("depthwise2d_backward", &g)
     if gy.shape[0] == 0 or (gw.shape[0] and x.shape[0] == 0):
         raise ValueError("depthwise2d_backward: gy (and x, for gw) must not be empty")
     cdef floating *gxp = &gx[0] if gx.shape[0] else NULL

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ._geometry import out_sizes
 from ._layers import REALISTIC, Layer
 
 __all__ = [
@@ -94,8 +95,10 @@ class Shape:
 
     @property
     def out(self) -> tuple[int, ...]:
-        """The output's spatial sizes."""
-        return tuple((n + 2 * self.pad - k) // self.stride + 1 for n, k in zip(self.spatial, self.kernel))
+        """The output's spatial sizes (the library's formula; a benchmark shape has no dilation)."""
+        one = (1,) * self.dims
+        pads = ((self.pad, self.pad),) * self.dims
+        return out_sizes(self.name, self.spatial, self.kernel, (self.stride,) * self.dims, pads, one)
 
     @property
     def ops(self) -> list[str]:

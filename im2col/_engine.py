@@ -277,10 +277,6 @@ def takes(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, out_cl: bool) 
     return route(x, w, g, groups, out_cl) is not None
 
 
-def _geom(g: Geometry, K: int, groups: int) -> tuple[int, ...]:
-    return (g.N, g.C, g.H, g.W, K, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW, groups)
-
-
 def _bias(b: np.ndarray | None, dtype) -> np.ndarray:
     return np.empty(0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
 
@@ -297,7 +293,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Geomet
     K = w.shape[0]
     out = np.empty((g.N, K, g.OH, g.OW), dtype=x.dtype)
     _engine_kernels.conv2d(
-        x.reshape(-1), w.reshape(-1), _bias(b, x.dtype), out.reshape(-1), _geom(g, K, groups),
+        x.reshape(-1), w.reshape(-1), _bias(b, x.dtype), out.reshape(-1), g, K, groups,
         _engine_kernels.ISA_NAMES[ISA], n_threads,
     )  # fmt: skip
     return out
@@ -308,7 +304,7 @@ def depthwise2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: G
     K = w.shape[0]
     out = np.empty((g.N, K, g.OH, g.OW), dtype=x.dtype)
     _engine_kernels.depthwise2d(
-        x.reshape(-1), w.reshape(-1), _bias(b, x.dtype), out.reshape(-1), _geom(g, K, g.C),
+        x.reshape(-1), w.reshape(-1), _bias(b, x.dtype), out.reshape(-1), g, K, g.C,
         _engine_kernels.ISA_NAMES[ISA], n_threads,
     )  # fmt: skip
     return out
@@ -351,6 +347,6 @@ def depthwise2d_backward(
     _engine_kernels.depthwise2d_backward(
         gy.reshape(-1), x.reshape(-1) if want_gw else empty, w.reshape(-1),
         empty if gx is None else gx.reshape(-1), empty if gw is None else gw.reshape(-1),
-        _geom(g, K, g.C), _engine_kernels.ISA_NAMES[ISA], n_threads,
+        g, K, g.C, _engine_kernels.ISA_NAMES[ISA], n_threads,
     )  # fmt: skip
     return gx, gw

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._explain_format import AXES, KSIZE
+from . import _geometry
+from ._explain_format import KSIZE
 from ._validation import as_tuple, is_tensor
 
 #: The function every error message names.
@@ -121,40 +122,36 @@ def parse_weight(obj: Any, C: int, groups: int, dtype: np.dtype, n: int, transpo
 def parse_padding(
     value: Any, n: int, k: tuple[int, ...], d: tuple[int, ...], s: tuple[int, ...]
 ) -> tuple[tuple[tuple[int, int], ...], str]:
-    """Per-axis (before, after) padding, and a sentence saying how a string became numbers."""
-    names = AXES[n]
-    if isinstance(value, str):
-        if value == "valid":
-            return ((0, 0),) * n, "padding 'valid' means no padding: only windows inside the input"
-        totals = tuple(dd * (kk - 1) for kk, dd in zip(k, d))
-        work = ", ".join(f"{dd}·({kk} − 1) = {t}" for kk, dd, t in zip(k, d, totals))
-        if len(set(totals)) == 1:
-            work = f"{d[0]}·({k[0]} − 1) = {totals[0]}"
-        if value == "full":
-            pads = tuple((t, t) for t in totals)
-            per = str(totals[0]) if len(set(totals)) == 1 else str(totals)
-            return pads, (
-                f"padding 'full' became {per} per side: d·(k − 1) = {work}, so every window that "
-                "overlaps the input by at least one pixel is kept (output = input + d·(k − 1))"
-            )
-        if value == "same":
-            if any(v != 1 for v in s):
-                raise ValueError(f"{FN}(): padding='same' needs stride=1, got stride={s}")
-            pads = tuple((t // 2, t - t // 2) for t in totals)
-            per = ", ".join(f"{a} before and {b} after" for a, b in pads)
-            if len(set(pads)) == 1:
-                per = f"{pads[0][0]} before and {pads[0][1]} after"
-            odd = "; an odd total puts the extra pixel after, as PyTorch does" if any(t % 2 for t in totals) else ""
-            return pads, (
-                f"padding 'same' became {per}: the window takes d·(k − 1) = {work} pixels off the "
-                f"size, so that much padding keeps the output the size of the input{odd}"
-            )
-        raise ValueError(
-            f"{FN}(): argument 'padding' must be an int, a tuple, 'valid', 'same' or 'full', got {value!r}"
+    """Per-axis (before, after) padding, and a sentence saying how a string became numbers.
+
+    Everything but 'full' (explain's own word) and an unknown word is parsed and checked by the
+    library's one parser, :func:`im2col._geometry.parse_padding`: the same numbers and messages
+    as the convolutions; this adds the sentence.
+    """
+    if not isinstance(value, str):
+        return _geometry.parse_padding(value, FN, n, k, d, s), ""
+    if value == "valid":
+        note = "padding 'valid' means no padding: only windows inside the input"
+        return _geometry.parse_padding(value, FN, n, k, d, s), note
+    totals = tuple(dd * (kk - 1) for kk, dd in zip(k, d))
+    work = ", ".join(f"{dd}·({kk} − 1) = {t}" for kk, dd, t in zip(k, d, totals))
+    if len(set(totals)) == 1:
+        work = f"{d[0]}·({k[0]} − 1) = {totals[0]}"
+    if value == "full":
+        pads = tuple((t, t) for t in totals)
+        per = str(totals[0]) if len(set(totals)) == 1 else str(totals)
+        return pads, (
+            f"padding 'full' became {per} per side: d·(k − 1) = {work}, so every window that "
+            "overlaps the input by at least one pixel is kept (output = input + d·(k − 1))"
         )
-    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (list, tuple)) for v in value):
-        sides = tuple(
-            as_tuple(v, f"padding ({axis}: before, after)", FN, 2, minimum=0) for axis, v in zip(names, value)
+    if value == "same":
+        pads = _geometry.parse_padding(value, FN, n, k, d, s)  # refuses a stride other than 1
+        per = ", ".join(f"{a} before and {b} after" for a, b in pads)
+        if len(set(pads)) == 1:
+            per = f"{pads[0][0]} before and {pads[0][1]} after"
+        odd = "; an odd total puts the extra pixel after, as PyTorch does" if any(t % 2 for t in totals) else ""
+        return pads, (
+            f"padding 'same' became {per}: the window takes d·(k − 1) = {work} pixels off the "
+            f"size, so that much padding keeps the output the size of the input{odd}"
         )
-        return sides, ""  # type: ignore[return-value]
-    return tuple((p, p) for p in as_tuple(value, "padding", FN, n, minimum=0)), ""
+    raise ValueError(f"{FN}(): argument 'padding' must be an int, a tuple, 'valid', 'same' or 'full', got {value!r}")

@@ -19,6 +19,7 @@ import numpy as np
 from ._explain_args import FN
 from ._explain_format import AXES, KSIZE, TAPS, dot_terms, fmt_bytes, fmt_num, fmt_shape, values_integral
 from ._functional import im2col
+from ._geometry import span
 
 if TYPE_CHECKING:  # pragma: no cover
     from .explain import Explanation
@@ -38,6 +39,10 @@ def axis_groups(self: Explanation, values: list[tuple]) -> list[tuple[str, tuple
 
 def output_size_steps(self: Explanation) -> list[str]:
     """The output size worked out per axis, with the numbers.
+
+    The result each line ends with is the one the explanation holds (``out_size``, from
+    :func:`im2col._geometry.out_sizes` or :func:`~im2col._geometry.transposed_size`): the steps
+    before it show the same formula worked out for a student.
 
     Examples
     --------
@@ -64,7 +69,7 @@ def output_size_steps(self: Explanation) -> list[str]:
         if self.transposed:
             lines.append(f"{name}: ({n} − 1)·{s} − 2·{before} + {d}·({k} − 1) + {op} + 1 = {out}")
             continue
-        k_eff = d * (k - 1) + 1
+        k_eff = span(k, d)
         if d != 1:
             lines.append(f"{name}: effective kernel = d·(k − 1) + 1 = {d}·({k} − 1) + 1 = {k_eff}")
         pads = f"2·{before}" if before == after else f"{before} + {after}"

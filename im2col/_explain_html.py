@@ -15,6 +15,7 @@ import html
 from typing import TYPE_CHECKING
 
 from ._explain_format import PAD_MARK, elide, fmt_num, fmt_shape, focus, values_integral
+from ._geometry import span
 
 if TYPE_CHECKING:  # pragma: no cover
     from .explain import Explanation
@@ -63,7 +64,7 @@ def to_html(
     Hp, Wp = self.H + pt + pb, self.W + pl + pr
     field_px = {s.index for s in self.receptive_field(oh, ow) if s.c == 0}  # (h, w): 2-D here
     h0, w0 = oh * self.stride[0], ow * self.stride[1]  # window's corner, padded coordinates
-    span_h, span_w = self.dilation[0] * (self.kh - 1) + 1, self.dilation[1] * (self.kw - 1) + 1
+    span_h, span_w = span(self.kh, self.dilation[0]), span(self.kw, self.dilation[1])
     x = self.input[0, 0]
     integral = values_integral(x)
     out.append(

@@ -150,10 +150,11 @@ def to_text(self: Explanation, *, width: int = 100, max_rows: int = 18, conv_mat
     lines += ["", "1. Output size: (in + 2·pad − kernel) // stride + 1"]
     lines += ["   " + s for s in self.output_size_steps()]
     if not any(pads) and set(self.stride) == {1} and set(self.dilation) == {1}:
-        sizes = list(zip(self.size, self.kernel_size))
-        for _name, (m, kk) in axis_groups(self, sizes):
+        # stride 1, dilation 1, no padding: the output size (from _geometry.out_sizes) is m − kk + 1
+        sizes = list(zip(self.size, self.kernel_size, self.out_size))
+        for _name, (m, kk, fits) in axis_groups(self, sizes):
             lines.append(
-                f"   no padding: a {kk}-wide window fits {m} − {kk} + 1 = {m - kk + 1} times "
+                f"   no padding: a {kk}-wide window fits {m} − {kk} + 1 = {fits} times "
                 f"in {m} pixels (the border loses k − 1 = {kk - 1})"
             )
     osz = ", ".join(OSIZE[n])

@@ -7,6 +7,7 @@ the public functions, the engine (which computes with a :class:`Geometry`), ``im
 
 * :func:`parse_padding`: an int, one per axis, (before, after) pairs, 'valid' or 'same' →
   per-axis (before, after), for 1, 2 or 3 spatial axes;
+* :func:`span`: the pixels a dilated kernel covers, ``d·(k − 1) + 1``;
 * :func:`out_sizes`: ``(n + before + after − d·(k − 1) − 1) // s + 1`` per axis, at least 1;
 * :func:`transposed_size`: ``(n − 1)·s − 2·p + d·(k − 1) + output_padding + 1`` per axis.
 """
@@ -120,6 +121,15 @@ def parse_padding(value: Any, fn: str, n: int, k, d, s) -> Padding:
         return tuple(as_pair(v, f"padding ({axis}: before, after)", fn, minimum=0)
                      for axis, v in zip(AXES[n], value))  # fmt: skip
     return tuple((p, p) for p in as_tuple(value, "padding", fn, n, minimum=0))
+
+
+def span(k: int, d: int) -> int:
+    """Pixels a kernel of ``k`` taps with dilation ``d`` covers along one axis: ``d·(k − 1) + 1``.
+
+    >>> span(3, 2)
+    5
+    """
+    return d * (k - 1) + 1
 
 
 def out_sizes(fn: str, size, k, s, pads, d) -> tuple[int, ...]:

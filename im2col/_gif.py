@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._geometry import span
 from ._plot_draw import WINDOW_COLOR, image2d
 from .explain import explain
 
@@ -100,8 +101,7 @@ def sliding_window_gif_frames(
         d = ImageDraw.Draw(frame)
         oh, ow = e.column_label(col)
         y0, x0 = oh * e.stride[0], ow * e.stride[1]  # the window's corner, padded coordinates
-        span_h = e.dilation[0] * (e.kh - 1) + 1
-        span_w = e.dilation[1] * (e.kw - 1) + 1
+        span_h, span_w = span(e.kh, e.dilation[0]), span(e.kw, e.dilation[1])
         d.rectangle(
             [10 + x0 * s_in, top + y0 * s_in, 10 + (x0 + span_w) * s_in - 1, top + (y0 + span_h) * s_in - 1],
             outline=WINDOW_COLOR, width=3,

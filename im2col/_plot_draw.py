@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._geometry import span
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -94,7 +96,7 @@ def colormap(name: str, bad: str | None = None):
 def window_box(ax: Axes, top: int, left: int, kh: int, kw: int, dh: int = 1, dw: int = 1) -> None:
     from matplotlib.patches import Rectangle
 
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    span_h, span_w = span(kh, dh), span(kw, dw)
     ax.add_patch(
         Rectangle(
             (left - 0.5, top - 0.5),

@@ -46,7 +46,7 @@ from ._explain_backward import Backward
 from ._explain_format import PAD_MARK as PAD_MARK  # importable from here, as before
 from ._explain_format import fmt_shape
 from ._explain_sources import Source, Source1d, Source3d
-from ._nd import out_sizes, transposed_size
+from ._geometry import out_sizes, transposed_size
 from ._validation import as_tuple
 
 __all__ = ["explain", "Explanation", "Backward", "Source", "Source1d", "Source3d"]

@@ -31,6 +31,7 @@ function parsePair(text, what, min) {
   return v.length === 1 ? [v[0], v[0]] : v;
 }
 
+// Twin of _geometry.parse_padding (+ 'full', as explain takes it); tests/test_explorer.py checks they agree.
 function parsePadding(text, k, d, s) {
   const t = String(text).trim().toLowerCase();
   if (t === "valid") return [[0, 0], [0, 0]];
@@ -64,6 +65,7 @@ function configure() {
   const d = parsePair(ctl("dilation").value, "dilation", 1);
   const p = parsePadding(ctl("padding").value, k, d, s);
   const sizes = [H, W], names = ["OH", "OW"], ins = ["H", "W"], out = [], lines = [];
+  // Twin of _geometry.span and out_sizes (the page cannot import Python); tests/test_explorer.py checks them.
   for (let a = 0; a < 2; a++) {
     const span = d[a] * (k[a] - 1) + 1;
     const o = Math.floor((sizes[a] + p[a][0] + p[a][1] - span) / s[a]) + 1;

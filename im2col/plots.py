@@ -24,6 +24,7 @@ import numpy as np
 
 from . import data, kernels
 from ._functional import conv2d
+from ._geometry import out_sizes
 from ._gif import save_sliding_window_gif, sliding_window_gif_frames
 from ._plot_draw import PAD_COLOR, colormap, draw_frame, draw_padded, image2d, new_figure, window_box
 from .explain import Explanation, explain
@@ -88,16 +89,11 @@ def plot_padded_input(
     if kernel_size is not None and position is not None:
         k = int(kernel_size)
         window_box(ax, position[0], position[1], k, k)
-        oh, ow = im2col_output_size(img.shape, k, pads)
+        oh, ow = out_sizes("plot_padded_input", img.shape, (k, k), (1, 1), pads, (1, 1))
         title += f": {k}×{k} kernel → {oh}×{ow} output"
         ax.set_xlabel(f"red: the window of output {tuple(position)}; blue: padding (zeros)", fontsize=9)
     ax.set_title(title, fontsize=11)
     return fig
-
-
-def im2col_output_size(shape: Sequence[int], k: int, pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[int, int]:
-    (pt, pb), (pl, pr) = pads
-    return (shape[0] + pt + pb - k + 1, shape[1] + pl + pr - k + 1)
 
 
 def plot_kernels(weight: Any = None, names: Sequence[str] | None = None, *, annotate: bool = True) -> Figure:

@@ -10,6 +10,7 @@ import torch
 import im2col
 import im2col.nn
 from im2col import _engine, _engine_kernels
+from im2col._geometry import Geometry
 
 ISAS = ["portable"] + {"portable": [], "avx2": ["avx2"], "avx512": ["avx2", "avx512"]}[_engine_kernels.best_isa()]
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -356,7 +357,20 @@ def test_depthwise_kernel_refuses_a_geometry_that_is_not_depthwise():
     y = np.empty(4 * 3 * 3, np.float32)
     with pytest.raises(ValueError, match="groups must equal C and divide K"):
         _engine_kernels.depthwise2d(x.ravel(), w.ravel(), np.empty(0, np.float32), y,
-                                    (1, 4, 5, 5, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 3, 2), 0, 1)  # fmt: skip
+                                    Geometry(1, 4, 5, 5, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 3, 3), 4, 2, 0, 1)  # fmt: skip
+
+
+def test_engine_kernels_read_the_geometry_by_name_not_a_tuple():
+    # a run of positional sizes, where a swapped pair would run silently, is refused
+    x, w, _ = _dw_inputs((1, 4, 5, 5, 1, 3, 3, 1, 1, 1), np.float32)
+    y, none = np.empty(4 * 3 * 3, np.float32), np.empty(0, np.float32)
+    g = Geometry(1, 4, 5, 5, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 3, 3)
+    want = im2col.reference.conv2d(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 4)
+    for kernel in (_engine_kernels.conv2d, _engine_kernels.depthwise2d):
+        with pytest.raises(AttributeError):
+            kernel(x.ravel(), w.ravel(), none, y, tuple(g), 4, 4, 0, 1)
+        kernel(x.ravel(), w.ravel(), none, y, g, 4, 4, 0, 1)
+        np.testing.assert_allclose(y.reshape(1, 4, 3, 3), want, rtol=1e-5)
 
 
 def _torch_grads(x, w, gy, case):
@@ -448,12 +462,12 @@ def test_depthwise_backward_through_conv2d_backward_same_bits_with_1_and_2_threa
 def test_depthwise_backward_kernel_refuses_empty_arrays():
     x, w, _ = _dw_inputs((1, 4, 5, 5, 1, 3, 3, 1, 1, 1), np.float32)
     gx, gw = np.empty(100, np.float32), np.empty(36, np.float32)
-    geom = (1, 4, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 5, 5, 4)
+    geom = Geometry(1, 4, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 5)
     with pytest.raises(ValueError, match="gy \\(and x, for gw\\) must not be empty"):
-        _engine_kernels.depthwise2d_backward(np.empty(0, np.float32), x.ravel(), w.ravel(), gx, gw, geom, 0, 1)
-    with pytest.raises(ValueError, match="groups must equal C and divide K"):
+        _engine_kernels.depthwise2d_backward(np.empty(0, np.float32), x.ravel(), w.ravel(), gx, gw, geom, 4, 4, 0, 1)
+    with pytest.raises(ValueError, match="groups must equal C and divide K, got C=4, K=4, groups=2"):
         _engine_kernels.depthwise2d_backward(np.ones(100, np.float32), x.ravel(), w.ravel(), gx, gw,
-                                             geom[:-1] + (2,), 0, 1)  # fmt: skip
+                                             geom, 4, 2, 0, 1)  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

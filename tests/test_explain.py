@@ -117,6 +117,67 @@ def test_dilation_and_stride_steps():
     assert e.output_size_steps()[-1] == "width: (11 + 2 + 1 − 2) // 1 + 1 = 13"
 
 
+@pytest.mark.parametrize(
+    "shape, k, kwargs",
+    [
+        ((1, 1, 5, 5), 3, dict(padding=2)),
+        ((1, 1, 28, 28), 3, dict(stride=2, dilation=2)),
+        ((3, 9, 11), (3, 2), dict(padding=((1, 0), (2, 1)), stride=(2, 1))),
+        ((1, 2, 7, 9), (2, 4), dict(padding="same", dilation=(3, 1))),
+        ((1, 1, 6, 13), (3, 5), dict(stride=(3, 4), dilation=(2, 2), padding=(1, 0))),
+        ((1, 1, 9), (4,), dict(stride=3, padding="full")),
+        ((1, 1, 5, 6, 7), (2, 3, 3), dict(stride=(1, 2, 3), padding=1)),
+        ((1, 1, 5, 5), 3, dict(stride=2, padding=1, transposed=True)),
+    ],
+)
+def test_printed_output_size_is_the_libraries(shape, k, kwargs):
+    # each step line, read back as arithmetic, holds, and ends in what _geometry computes
+    from im2col import _geometry
+
+    e = im2col.explain(shape, k, **kwargs)
+    if e.transposed:
+        want = _geometry.transposed_size("t", e.size, e.kernel_size, e.stride, e.padding[0][0],
+                                         e.output_padding, e.dilation)[4]  # fmt: skip
+    else:
+        want = _geometry.out_sizes("t", e.size, e.kernel_size, e.stride, e.padding, e.dilation)
+    got = {}
+    for line in e.output_size_steps():
+        if line.startswith(" ") or "travel" in line:
+            continue
+        axes, step = line.split(": ", 1)
+        left, result = step.rsplit(" = ", 1)
+        formula = left.split(" = ")[-1].replace("·", "*").replace("−", "-")
+        assert eval(formula) == int(result), line  # the step is right
+        if "effective kernel" not in line:
+            got[axes] = int(result)
+    for name, o in zip(_geometry.AXES[e.ndim], want):
+        assert next(v for axes, v in got.items() if name in axes) == o, name
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [0, 2, (1, 2), ((1, 0), (2, 3)), "valid", "same", -1, (1,), "fuller", ((1, 0), (2,)), 1.5, ((1, -1), (0, 0))],
+)
+def test_padding_is_parsed_by_the_core_parser(padding):
+    # explain() takes what the convolutions take, with the same numbers and messages ('full' is its own)
+    from im2col import _geometry
+    from im2col._explain_args import parse_padding
+
+    k, d, s = (3, 2), (1, 2), (1, 1)
+    try:
+        want = _geometry.parse_padding(padding, "explain", 2, k, d, s)
+    except (TypeError, ValueError) as core_err:
+        err = core_err
+        if padding == "fuller":  # explain lists its own word in the message
+            err = ValueError("explain(): argument 'padding' must be an int, a tuple, 'valid', 'same' or 'full', got "
+                             "'fuller'")  # fmt: skip
+        with pytest.raises(type(err)) as got:
+            parse_padding(padding, 2, k, d, s)
+        assert str(got.value) == str(err)
+        return
+    assert parse_padding(padding, 2, k, d, s)[0] == want
+
+
 CONFIGS = [
     dict(shape=(1, 1, 5, 5), k=3, padding=2),
     dict(shape=(2, 3, 7, 6), k=(3, 2), stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2)),

@@ -273,3 +273,61 @@ def test_demo_save_writes_page_and_gif(tmp_path, capsys):
     with Image.open(tmp_path / "sliding_window.gif") as gif:
         assert gif.n_frames == 25  # the 5×5 teaching input with padding 1
     assert str(tmp_path / "sliding_window.gif") in out
+
+
+# --- the page's JavaScript twin of im2col/_geometry.py, run in node (no browser) ------------------
+
+
+def _js_function(src: str, name: str) -> str:
+    """The text of the top-level ``function name(...)`` of explorer.js, up to its closing brace."""
+    start = src.index(f"function {name}(")
+    one_line = src.index("\n", start)
+    if src[start:one_line].rstrip().endswith("}"):
+        return src[start:one_line]
+    return src[start : src.index("\n}\n", start) + 2]
+
+
+@pytest.mark.parametrize(
+    "size, k, s, d, padding",
+    [
+        ((9, 8), (3, 3), (1, 1), (1, 1), "1"),
+        ((9, 8), (3, 2), (2, 1), (1, 2), "2x1"),
+        ((9, 8), (4, 3), (1, 1), (1, 2), "same"),
+        ((9, 8), (5, 5), (2, 3), (1, 1), "valid"),
+        ((9, 8), (3, 3), (3, 2), (2, 1), "1,0,2,3"),
+        ((7, 11), (3, 2), (2, 2), (2, 3), "full"),
+    ],
+)
+def test_page_output_size_is_the_libraries(size, k, s, d, padding):
+    # explorer.js cannot import Python: its padding parser and output-size formula are twins of
+    # _geometry.parse_padding (explain's, for 'full') and _geometry.out_sizes, checked here in node
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from im2col import _geometry
+    from im2col._explain_args import parse_padding
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("no node on PATH (apt-get install nodejs)")
+    src = (Path(im2col.__file__).parent / "explorer.js").read_text()
+    funcs = "\n".join(_js_function(src, f) for f in ("pairText", "parsePair", "parsePadding"))
+    span = re.search(r"const span = [^;]*;", src)
+    out = re.search(r"const o = Math\.floor[^;]*;", src)
+    assert span and out, "explorer.js's size formula moved: update this test"
+    script = f"""{funcs}
+const [sizes, k, s, d, text] = JSON.parse(process.argv[1]);
+const p = parsePadding(text, k, d, s);
+const sizesOut = [0, 1].map((a) => {{ {span.group(0)} {out.group(0)} return o; }});
+console.log(JSON.stringify([p, sizesOut]));
+"""
+    run = subprocess.run([node, "-e", script, json.dumps([size, k, s, d, padding])], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    js_pads, js_out = json.loads(run.stdout)
+    arg = tuple(int(v) for v in padding.replace("x", ",").split(",")) if padding[0].isdigit() else padding
+    if isinstance(arg, tuple):  # "1" → 1, "2x1" → (2, 1), "1,0,2,3" → ((1, 0), (2, 3)), as the page reads them
+        arg = arg[0] if len(arg) == 1 else (arg[:2], arg[2:]) if len(arg) == 4 else arg
+    pads = parse_padding(arg, 2, k, d, s)[0] if padding == "full" else _geometry.parse_padding(arg, "t", 2, k, d, s)
+    assert tuple(map(tuple, js_pads)) == pads
+    assert tuple(js_out) == _geometry.out_sizes("t", size, k, s, pads, d)
