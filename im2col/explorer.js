@@ -1,7 +1,6 @@
-// The explorer page's behaviour, inlined into the page by im2col/explorer.py: it recomputes
-// im2col, the GEMM and col2im for the controls' configuration and links the views.
-"use strict";
-(function () {
+// The explorer page's behaviour: it recomputes im2col, the GEMM and col2im for the controls'
+// configuration, draws the views and links them. im2col/explorer.py inlines it into the page after
+// explorer_args.js, both inside one function scope (so neither leaks a global but im2colExplorer).
 const D = JSON.parse(document.getElementById("im2col-data").textContent);
 const $ = (s) => document.querySelector(s);
 const ctl = (n) => document.querySelector('[data-control="' + n + '"]');
@@ -13,40 +12,6 @@ let pinned = null;       // [kind, args] kept by a click
 let lit = [];            // elements carrying hl / src
 let anim = {on: false, l: -1, timer: null};
 let partial = null;      // col2im sums so far while the animation runs
-
-function fmt(v) {
-  if (Number.isInteger(v)) return String(v);
-  const a = Math.abs(v);
-  if (a >= 1000 || (a < 0.01 && a > 0)) return v.toPrecision(3);
-  return String(Number(v.toFixed(a >= 100 ? 1 : 2)));
-}
-function pairText(p) { return p[0] === p[1] ? String(p[0]) : p[0] + "x" + p[1]; }
-
-function parsePair(text, what, min) {
-  const parts = String(text).trim().toLowerCase().replace(/[×,]/g, "x").split("x").map((s) => s.trim());
-  if (parts.length > 2 || parts.some((s) => !/^\d+$/.test(s)))
-    throw new Error(what + " must be a whole number or two separated by x (like 3 or 3x2), got '" + text + "'");
-  const v = parts.map(Number);
-  if (v.some((n) => n < min)) throw new Error(what + " must be at least " + min + ", got '" + text + "'");
-  return v.length === 1 ? [v[0], v[0]] : v;
-}
-
-// Twin of _geometry.parse_padding (+ 'full', as explain takes it); tests/test_explorer.py checks they agree.
-function parsePadding(text, k, d, s) {
-  const t = String(text).trim().toLowerCase();
-  if (t === "valid") return [[0, 0], [0, 0]];
-  if (t === "same") {
-    if (s[0] !== 1 || s[1] !== 1)
-      throw new Error("padding 'same' needs stride 1 (the output keeps the input's size only then), got stride " + pairText(s));
-    return [0, 1].map((a) => { const tot = d[a] * (k[a] - 1); return [Math.floor(tot / 2), tot - Math.floor(tot / 2)]; });
-  }
-  if (t === "full") return [0, 1].map((a) => [d[a] * (k[a] - 1), d[a] * (k[a] - 1)]);
-  const four = t.split(",").map((x) => x.trim());
-  if (four.length === 4 && four.every((x) => /^\d+$/.test(x)))
-    return [[+four[0], +four[1]], [+four[2], +four[3]]];
-  const p = parsePair(t, "padding (a number, PHxPW, same, full or valid)", 0);
-  return [[p[0], p[0]], [p[1], p[1]]];
-}
 
 // Kernels of another size: the original resized by nearest neighbour, so edges stay edges.
 function weightsFor(kh, kw) {
@@ -515,4 +480,3 @@ function init() {
 }
 window.im2colExplorer = {rebuild, stepTo, play, model: () => M};
 init();
-})();

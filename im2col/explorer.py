@@ -225,4 +225,6 @@ def _asset(name: str) -> str:
 
 
 _CSS = _asset("explorer.css")
-_JS = _asset("explorer.js")
+# The page's one script: the argument parsing (explorer_args.js), then the views and their links
+# (explorer.js), inside one strict-mode function scope so that only window.im2colExplorer is global.
+_JS = '"use strict";\n(function () {\n' + _asset("explorer_args.js") + "\n" + _asset("explorer.js") + "})();\n"

@@ -279,7 +279,7 @@ def test_demo_save_writes_page_and_gif(tmp_path, capsys):
 
 
 def _js_function(src: str, name: str) -> str:
-    """The text of the top-level ``function name(...)`` of explorer.js, up to its closing brace."""
+    """The text of the top-level ``function name(...)`` of the page's script, up to its closing brace."""
     start = src.index(f"function {name}(")
     one_line = src.index("\n", start)
     if src[start:one_line].rstrip().endswith("}"):
@@ -311,7 +311,8 @@ def test_page_output_size_is_the_libraries(size, k, s, d, padding):
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         pytest.skip("no node on PATH (apt-get install nodejs)")
-    src = (Path(im2col.__file__).parent / "explorer.js").read_text()
+    here = Path(im2col.__file__).parent
+    src = (here / "explorer_args.js").read_text() + (here / "explorer.js").read_text()
     funcs = "\n".join(_js_function(src, f) for f in ("pairText", "parsePair", "parsePadding"))
     span = re.search(r"const span = [^;]*;", src)
     out = re.search(r"const o = Math\.floor[^;]*;", src)
