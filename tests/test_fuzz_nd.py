@@ -327,7 +327,7 @@ def test_col2im_mean_inverts_im2col_where_covered(n, data):
         cols, tuple(g.size), g.kernel_arg, g.dilation_arg, g.padding, g.stride_arg, reduce="mean", **kw
     )
     covered = np_col2im(np.ones((1, *np_im2col(np.ones((1, 1, *g.size)), g).shape[1:])), g, "sum")[0, 0] > 0
-    np.testing.assert_allclose(back, np.where(covered, x, 0), rtol=1e-13, atol=1e-13)
+    assert_close(back, np.where(covered, x, 0), op="mean", what="col2im mean of im2col")
 
 
 # --- valid: conv1d / conv3d -----------------------------------------------------------------------
