@@ -141,7 +141,7 @@ def _reflecting(module):
          ValueError, r"conv_transpose3d\(\): argument 'padding' must be an int or a tuple of 3 ints, got 'same'"),
         (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 2, 2, 2)), np.zeros((2, 1, 3, 3, 3)), np.zeros(2)),
          ValueError, r"conv_transpose3d\(\): argument 'bias' must have shape \(1,\)"),
-        # found by tests/test_fuzz_nd.py: the 1-D call refused this only inside conv_transpose2d, under that name
+        # found by tests/test_fuzz.py: the 1-D call refused this only inside conv_transpose2d, under that name
         (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 3)), dilation=2**40), ValueError,
          r"conv_transpose1d\(\): the output of shape \(1, 1, 2199023255556\) and dtype float64 would need"),
         (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 1, 3, 3, 3)), dilation=2**40),
