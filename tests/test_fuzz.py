@@ -48,7 +48,6 @@ NP_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "r
 TORCH_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "replicate",
               "circular": "circular"}  # fmt: skip
 MAX_SIZE = {1: 10, 2: 8, 3: 6}  # 3-D volumes stay tiny
-RANKS = [1, 2, 3]
 
 
 def scaled(factor: float, cap: int | None = None):
