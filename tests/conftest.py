@@ -1,6 +1,7 @@
-"""Shared test helpers: the oracle comparison with its per-dtype tolerance table, and Hypothesis profiles.
+"""Shared test helpers: the oracle comparison with its tolerance table, and Hypothesis profiles.
 
-Every numeric test compares through :func:`assert_close`, so tolerances live in one place.
+Every numeric test compares through :func:`assert_close`, whose tolerances live in one table
+(``TOLERANCES``, by kind of computation and dtype).
 Set ``HYPOTHESIS_PROFILE=long`` for the long fuzzing run (many more examples).
 """
 
@@ -10,15 +11,43 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from im2col import _plans
 
-# rtol and atol (atol scaled by the largest |expected|, so a sum of many terms is judged relative to
-# its scale): float32 sums of a few hundred products round differently in a GEMM and in oneDNN.
-TOLERANCE = {
-    np.dtype(np.float32): (1e-5, 1e-5),
-    np.dtype(np.float64): (1e-11, 1e-11),
+# The one tolerance table: every numeric comparison against torch, the NumPy reference or another
+# oracle goes through :func:`assert_close`, which looks its tolerance up here by the kind of
+# computation (``op``) and the dtype. Each entry is (rtol, atol, how atol scales); the check is
+# NumPy's |actual - expected| <= atol·scale + rtol·|expected|. Bit-exact checks (im2col, layouts,
+# inputs left unwritten) do not come here: they pass ``exact=True`` or use assert_array_equal.
+#
+# "sum" — each output is a sum of products (conv, col2im, gradients, fold, GEMM): float32 sums of a
+#     few hundred products round differently in our GEMM and in oneDNN (observed ~1e-6 relative;
+#     1e-5 leaves a margin), float64 rounds ~1e-16 per term, so 1e-11 is loose only by the terms'
+#     count. atol is scaled by max|expected|, so a sum of many terms is judged against its scale.
+# "inner" — ⟨col2im(Y), X⟩ against ⟨Y, im2col(X)⟩ on fuzzed geometries: one scalar summing every
+#     element, which can cancel to ~0, hence an absolute part scaled by √(number of terms) (the size
+#     of the rounding in a sum of n unit-variance products). Half of the former pytest.approx
+#     values (rel 1e-4 / 1e-11, abs the same times √n, combined by max): the sum of the two halves
+#     is never looser than their max.
+# "inner-fixed" — the same identity on fixed seeds and shapes (tests/test_nd.py) where no
+#     cancellation happens: relative only, 1e-12 in float64.
+# "mean" — col2im(reduce='mean') of im2col: each element is the same value added c times and
+#     divided by c, one or two roundings; float64 only, absolute 1e-13 (values are N(0, 1)).
+# "curve" — a training run's losses against torch's over many steps (tests/test_nn.py): errors
+#     compound step by step, so 1e-4 in float32 and 1e-9 in float64, absolute (losses are O(1)).
+_SCALE_MAX, _SCALE_SQRT_SIZE, _SCALE_ONE = "max|expected|", "sqrt(size)", "1"
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+TOLERANCES = {
+    ("sum", _F32): (1e-5, 1e-5, _SCALE_MAX),
+    ("sum", _F64): (1e-11, 1e-11, _SCALE_MAX),
+    ("inner", _F32): (5e-5, 5e-5, _SCALE_SQRT_SIZE),
+    ("inner", _F64): (5e-12, 5e-12, _SCALE_SQRT_SIZE),
+    ("inner-fixed", _F64): (1e-12, 0.0, _SCALE_ONE),
+    ("mean", _F64): (1e-13, 1e-13, _SCALE_ONE),
+    ("curve", _F32): (0.0, 1e-4, _SCALE_ONE),
+    ("curve", _F64): (0.0, 1e-9, _SCALE_ONE),
 }
 
 settings.register_profile(
@@ -30,15 +59,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def to_numpy(a):
     """An ndarray of a tensor's or array's values (detached)."""
-    if isinstance(a, np.ndarray):
-        return a
-    return a.detach().cpu().numpy()
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
 
 
-def assert_close(actual, expected, *, dtype=None, exact: bool = False, what: str = "") -> None:
-    """Check value, shape and dtype of ``actual`` against ``expected`` (arrays or tensors).
+def assert_close(
+    actual, expected, *, op: str = "sum", dtype=None, exact: bool = False, size: int | None = None, what: str = ""
+) -> None:
+    """Check value, shape and dtype of ``actual`` against ``expected`` (arrays, tensors or scalars).
 
-    ``exact`` asks for bit equality (im2col only moves data, so it must be exact).
+    The tolerance is ``TOLERANCES[op, dtype]`` (``dtype`` defaults to expected's). ``exact`` asks
+    for bit equality instead (im2col only moves data, so it must be exact). ``size`` is the number
+    of terms for the "inner" tolerances (whose atol scales with its square root).
     """
     a, e = to_numpy(actual), to_numpy(expected)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != expected {e.shape}"
@@ -46,9 +79,15 @@ def assert_close(actual, expected, *, dtype=None, exact: bool = False, what: str
     if exact:
         np.testing.assert_array_equal(a, e, err_msg=what)
         return
-    rtol, atol = TOLERANCE[np.dtype(dtype or e.dtype)]
-    scale = float(np.max(np.abs(e))) if e.size and np.isfinite(e).all() else 1.0
-    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol * max(scale, 1.0), err_msg=what)
+    rtol, atol, scale_by = TOLERANCES[op, np.dtype(dtype or e.dtype)]
+    if scale_by == _SCALE_MAX:
+        scale = max(float(np.max(np.abs(e))) if e.size and np.isfinite(e).all() else 1.0, 1.0)
+    elif scale_by == _SCALE_SQRT_SIZE:
+        assert size is not None, f"{what}: op={op!r} needs size="
+        scale = float(np.sqrt(size))
+    else:
+        scale = 1.0
+    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol * scale, err_msg=what)
 
 
 #: Memory layouts every op must read correctly (and never write): see :func:`array_layout`.

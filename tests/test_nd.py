@@ -90,7 +90,7 @@ def test_col2im_is_the_adjoint_of_im2col(n, mode):
     cols = im2col.im2col(x, k, dilation=d, padding=pads, stride=s, padding_mode=mode)
     y = r.standard_normal(cols.shape)
     folded = im2col.col2im(y, size, k, dilation=d, padding=pads, stride=s, padding_mode=mode)
-    np.testing.assert_allclose(np.vdot(folded, x), np.vdot(y, cols), rtol=1e-12)
+    assert_close(np.vdot(folded, x), np.vdot(y, cols), op="inner-fixed", what="adjoint")
 
 
 @pytest.mark.parametrize("n, mode", [(n, m) for n in (1, 2, 3) for m in MODES])
@@ -102,7 +102,7 @@ def test_col2im_mean_inverts_im2col(n, mode):
     back = im2col.col2im(cols, size, k, dilation=d, padding=pads, stride=s, padding_mode=mode, reduce="mean")
     ones = im2col.im2col(np.ones((1, 1, *size)), k, dilation=d, padding=pads, stride=s, padding_mode=mode)
     covered = im2col.col2im(ones, size, k, dilation=d, padding=pads, stride=s, padding_mode=mode) > 0
-    np.testing.assert_allclose(back, np.where(covered, x, 0), rtol=1e-13, atol=1e-13)
+    assert_close(back, np.where(covered, x, 0), op="mean", what="col2im mean of im2col")
 
 
 def test_col2im_mean_on_the_2d_fast_path_geometry():

@@ -1,8 +1,7 @@
-"""Transposed convolutions in 1-D and 3-D, and Unfold/Fold beyond 2-D, against torch.
-
-The numpy API (``im2col.conv_transpose1d/3d``) and the torch one (``im2col.nn``: functions and
-modules, forward and every gradient) are both compared with ``torch.nn.functional`` / ``torch.nn``.
-"""
+"""Transposed and 3-D convolutions beyond the modules, against torch: the numpy API
+(``im2col.conv_transpose1d/3d``), their errors, channels-last 1-D/3-D layouts, the tiled 3-D
+kernels and empty batches. The modules (every rank) are in tests/test_modules.py, the operators
+under torch.compile in tests/test_nn.py."""
 
 from __future__ import annotations
 
@@ -11,68 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import assert_close
-from test_nn import _check_twins, check_compiled_like_eager
+from test_modules import _transpose_config
 
 import im2col
 import im2col.nn as inn
-
-
-def _transpose_config(r: np.random.Generator, dims: int) -> tuple[dict, tuple[int, ...]]:
-    """ConvTransposeNd constructor kwargs (output_padding included) and an input shape."""
-    groups = int(r.choice([1, 1, 2]))
-    k = tuple(int(v) for v in r.integers(1, 4, dims))
-    s = tuple(int(v) for v in r.integers(1, 4, dims))
-    d = tuple(int(v) for v in r.integers(1, 3, dims))
-    p = tuple(int(r.integers(0, dd * (kk - 1) + 1)) for kk, dd in zip(k, d))
-    op = tuple(int(r.integers(0, max(ss, dd))) for ss, dd in zip(s, d))
-    kwargs = dict(in_channels=groups * int(r.integers(1, 3)), out_channels=groups * int(r.integers(1, 3)),
-                  kernel_size=k, stride=s, padding=p, output_padding=op, dilation=d, groups=groups,
-                  bias=bool(r.random() < 0.7))  # fmt: skip
-    size = tuple(int(v) for v in r.integers(1, 5, dims))
-    batch = () if r.random() < 0.2 else (int(r.integers(1, 3)),)
-    return kwargs, (*batch, kwargs["in_channels"], *size)
-
-
-def _module_twins(ours_cls, torch_cls, kwargs):
-    ours = ours_cls(**kwargs).double()
-    twin = torch_cls(**kwargs).double()
-    twin.load_state_dict(ours.state_dict())
-    return ours, twin
-
-
-def _check(ours, twin, x, what):
-    """_check_twins, or, where torch refuses the sizes or gives an empty output, our refusal."""
-    try:
-        empty = twin(x).numel() == 0
-    except RuntimeError:  # torch refuses a negative output size
-        empty = True
-    if empty:  # ... and returns an empty one for 0, which we refuse (docs/user-guide.md)
-        with pytest.raises(ValueError, match="must be at least 1"):
-            ours(x)
-        return
-    _check_twins(ours, twin, x, what)
-
-
-@pytest.mark.parametrize("dims, ours_cls, torch_cls", [(1, inn.ConvTranspose1d, torch.nn.ConvTranspose1d),
-                                                      (2, inn.ConvTranspose2d, torch.nn.ConvTranspose2d),
-                                                      (3, inn.ConvTranspose3d, torch.nn.ConvTranspose3d)])  # fmt: skip
-@pytest.mark.parametrize("seed", range(8))
-def test_conv_transpose_modules_match_torch(dims, ours_cls, torch_cls, seed):
-    r = np.random.default_rng(1000 * dims + seed)
-    kwargs, shape = _transpose_config(r, dims)
-    ours, twin = _module_twins(ours_cls, torch_cls, kwargs)
-    _check(ours, twin, torch.randn(shape, dtype=torch.float64), f"{ours_cls.__name__}({kwargs}) on {shape}")
-
-
-@pytest.mark.parametrize("dims", [1, 3])
-def test_conv_transpose_module_output_size(dims):
-    kwargs = dict(in_channels=2, out_channels=3, kernel_size=3, stride=2, padding=1)
-    ours, twin = _module_twins(*{1: (inn.ConvTranspose1d, torch.nn.ConvTranspose1d),
-                                 3: (inn.ConvTranspose3d, torch.nn.ConvTranspose3d)}[dims], kwargs)  # fmt: skip
-    x = torch.randn(1, 2, *[3] * dims, dtype=torch.float64)
-    for size in ([5] * dims, [6] * dims):  # stride 2 maps both back to 3
-        assert_close(ours(x, output_size=size), twin(x, output_size=size), what=f"output_size={size}")
-    assert ours(x, output_size=[6] * dims).shape[2:] == (6,) * dims
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -141,7 +82,7 @@ def _reflecting(module):
          ValueError, r"conv_transpose3d\(\): argument 'padding' must be an int or a tuple of 3 ints, got 'same'"),
         (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 2, 2, 2)), np.zeros((2, 1, 3, 3, 3)), np.zeros(2)),
          ValueError, r"conv_transpose3d\(\): argument 'bias' must have shape \(1,\)"),
-        # found by tests/test_fuzz_nd.py: the 1-D call refused this only inside conv_transpose2d, under that name
+        # found by tests/test_fuzz.py: the 1-D call refused this only inside conv_transpose2d, under that name
         (lambda: im2col.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 3)), dilation=2**40), ValueError,
          r"conv_transpose1d\(\): the output of shape \(1, 1, 2199023255556\) and dtype float64 would need"),
         (lambda: im2col.conv_transpose3d(np.zeros((1, 2, 4, 4, 4)), np.zeros((2, 1, 3, 3, 3)), dilation=2**40),
@@ -170,61 +111,6 @@ def _reflecting(module):
 def test_bad_arguments_raise(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
-
-
-# --- Unfold and Fold beyond 2-D: torch has no such op, so the reference is pad + unfold by hand ---
-
-
-def _unfold_reference(x: torch.Tensor, k, d, p, s) -> torch.Tensor:
-    """N-d unfold from torch primitives: zero-pad, then Tensor.unfold along every spatial axis."""
-    n = len(k)
-    x = F.pad(x, [q for pp in reversed(p) for q in (pp, pp)])
-    for axis in range(n):
-        # windows of span d·(k−1)+1, stepping s; keep every d-th element of each window
-        x = x.unfold(2 + axis, d[axis] * (k[axis] - 1) + 1, s[axis])[..., :: d[axis]]
-    # (N, C, *out, *k) -> (N, C, *k, *out) -> (N, C·taps, L)
-    N, C = x.shape[:2]
-    perm = [0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n)]
-    return x.permute(perm).reshape(N, C * int(np.prod(k)), -1)
-
-
-@pytest.mark.parametrize("dims", [1, 3])
-@pytest.mark.parametrize("seed", range(6))
-def test_unfold_fold_beyond_2d(dims, seed):
-    r = np.random.default_rng(50 * dims + seed)
-    k = tuple(int(v) for v in r.integers(1, 4, dims))
-    d = tuple(int(v) for v in r.integers(1, 3, dims))
-    p = tuple(int(v) for v in r.integers(0, 2, dims))
-    s = tuple(int(v) for v in r.integers(1, 3, dims))
-    size = tuple(int(dd * (kk - 1) + 1 + r.integers(0, 4)) for kk, dd in zip(k, d))
-    x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
-    conf = dict(kernel_size=k, dilation=d, padding=p, stride=s)
-    cols = inn.Unfold(**conf)(x)
-    expected = _unfold_reference(x, k, d, p, s)
-    assert torch.equal(cols, expected)
-    g = torch.randn_like(cols)
-    (gx,) = torch.autograd.grad(cols, x, g)
-    (gx_ref,) = torch.autograd.grad(expected, x, g)
-    assert_close(gx, gx_ref, what="Unfold input grad")
-    # Fold is Unfold's adjoint: ⟨fold(c), x⟩ = ⟨c, unfold(x)⟩, and its gradient is unfold
-    c = torch.randn_like(cols, requires_grad=True)
-    folded = inn.Fold(output_size=size, **conf)(c)
-    assert folded.shape == x.shape
-    assert_close((folded * x).sum(), (c * expected).sum(), what="Fold adjoint")
-    (gc,) = torch.autograd.grad(folded, c, x.detach())
-    assert_close(gc, _unfold_reference(x.detach(), k, d, p, s), what="Fold grad")
-    # unbatched
-    assert_close(inn.unfold(x[0], k, d, p, s), cols[0], what="unbatched unfold")
-    assert_close(inn.fold(c[0], size, k, d, p, s), folded[0], what="unbatched fold")
-
-
-def test_compile_fullgraph_transpose_3d():
-    def f(x, w):
-        y = inn.conv_transpose3d(x, w, stride=2, padding=1, output_padding=1)
-        return inn.fold(inn.unfold(y, (3, 3, 3), padding=1), y.shape[-3:], (3, 3, 3), padding=1)
-
-    x, w = torch.randn(1, 2, 3, 3, 3, requires_grad=True), torch.randn(2, 2, 3, 3, 3, requires_grad=True)
-    check_compiled_like_eager(f, x, w)
 
 
 # --- channels-last ----------------------------------------------------------------------------------
@@ -313,23 +199,6 @@ def test_conv3d_tiles_match_torch(monkeypatch, tile_bytes, seed):
 
 
 # --- found in review ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dims", [1, 2, 3])
-def test_transposed_gradients_when_output_padding_reaches_the_stride(dims):
-    """output_padding ≥ stride (allowed when dilation > stride): the convolution of the output
-    gradient then has more positions than the input; the backward crops and pads to match."""
-    ours_cls = {1: inn.ConvTranspose1d, 2: inn.ConvTranspose2d, 3: inn.ConvTranspose3d}[dims]
-    torch_cls = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}[dims]
-    kwargs = dict(in_channels=2, out_channels=3, kernel_size=3, stride=1, dilation=2, output_padding=1)
-    ours, twin = _module_twins(ours_cls, torch_cls, kwargs)
-    _check(ours, twin, torch.randn(2, 2, *[4] * dims, dtype=torch.float64), f"{ours_cls.__name__}({kwargs})")
-    fn = {1: inn.conv_transpose1d, 2: inn.conv_transpose2d, 3: inn.conv_transpose3d}[dims]
-    x = torch.randn(1, 2, *[3] * dims, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 2, *[2] * dims, dtype=torch.float64, requires_grad=True)
-    f = lambda x, w: fn(x, w, stride=2, dilation=3, output_padding=2)  # noqa: E731
-    assert torch.autograd.gradcheck(f, (x, w))
-    assert torch.autograd.gradgradcheck(f, (x, w))
 
 
 def test_empty_batches_through_conv_transpose3d():

@@ -197,8 +197,7 @@ def test_hypothesis_adjoint(c, dtype):
     y = np.random.default_rng(5).standard_normal(cols.shape).astype(dtype)
     lhs = np.vdot(im2col.col2im(y, (c.H, c.W), (c.kh, c.kw), c.dilation, c.padding, c.stride), x)
     rhs = np.vdot(y, cols)
-    rtol = 1e-4 if dtype == np.float32 else 1e-11
-    assert lhs == pytest.approx(rhs, rel=rtol, abs=rtol * np.sqrt(y.size))
+    assert_close(lhs, rhs, op="inner", size=y.size, what="adjoint")
 
 
 # --- padding forms beyond torch -----------------------------------------------------------------
