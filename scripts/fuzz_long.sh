@@ -8,7 +8,7 @@
 #       # in a snapshot copy of the work tree built in place, so rebuilding the work tree
 #       # during a run of many minutes cannot swap the extension underneath it
 #
-# Arguments replace the default target tests/test_fuzz.py (e.g. tests/test_fuzz.py -k conv2d, or add
+# Arguments replace the default target tests/test_fuzz.py (e.g. "tests/test_fuzz.py::test_conv[2]" for 2-D conv2d, or add
 # tests/test_ops.py for its Hypothesis tests too). Exit status: pytest's.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
