@@ -130,6 +130,26 @@ def test_in_place_change_of_a_saved_input_is_caught():
         y.sum().backward()
 
 
+@pytest.mark.parametrize("module, shape", [
+    (inn.Conv1d(2, 3, 3), (1, 2, 9)),
+    (inn.Conv2d(2, 3, 3), (1, 2, 6, 6)),
+    (inn.Conv3d(2, 3, 3), (1, 2, 4, 4, 4)),
+    (inn.ConvTranspose2d(2, 3, 3), (1, 2, 4, 4)),
+    (inn.ConvTranspose3d(2, 3, 3), (1, 2, 3, 3, 3)),
+])  # fmt: skip
+@pytest.mark.parametrize("changed", ["input", "weight"])
+def test_in_place_change_of_a_saved_tensor_is_caught_on_every_eager_path(module, shape, changed):
+    """The eager backward computes on NumPy views kept from the forward, but still unpacks the saved
+    tensors, so autograd's version check runs: a change in place since the forward raises."""
+    x = torch.randn(shape, requires_grad=True)
+    xi = x * 1.0
+    y = module(xi)
+    with torch.no_grad():
+        (xi if changed == "input" else module.weight).add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
 def test_eager_modules_match_the_operators_in_training():
     """A few SGD steps through the eager modules and through the operators give the same losses."""
     torch.manual_seed(0)
