@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import _functional, _nd
@@ -162,8 +161,12 @@ def _conv3d_of(g, w, stride, padding, dilation, groups) -> Tensor:
     return torch.from_numpy(_nd.conv3d(g, w, None, stride, padding, dilation, groups))
 
 
-def _padded(x: Tensor, pads: list[int]):
-    return _array(F.pad(x, pads)) if any(pads) else _array(x)
+def _padded(x: np.ndarray, pads: list[int]) -> np.ndarray:
+    """x zero-padded by F.pad's ``pads`` (last axis first, (before, after) each): the same values."""
+    if not any(pads):
+        return x
+    sides = [(pads[i], pads[i + 1]) for i in range(len(pads) - 2, -1, -2)]
+    return np.pad(x, [(0, 0)] * (x.ndim - len(sides)) + sides)
 
 
 def _conv2d_weight_grad(x, pads, g, w, stride, padding, dilation, groups) -> Tensor:
@@ -192,11 +195,11 @@ class _ConvTransposeEager(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, output_padding, groups, dilation):
         # x (N, C_in, *size), w (C_in, C_out/groups, *k) -> (N, C_out, *out)
-        wa = _array(w)
+        xa, wa = _array(x), _array(w)
         y = _TRANSPOSED_FNS[x.dim()][0](
-            _array(x), wa, None if b is None else _array(b), stride, padding, output_padding, groups, dilation
+            xa, wa, None if b is None else _array(b), stride, padding, output_padding, groups, dilation
         )
-        _save(ctx, x, w, None, wa)
+        _save(ctx, x, w, xa, wa)
         ctx.conf = (stride, padding, dilation, groups)
         return torch.from_numpy(y)
 
@@ -206,10 +209,9 @@ class _ConvTransposeEager(torch.autograd.Function):
             # create_graph (a differentiable backward), or a channels-last gy, whose layout the
             # operators' convolution of it passes on: the operators' own formula
             return _TRANSPOSED_GRAD[gy.dim()](ctx, gy)
-        x, _ = ctx.saved_tensors  # (the tensors' versions checked, as in _saved_arrays)
-        _, conv, conv_weight = _TRANSPOSED_FNS[x.dim()]
-        return _transposed_grads(x, ctx.arrays[1], gy, _array(gy), ctx.conf, ctx.needs_input_grad[:3], conv,
-                                 conv_weight)  # fmt: skip
+        x, w = _saved_arrays(ctx)
+        _, conv, conv_weight = _TRANSPOSED_FNS[x.ndim]
+        return _transposed_grads(x, w, gy, _array(gy), ctx.conf, ctx.needs_input_grad[:3], conv, conv_weight)
 
 
 _conv2d_apply = _c_apply(_Conv2dEager)
