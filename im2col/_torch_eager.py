@@ -132,6 +132,42 @@ def _conv2d_grads(gy, x, w, conf):
     return gx, gw, np.add.reduce(gy3, (0, 2))  # what gy3.sum((0, 2)) calls
 
 
+class _Conv1dEager(torch.autograd.Function):
+    """A 1-D convolution as ``_Conv2dEager``'s of height 1, the unit axis added to and taken from the
+    NumPy views inside (the same arrays, the same strides, the same calls): one autograd node where
+    unsqueezing the tensors around the 2-D one made four."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        # x (N, C, L), w (K, C/groups, k) -> (N, K, OL); conf as the 2-D one's tuples (height 1)
+        xa, wa = _array(x), _array(w)
+        xa, wa = xa.reshape(xa.shape[0], xa.shape[1], 1, xa.shape[2]), wa.reshape(*wa.shape[:2], 1, wa.shape[2])
+        y = _functional.conv2d(xa, wa, None if b is None else _array(b), stride, padding, dilation, groups)
+        _save(ctx, x, w, xa, wa)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y.reshape(y.shape[0], y.shape[1], y.shape[3]))
+
+    @staticmethod
+    def backward(ctx, gy):
+        if torch.is_grad_enabled():
+            x, w = ctx.saved_tensors
+            stride, padding, dilation, groups = ctx.conf
+            need = ctx.needs_input_grad[:3]
+            gx, gw, gb = torch.ops.im2col.conv2d_backward(
+                gy.unsqueeze(2), x.unsqueeze(2), w.unsqueeze(2), list(stride), list(padding), list(dilation), groups,
+                list(need),
+            )  # fmt: skip
+            return (gx.squeeze(2) if need[0] else None, gw.squeeze(2) if need[1] else None,
+                    gb if need[2] else None, None, None, None, None)  # fmt: skip
+        x, w = _saved_arrays(ctx)
+        need = ctx.needs_input_grad[:3]
+        g = gy.contiguous().numpy()
+        gx, gw, gb = _conv2d_grads(g.reshape(g.shape[0], g.shape[1], 1, g.shape[2]), x, w, ctx.conf)
+        return (torch.from_numpy(gx.reshape(x.shape[0], x.shape[1], x.shape[3])) if need[0] else None,
+                torch.from_numpy(gw.reshape(w.shape[0], w.shape[1], w.shape[3])) if need[1] else None,
+                torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
+
+
 class _Conv3dEager(torch.autograd.Function):
     """``im2col::conv3d`` for eager calls: the functions its operators call, on NumPy views."""
 
@@ -215,6 +251,7 @@ class _ConvTransposeEager(torch.autograd.Function):
 
 
 _conv2d_apply = _c_apply(_Conv2dEager)
+_conv1d_apply = _c_apply(_Conv1dEager)
 _conv3d_apply = _c_apply(_Conv3dEager)
 _conv_transpose_apply = _c_apply(_ConvTransposeEager)
 
@@ -228,7 +265,11 @@ def _conv2d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tupl
 
 
 def _conv1d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int):
-    """A batched 1-D convolution as a 2-D one of height 1."""
+    """A batched 1-D convolution as a 2-D one of height 1 (in eager mode inside one autograd.Function)."""
+    if _eager(x, w, b) and w.dim() == 3 and x.dim() == 3:
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv1d_apply(_unwrap_if_dead(x), _unwrap_if_dead(w), b, (1, stride[0]), (0, padding[0]),
+                             (1, dilation[0]), groups)  # fmt: skip
     y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, stride[0]), (0, padding[0]), (1, dilation[0]), groups)
     return y.squeeze(2)
 
