@@ -11,7 +11,9 @@ backward — takes the registered operators. The choice depends only on the call
 
 The transposed and 3-D ones call exactly the functions the operators call, on the same data, so
 they give the operators' bits; the 2-D one's small-problem backward is composed of planned calls
-(im2col, two matrix products, col2im), equal to the operator's within the test oracle's tolerance.
+(im2col, two matrix products, col2im), equal to the operator's within the test oracle's tolerance;
+the 1-D one is the 2-D one of height 1 inside a single node. Each forward keeps its NumPy views on
+``ctx`` for the backward, which still unpacks the saved tensors (autograd's in-place check).
 """
 
 from __future__ import annotations
