@@ -60,7 +60,9 @@ def _instructions(out_file: str, loop, steps: int) -> float:
     _callgrind("-z")
     loop()
     _callgrind("-d")
-    last = max(glob.glob(out_file + ".*"), key=lambda f: int(f.rsplit(".", 1)[1]))
+    # callgrind's dumps are FILE.1, FILE.2, ...: other files that merely start with FILE. are not
+    dumps = [f for f in glob.glob(out_file + ".*") if f.rsplit(".", 1)[1].isdigit()]
+    last = max(dumps, key=lambda f: int(f.rsplit(".", 1)[1]))
     with open(last) as f:
         total = next(int(line.split()[1]) for line in f if line.startswith("summary:"))
     return total / steps

@@ -11,7 +11,9 @@ backward — takes the registered operators. The choice depends only on the call
 
 The transposed and 3-D ones call exactly the functions the operators call, on the same data, so
 they give the operators' bits; the 2-D one's small-problem backward is composed of planned calls
-(im2col, two matrix products, col2im), equal to the operator's within the test oracle's tolerance.
+(im2col, two matrix products, col2im), equal to the operator's within the test oracle's tolerance;
+the 1-D one is the 2-D one of height 1 inside a single node. Each forward keeps its NumPy views on
+``ctx`` for the backward, which still unpacks the saved tensors (autograd's in-place check).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import _functional, _nd
@@ -65,10 +66,25 @@ def _array(t: Tensor):
 def _eager_forward(ctx, conv, x: Tensor, w: Tensor, b: Tensor | None, conf: tuple) -> Tensor:
     """The forward of an eager conv Function: ``conv`` (conv2d or conv3d on arrays) on NumPy views,
     saving what the backward needs. ``conf`` = (stride, padding, dilation, groups) as tuples."""
-    y = conv(_array(x), _array(w), None if b is None else _array(b), *conf)
-    ctx.save_for_backward(x, w)
+    xa, wa = _array(x), _array(w)
+    y = conv(xa, wa, None if b is None else _array(b), *conf)
+    _save(ctx, x, w, xa, wa)
     ctx.conf = conf
     return torch.from_numpy(y)
+
+
+def _save(ctx, x: Tensor, w: Tensor, xa, wa) -> None:
+    """Save x and w for the backward, and their NumPy views: the backward unpacks the tensors (so an
+    in-place change of either since the forward raises autograd's error, as it would) but computes on
+    the views, which saves converting each tensor again (about 10k instructions apiece)."""
+    ctx.save_for_backward(x, w)
+    ctx.arrays = (xa, wa)
+
+
+def _saved_arrays(ctx) -> tuple:
+    """The NumPy views of x and w that :func:`_save` kept, after autograd's check of the tensors."""
+    ctx.saved_tensors  # noqa: B018  (unpacking checks their versions: raises if changed in place)
+    return ctx.arrays
 
 
 def _grads_through_operator(op, ctx, gy: Tensor) -> tuple:
@@ -93,9 +109,9 @@ class _Conv2dEager(torch.autograd.Function):
     def backward(ctx, gy):
         if torch.is_grad_enabled():
             return _grads_through_operator(torch.ops.im2col.conv2d_backward, ctx, gy)
-        x, w = ctx.saved_tensors
+        x, w = _saved_arrays(ctx)
         need = ctx.needs_input_grad[:3]
-        gx, gw, gb = _conv2d_grads(gy.contiguous().numpy(), _array(x), _array(w), ctx.conf)
+        gx, gw, gb = _conv2d_grads(gy.contiguous().numpy(), x, w, ctx.conf)
         return (torch.from_numpy(gx) if need[0] else None, torch.from_numpy(gw) if need[1] else None,
                 torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
 
@@ -118,6 +134,42 @@ def _conv2d_grads(gy, x, w, conf):
     return gx, gw, np.add.reduce(gy3, (0, 2))  # what gy3.sum((0, 2)) calls
 
 
+class _Conv1dEager(torch.autograd.Function):
+    """A 1-D convolution as ``_Conv2dEager``'s of height 1, the unit axis added to and taken from the
+    NumPy views inside (the same arrays, the same strides, the same calls): one autograd node where
+    unsqueezing the tensors around the 2-D one made four."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        # x (N, C, L), w (K, C/groups, k) -> (N, K, OL); conf as the 2-D one's tuples (height 1)
+        xa, wa = _array(x), _array(w)
+        xa, wa = xa.reshape(xa.shape[0], xa.shape[1], 1, xa.shape[2]), wa.reshape(*wa.shape[:2], 1, wa.shape[2])
+        y = _functional.conv2d(xa, wa, None if b is None else _array(b), stride, padding, dilation, groups)
+        _save(ctx, x, w, xa, wa)
+        ctx.conf = (stride, padding, dilation, groups)
+        return torch.from_numpy(y.reshape(y.shape[0], y.shape[1], y.shape[3]))
+
+    @staticmethod
+    def backward(ctx, gy):
+        if torch.is_grad_enabled():
+            x, w = ctx.saved_tensors
+            stride, padding, dilation, groups = ctx.conf
+            need = ctx.needs_input_grad[:3]
+            gx, gw, gb = torch.ops.im2col.conv2d_backward(
+                gy.unsqueeze(2), x.unsqueeze(2), w.unsqueeze(2), list(stride), list(padding), list(dilation), groups,
+                list(need),
+            )  # fmt: skip
+            return (gx.squeeze(2) if need[0] else None, gw.squeeze(2) if need[1] else None,
+                    gb if need[2] else None, None, None, None, None)  # fmt: skip
+        x, w = _saved_arrays(ctx)
+        need = ctx.needs_input_grad[:3]
+        g = gy.contiguous().numpy()
+        gx, gw, gb = _conv2d_grads(g.reshape(g.shape[0], g.shape[1], 1, g.shape[2]), x, w, ctx.conf)
+        return (torch.from_numpy(gx.reshape(x.shape[0], x.shape[1], x.shape[3])) if need[0] else None,
+                torch.from_numpy(gw.reshape(w.shape[0], w.shape[1], w.shape[3])) if need[1] else None,
+                torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
+
+
 class _Conv3dEager(torch.autograd.Function):
     """``im2col::conv3d`` for eager calls: the functions its operators call, on NumPy views."""
 
@@ -130,13 +182,11 @@ class _Conv3dEager(torch.autograd.Function):
     def backward(ctx, gy):
         if torch.is_grad_enabled():
             return _grads_through_operator(torch.ops.im2col.conv3d_backward, ctx, gy)
-        x, w = ctx.saved_tensors
+        x, w = _saved_arrays(ctx)
         need = ctx.needs_input_grad[:3]
         # what im2col::conv3d_backward computes; gy's strides only change how it is read
         stride, padding, dilation, groups = ctx.conf
-        gx, gw, gb = _nd._conv3d_backward(
-            _array(gy), _array(x), _array(w), stride, padding, dilation, groups, need[0], need[1]
-        )
+        gx, gw, gb = _nd._conv3d_backward(_array(gy), x, w, stride, padding, dilation, groups, need[0], need[1])
         return (None if gx is None else torch.from_numpy(gx), None if gw is None else torch.from_numpy(gw),
                 torch.from_numpy(gb) if need[2] else None, None, None, None, None)  # fmt: skip
 
@@ -149,8 +199,12 @@ def _conv3d_of(g, w, stride, padding, dilation, groups) -> Tensor:
     return torch.from_numpy(_nd.conv3d(g, w, None, stride, padding, dilation, groups))
 
 
-def _padded(x: Tensor, pads: list[int]):
-    return _array(F.pad(x, pads)) if any(pads) else _array(x)
+def _padded(x: np.ndarray, pads: list[int]) -> np.ndarray:
+    """x zero-padded by F.pad's ``pads`` (last axis first, (before, after) each): the same values."""
+    if not any(pads):
+        return x
+    sides = [(pads[i], pads[i + 1]) for i in range(len(pads) - 2, -1, -2)]
+    return np.pad(x, [(0, 0)] * (x.ndim - len(sides)) + sides)
 
 
 def _conv2d_weight_grad(x, pads, g, w, stride, padding, dilation, groups) -> Tensor:
@@ -179,10 +233,11 @@ class _ConvTransposeEager(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, output_padding, groups, dilation):
         # x (N, C_in, *size), w (C_in, C_out/groups, *k) -> (N, C_out, *out)
+        xa, wa = _array(x), _array(w)
         y = _TRANSPOSED_FNS[x.dim()][0](
-            _array(x), _array(w), None if b is None else _array(b), stride, padding, output_padding, groups, dilation
+            xa, wa, None if b is None else _array(b), stride, padding, output_padding, groups, dilation
         )
-        ctx.save_for_backward(x, w)
+        _save(ctx, x, w, xa, wa)
         ctx.conf = (stride, padding, dilation, groups)
         return torch.from_numpy(y)
 
@@ -192,12 +247,13 @@ class _ConvTransposeEager(torch.autograd.Function):
             # create_graph (a differentiable backward), or a channels-last gy, whose layout the
             # operators' convolution of it passes on: the operators' own formula
             return _TRANSPOSED_GRAD[gy.dim()](ctx, gy)
-        x, w = ctx.saved_tensors
-        _, conv, conv_weight = _TRANSPOSED_FNS[x.dim()]
-        return _transposed_grads(x, _array(w), gy, _array(gy), ctx.conf, ctx.needs_input_grad[:3], conv, conv_weight)
+        x, w = _saved_arrays(ctx)
+        _, conv, conv_weight = _TRANSPOSED_FNS[x.ndim]
+        return _transposed_grads(x, w, gy, _array(gy), ctx.conf, ctx.needs_input_grad[:3], conv, conv_weight)
 
 
 _conv2d_apply = _c_apply(_Conv2dEager)
+_conv1d_apply = _c_apply(_Conv1dEager)
 _conv3d_apply = _c_apply(_Conv3dEager)
 _conv_transpose_apply = _c_apply(_ConvTransposeEager)
 
@@ -211,7 +267,11 @@ def _conv2d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tupl
 
 
 def _conv1d(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple, dilation: tuple, groups: int):
-    """A batched 1-D convolution as a 2-D one of height 1."""
+    """A batched 1-D convolution as a 2-D one of height 1 (in eager mode inside one autograd.Function)."""
+    if _eager(x, w, b) and w.dim() == 3 and x.dim() == 3:
+        b = None if b is None else _unwrap_if_dead(b)
+        return _conv1d_apply(_unwrap_if_dead(x), _unwrap_if_dead(w), b, (1, stride[0]), (0, padding[0]),
+                             (1, dilation[0]), groups)  # fmt: skip
     y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), b, (1, stride[0]), (0, padding[0]), (1, dilation[0]), groups)
     return y.squeeze(2)
 

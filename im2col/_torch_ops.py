@@ -334,7 +334,8 @@ def _transposed_grads(x, w, gy: Tensor, g, conf: tuple, need, conv, conv_weight)
     A transposed convolution is the adjoint of the convolution with the same ``conf`` = (stride,
     padding, dilation, groups): its input gradient is that convolution of the output gradient, and its
     weight gradient that convolution's weight gradient with the roles of input and output gradient
-    swapped. x (N, C_in, *size) and gy (N, C_out, *out) are tensors; ``g`` and ``w`` are gy and the
+    swapped. gy (N, C_out, *out) is a tensor, x (N, C_in, *size) a tensor or (eager) an array;
+    ``g`` and ``w`` are gy and the
     weight (C_in, C_out/groups, *k) as ``conv(g, w, *conf)`` (the convolution, a tensor) and
     ``conv_weight(x, pads, g, w, *conf)`` (its weight gradient with x, zero-padded by F.pad's
     ``pads``, as output gradient) take them; ``need`` the three ``needs_input_grad`` flags.
@@ -344,7 +345,8 @@ def _transposed_grads(x, w, gy: Tensor, g, conf: tuple, need, conv, conv_weight)
     if need[0]:  # the convolution of gy, cut to x's size
         gx = conv(g, w, *conf)
         for axis, n in enumerate(x.shape[2:]):
-            gx = gx.narrow(2 + axis, 0, n)
+            if gx.shape[2 + axis] != n:  # (a narrow to the full size would be a no-op view)
+                gx = gx.narrow(2 + axis, 0, n)
     if need[1]:
         # The convolution of the output gradient has n + output_padding // stride positions per
         # axis where x has n (more only when output_padding ≥ stride, allowed if dilation > stride):

@@ -101,7 +101,7 @@ def test_eager_conv3d_gradgradcheck():
 
 
 @pytest.mark.parametrize("module, shape, eager", [
-    (inn.Conv1d(2, 3, 3), (1, 2, 9), "_Conv2dEager"),
+    (inn.Conv1d(2, 3, 3), (1, 2, 9), "_Conv1dEager"),
     (inn.Conv2d(2, 3, 3), (1, 2, 6, 6), "_Conv2dEager"),
     (inn.Conv3d(2, 3, 3), (1, 2, 4, 4, 4), "_Conv3dEager"),
     (inn.ConvTranspose1d(2, 3, 3), (1, 2, 5), "_ConvTransposeEager"),
@@ -111,7 +111,8 @@ def test_eager_conv3d_gradgradcheck():
 def test_which_calls_take_the_eager_path(module, shape, eager):
     x = torch.randn(shape, requires_grad=True)
     y = module(x)
-    backward = y.grad_fn if y.dim() > 3 else y.grad_fn.next_functions[0][0]  # 1-D: a squeezed 2-D output
+    # 1-D transposed: a squeezed 2-D output (a 1-D convolution is one node of its own)
+    backward = y.grad_fn if y.dim() > 3 or eager == "_Conv1dEager" else y.grad_fn.next_functions[0][0]
     assert type(backward).__name__ == eager + "Backward"
     # channels-last input, or a float16 one, takes the registered operators
     if x.dim() in (4, 5):
@@ -126,6 +127,26 @@ def test_in_place_change_of_a_saved_input_is_caught():
     xi = x * 1.0
     y = m(xi)
     xi.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("module, shape", [
+    (inn.Conv1d(2, 3, 3), (1, 2, 9)),
+    (inn.Conv2d(2, 3, 3), (1, 2, 6, 6)),
+    (inn.Conv3d(2, 3, 3), (1, 2, 4, 4, 4)),
+    (inn.ConvTranspose2d(2, 3, 3), (1, 2, 4, 4)),
+    (inn.ConvTranspose3d(2, 3, 3), (1, 2, 3, 3, 3)),
+])  # fmt: skip
+@pytest.mark.parametrize("changed", ["input", "weight"])
+def test_in_place_change_of_a_saved_tensor_is_caught_on_every_eager_path(module, shape, changed):
+    """The eager backward computes on NumPy views kept from the forward, but still unpacks the saved
+    tensors, so autograd's version check runs: a change in place since the forward raises."""
+    x = torch.randn(shape, requires_grad=True)
+    xi = x * 1.0
+    y = module(xi)
+    with torch.no_grad():
+        (xi if changed == "input" else module.weight).add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
 
@@ -209,3 +230,25 @@ def test_transposed_module_settings_changed_after_a_call_are_checked_again(cls, 
     m.output_padding = (2,) * n  # not below the stride any more: refused again
     with pytest.raises(ValueError, match="output_padding must be smaller than either stride or dilation"):
         m(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("stride, padding, dilation, groups", [(1, 0, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2)])
+def test_eager_conv1d_gives_the_bits_of_the_2d_one_of_height_1(stride, padding, dilation, groups, dtype):
+    """The 1-D eager node computes on the height-1 views the 2-D path gets: the same bits, values and
+    gradients; and its create_graph backward (through the operators) is differentiable again."""
+    x, w, b = _leaves((2, 4, 11), (6, 4 // groups, 3), 6, dtype)
+    conf = ((1, stride), (0, padding), (1, dilation), groups)
+    y = _torch_eager._conv1d(x, w, b, (stride,), (padding,), (dilation,), groups)
+    assert type(y.grad_fn).__name__ == "_Conv1dEagerBackward"
+    y2 = _torch_eager._conv2d(x.unsqueeze(2), w.unsqueeze(2), b, *conf).squeeze(2)
+    assert torch.equal(y, y2)
+    gy = torch.randn_like(y)
+    for a, c in zip(_grads(y, (x, w, b), gy), _grads(y2, (x, w, b), gy)):
+        assert torch.equal(a, c)
+    if dtype == torch.float64:
+
+        def f(x, w, b):
+            return _torch_eager._conv1d(x, w, b, (stride,), (padding,), (dilation,), groups)
+
+        assert torch.autograd.gradgradcheck(f, (x, w, b))
