@@ -1,17 +1,10 @@
 """The torch operators of this library: registration, fake (shape-only) kernels and autograd formulas.
 
-Importing this module (``im2col.nn`` does, once) registers eight operators with
-:func:`torch.library.custom_op`, each with a fake implementation, so that FakeTensor and
-``torch.compile(fullgraph=True)`` can trace them, and an autograd formula::
-
-    im2col::conv2d(input, weight, bias?, stride, padding, dilation, groups)
-    im2col::conv2d_backward(grad_output, input, weight, stride, padding, dilation, groups, output_mask)
-    im2col::conv3d(input, weight, bias?, stride, padding, dilation, groups)
-    im2col::conv3d_backward(grad_output, input, weight, stride, padding, dilation, groups, output_mask)
-    im2col::conv_transpose2d(input, weight, bias?, stride, padding, output_padding, groups, dilation)
-    im2col::conv_transpose3d(input, weight, bias?, stride, padding, output_padding, groups, dilation)
-    im2col::unfold(input, kernel_size, dilation, padding, stride)
-    im2col::fold(input, output_size, kernel_size, dilation, padding, stride)
+Importing this module (``im2col.nn`` does, once) registers the eight operators that
+:mod:`im2col.nn`'s docstring lists with their signatures (``im2col::conv2d``, ``conv2d_backward``,
+``conv3d``, ``conv3d_backward``, ``conv_transpose2d``, ``conv_transpose3d``, ``unfold``, ``fold``)
+with :func:`torch.library.custom_op`, each with a fake implementation, so that FakeTensor and
+``torch.compile(fullgraph=True)`` can trace them, and an autograd formula.
 
 Every backward is written with these same operators, so it is differentiable again (double
 backward, ``gradgradcheck``). The operators take batched tensors and symmetric padding; what
